@@ -1,0 +1,100 @@
+"""One Settings object, read from environment variables (all prefixed ``IOP_CDS_``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+POLICY_KEYS = ("optum-locg", "molina", "medica", "cca", "bh803")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+def _bool(value: str) -> bool:
+    text = value.strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"expected a boolean (true/false), got {value!r}")
+
+
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the service; each field maps to ``IOP_CDS_<FIELD NAME IN UPPER CASE>``."""
+
+    # Security
+    auth: bool = True
+    """Verify the CDS client's JWT on every call (``IOP_CDS_AUTH``)."""
+    trusted_issuers_file: str = ""
+    """JSON file listing trusted issuers with their JWKS file or allowed ``jku`` URLs."""
+    jwt_clock_skew_seconds: int = 60
+    jwt_max_age_seconds: int = 3600
+    """Oldest ``iat`` accepted, and how long a ``jti`` is remembered against replay."""
+    jwks_cache_seconds: int = 3600
+    public_base_url: str = ""
+    """Base URL clients call (for ``aud``), when the service runs behind a proxy; default: the request URL."""
+    cors_origins: tuple[str, ...] = ("*",)
+
+    # FHIR data gathering
+    fhir_time_budget_seconds: float = 3.0
+    """Wall-clock budget for all FHIR queries of one hook call."""
+    fhir_page_cap: int = 20
+    """Most ``next`` pages followed per query."""
+    fhir_max_workers: int = 8
+
+    # Evaluation
+    mappings_dir: str = str(PROJECT_ROOT / "mappings")
+    cards_dir: str = str(PROJECT_ROOT / "cards")
+    default_policies: tuple[str, ...] = ("optum-locg",)
+    attestation_validity_days: int = 7
+    max_cards: int = 10
+    attestation_app_url: str = "https://attest.iop-cds.example.org/launch"
+    """SMART app that records attestations (opened from the documentation-needed card)."""
+
+    # Storage and operations
+    feedback_db: str = "iop-cds-feedback.sqlite3"
+    log_level: str = "INFO"
+    bind: str = "127.0.0.1:8080"
+    workers: int = 2
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from ``IOP_CDS_*`` variables, then apply keyword overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = "IOP_CDS_" + f.name.upper()
+            if name not in environ:
+                continue
+            raw = environ[name]
+            default = f.default
+            try:
+                if isinstance(default, bool):
+                    values[f.name] = _bool(raw)
+                elif isinstance(default, int):
+                    values[f.name] = int(raw)
+                elif isinstance(default, float):
+                    values[f.name] = float(raw)
+                elif isinstance(default, tuple):
+                    values[f.name] = _list(raw)
+                else:
+                    values[f.name] = raw
+            except (ValueError, SettingsError) as exc:
+                raise SettingsError(f"{name}: {exc}") from exc
+        settings = cls(**values)
+        return replace(settings, **overrides) if overrides else settings
+
+    def describe(self) -> dict[str, object]:
+        """Settings as a plain dict, for the start-up log line."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+

@@ -1,0 +1,90 @@
+"""PatientRecord: the FHIR resources of one hook call, indexed once by type and by reference."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+Resource = dict[str, Any]
+
+
+def reference_key(reference: str | None) -> str | None:
+    """Normalise a FHIR reference (relative, absolute or with _history) to ``Type/id``."""
+    if not reference or not isinstance(reference, str):
+        return None
+    ref = reference.split("#", 1)[0]
+    if "/_history/" in ref:
+        ref = ref.split("/_history/", 1)[0]
+    parts = [p for p in ref.split("/") if p]
+    if len(parts) < 2:
+        return None
+    return f"{parts[-2]}/{parts[-1]}"
+
+
+@dataclass(frozen=True)
+class DataGap:
+    """A prefetch key whose data could not be read, and why (shown on the 'incomplete' card)."""
+
+    key: str
+    reason: str
+
+
+class PatientRecord:
+    """Resources by type and by ``Type/id``; duplicates (same type and id) are kept once."""
+
+    def __init__(self, resources: Iterable[Resource] = ()) -> None:
+        self._by_type: dict[str, list[Resource]] = {}
+        self._by_ref: dict[str, Resource] = {}
+        self.lookups = 0
+        """How many index look-ups were made (tests assert on index use, not on time)."""
+        for resource in resources:
+            self.add(resource)
+
+    def add(self, resource: Resource) -> None:
+        """Index one resource; a later copy of the same ``Type/id`` replaces nothing."""
+        rtype = resource.get("resourceType")
+        if not isinstance(rtype, str):
+            return
+        rid = resource.get("id")
+        if isinstance(rid, str) and rid:
+            key = f"{rtype}/{rid}"
+            if key in self._by_ref:
+                return
+            self._by_ref[key] = resource
+        self._by_type.setdefault(rtype, []).append(resource)
+
+    def of_type(self, resource_type: str) -> list[Resource]:
+        """Every resource of one type, in arrival order."""
+        self.lookups += 1
+        return self._by_type.get(resource_type, [])
+
+    def resolve(self, reference: str | dict[str, Any] | None) -> Resource | None:
+        """The resource a reference (string or Reference object) points to, if it is in the record."""
+        self.lookups += 1
+        if isinstance(reference, dict):
+            reference = reference.get("reference")
+        key = reference_key(reference)  # type: ignore[arg-type]
+        return self._by_ref.get(key) if key else None
+
+    @property
+    def types(self) -> list[str]:
+        return sorted(self._by_type)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_type.values())
+
+    def __iter__(self) -> Iterator[Resource]:
+        for items in self._by_type.values():
+            yield from items
+
+
+@dataclass
+class GatheredRecord:
+    """The record of one call plus what could not be read and where each key came from."""
+
+    record: PatientRecord
+    gaps: list[DataGap] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    """prefetch key -> ``prefetch`` | ``fetched`` | ``failed``."""
+    fhir_requests: int = 0
