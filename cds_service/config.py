@@ -41,6 +41,8 @@ class Settings:
     jwt_max_age_seconds: int = 3600
     """Oldest ``iat`` accepted, and how long a ``jti`` is remembered against replay."""
     jwks_cache_seconds: int = 3600
+    replay_db: str = "iop-cds-replay.sqlite3"
+    """SQLite file remembering seen ``jti`` values, shared by all gunicorn workers."""
     public_base_url: str = ""
     """Base URL clients call (for ``aud``), when the service runs behind a proxy; default: the request URL."""
     cors_origins: tuple[str, ...] = ("*",)
@@ -57,6 +59,8 @@ class Settings:
     cards_dir: str = str(PROJECT_ROOT / "cards")
     default_policies: tuple[str, ...] = ("optum-locg",)
     attestation_validity_days: int = 7
+    business_calendar: str = "US-MA"
+    """Holiday calendar for business-day deadlines: ``COUNTRY[-SUBDIVISION]`` or ``none``."""
     max_cards: int = 10
     attestation_app_url: str = "https://attest.iop-cds.example.org/launch"
     """SMART app that records attestations (opened from the documentation-needed card)."""
@@ -97,4 +101,3 @@ class Settings:
     def describe(self) -> dict[str, object]:
         """Settings as a plain dict, for the start-up log line."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
-

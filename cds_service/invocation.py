@@ -4,33 +4,74 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+from cds_service.cards import CardBuilder, ResponseInput
 from cds_service.config import Settings
+from cds_service.engine import evaluate
 from cds_service.gather import PreconditionFailed, gather_record
 from cds_service.logs import log_event
+from cds_service.mapping import Mappings, load_mappings
 from cds_service.orders import InvalidOrder, find_iop_orders
 from cds_service.protocol import HookRequest, ProtocolError
 from cds_service.services import ServiceDefinition
+from cds_service.timecalc import BusinessCalendar, parse_instant
 
 logger = logging.getLogger("iop_cds.invocation")
 
-__all__ = ["HookInvoker", "PreconditionFailed"]
+__all__ = ["HookInvoker", "PreconditionFailed", "evaluation_time"]
+
+EXT_POLICIES = "iop-cds.policies"
+EXT_EVALUATION_TIME = "iop-cds.evaluation-time"
+EXT_EVALUATIONS = "iop-cds.evaluations"
+
+
+def evaluation_time(extension: dict[str, Any]) -> datetime:
+    """The request's ``iop-cds.evaluation-time`` (RFC 3339 with a zone), else the server clock."""
+    raw = extension.get(EXT_EVALUATION_TIME)
+    if raw is None:
+        return datetime.now(UTC)
+    parsed = parse_instant(raw) if isinstance(raw, str) and "T" in raw else None
+    if parsed is None:
+        raise ProtocolError(
+            f"extension.{EXT_EVALUATION_TIME}", "must be an RFC 3339 date-time, e.g. 2025-03-03T10:00:00Z"
+        )
+    return parsed
+
+
+def requested_policies(extension: dict[str, Any], known: set[str]) -> list[str] | None:
+    """The request's ``iop-cds.policies``, validated against the policies loaded."""
+    raw = extension.get(EXT_POLICIES)
+    if raw is None:
+        return None
+    field = f"extension.{EXT_POLICIES}"
+    if not isinstance(raw, list) or not raw or not all(isinstance(k, str) for k in raw):
+        raise ProtocolError(field, f"must be a non-empty list of policy keys ({', '.join(sorted(known))})")
+    unknown = [k for k in raw if k not in known]
+    if unknown:
+        raise ProtocolError(field, f"unknown policy {unknown[0]!r} (one of {', '.join(sorted(known))})")
+    return list(dict.fromkeys(raw))
 
 
 class HookInvoker:
     """Answers hook calls; built once per app, holds everything compiled at start-up."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, mappings: Mappings | None = None) -> None:
         self.settings = settings
+        self.mappings = mappings or load_mappings(settings.mappings_dir)
+        self.calendar = BusinessCalendar.from_spec(settings.business_calendar)
+        self.cards = CardBuilder(settings, self.mappings)
 
     def policy_keys(self) -> list[str]:
         """Keys of the policies this instance can evaluate."""
-        return []
+        return sorted(self.mappings.policies)
 
     def invoke(self, service: ServiceDefinition, request: HookRequest) -> dict[str, Any]:
         """The CDS Hooks response body for a validated call (raises PreconditionFailed for 412)."""
         started = time.perf_counter()
+        now = evaluation_time(request.extension)
+        requested = requested_policies(request.extension, set(self.mappings.policies))
         orders = []
         if request.hook == "order-sign":
             try:
@@ -41,10 +82,54 @@ class HookInvoker:
                 log_event(logger, "hook.no-iop-order", hookInstance=request.hook_instance, service=service.id)
                 return {"cards": []}
         gathered = gather_record(request, service, self.settings)
+        record = gathered.record
         log_event(
-            logger, "hook.record", hookInstance=request.hook_instance, service=service.id,
-            resources=len(gathered.record), fhir_requests=gathered.fhir_requests,
+            logger,
+            "hook.record",
+            hookInstance=request.hook_instance,
+            service=service.id,
+            resources=len(record),
+            fhir_requests=gathered.fhir_requests,
             gaps=[gap.key for gap in gathered.gaps],
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
-        return {"cards": []}
+        routing = self.mappings.routes.choose(record, requested, set(self.mappings.policies))
+        evaluations = evaluate(
+            self.mappings,
+            record,
+            hook=request.hook,
+            now=now,
+            policy_keys=routing.policies,
+            orders=[o.resource for o in orders],
+            draft_orders=request.draft_orders,
+            encounter_id=request.encounter_id,
+            patient_id=request.patient_id,
+            calendar=self.calendar,
+            attestation_validity_days=self.settings.attestation_validity_days,
+        )
+        response = self.cards.build(
+            ResponseInput(
+                hook=request.hook,
+                evaluations=evaluations,
+                routing=routing,
+                gaps=gathered.gaps,
+                now=now,
+                orders=[o.resource for o in orders],
+                record=record,
+                encounter_id=request.encounter_id,
+                configuration=request.extension.get("davinci-crd.configuration"),
+            )
+        )
+        response.setdefault("extension", {})[EXT_EVALUATIONS] = [e.to_json() for e in evaluations]
+        log_event(
+            logger,
+            "hook.evaluated",
+            hookInstance=request.hook_instance,
+            service=service.id,
+            policies=routing.policies,
+            routing=routing.source,
+            outcomes={f"{e.policy.key}/{e.phase}": e.outcome.value for e in evaluations},
+            cards=len(response["cards"]),
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return response

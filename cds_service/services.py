@@ -11,11 +11,30 @@ from cds_service.protocol import HookRequest
 # LOINC codes of the screening instruments the criteria read (PHQ-9, GAD-7, C-SSRS, AUDIT-C, DAST-10,
 # CIWA-Ar, COWS, PRAPARE, Hunger Vital Sign, AHC-HRSN); the observations prefetch asks for these only.
 SCREENING_LOINC = (
-    "44249-1", "44261-6", "69737-5", "70274-6",
-    "93373-9", "93245-9", "93246-7", "93247-5", "93248-3", "93249-1", "93250-9", "93267-3", "93269-9", "93374-7",
-    "72109-2", "75626-2", "82667-7", "72166-2",
-    "75632-6", "89498-0", "41006-8",
-    "93025-5", "88121-9", "96777-8",
+    "44249-1",
+    "44261-6",
+    "69737-5",
+    "70274-6",
+    "93373-9",
+    "93245-9",
+    "93246-7",
+    "93247-5",
+    "93248-3",
+    "93249-1",
+    "93250-9",
+    "93267-3",
+    "93269-9",
+    "93374-7",
+    "72109-2",
+    "75626-2",
+    "82667-7",
+    "72166-2",
+    "75632-6",
+    "89498-0",
+    "41006-8",
+    "93025-5",
+    "88121-9",
+    "96777-8",
 )
 _OBSERVATION_CODES = ",".join(f"http://loinc.org|{code}" for code in SCREENING_LOINC)
 
@@ -37,16 +56,23 @@ COMMON_PREFETCH: dict[str, str] = {
     "goals": "Goal?patient={{context.patientId}}",
 }
 
-# Keys without which no criterion can be evaluated: missing and unobtainable -> 412.
-REQUIRED_KEYS = ("patient",)
-
 CARD_TYPE_OPTIONS: tuple[tuple[str, str, str], ...] = (
-    ("guideline", "Safety findings", "Critical cards for unmet safety requirements (imminent risk, withdrawal, "
-     "24-hour supervision, inpatient overlap)."),
-    ("coverage-info", "Coverage requirements", "Warning cards summarising unmet payer requirements and the "
-     "coverage-information system action."),
-    ("clinical-reminder", "Documentation needed", "Info cards listing requirements that need documentation "
-     "or a clinician's attestation."),
+    (
+        "guideline",
+        "Safety findings",
+        "Critical cards for unmet safety requirements (imminent risk, withdrawal, "
+        "24-hour supervision, inpatient overlap).",
+    ),
+    (
+        "coverage-info",
+        "Coverage requirements",
+        "Warning cards summarising unmet payer requirements and the coverage-information system action.",
+    ),
+    (
+        "clinical-reminder",
+        "Documentation needed",
+        "Info cards listing requirements that need documentation or a clinician's attestation.",
+    ),
 )
 
 
@@ -82,16 +108,23 @@ def configuration_options() -> list[dict[str, Any]]:
         {"code": code, "type": "boolean", "name": name, "description": description, "default": True}
         for code, name, description in CARD_TYPE_OPTIONS
     ]
-    options.append({
-        "code": "max-cards", "type": "integer", "name": "Maximum cards",
-        "description": "Most cards returned per call; critical cards are kept first.", "default": 10,
-    })
+    options.append(
+        {
+            "code": "max-cards",
+            "type": "integer",
+            "name": "Maximum cards",
+            "description": "Most cards returned per call; critical cards are kept first.",
+            "default": 10,
+        }
+    )
     return options
 
 
-_USAGE = ("Send the patient's FHIR data as prefetch or grant FHIR access (fhirServer + fhirAuthorization "
-          "with patient/*.read scopes). Extensions: 'iop-cds.policies' (list of policy keys) and "
-          "'iop-cds.evaluation-time' (RFC 3339 instant) select policies and the evaluation time.")
+_USAGE = (
+    "Send the patient's FHIR data as prefetch or grant FHIR access (fhirServer + fhirAuthorization "
+    "with patient/*.read scopes). Extensions: 'iop-cds.policies' (list of policy keys) and "
+    "'iop-cds.evaluation-time' (RFC 3339 instant) select policies and the evaluation time."
+)
 
 SERVICES: dict[str, ServiceDefinition] = {
     s.id: s

@@ -22,7 +22,11 @@ def load_fixture(name: str) -> Any:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings for tests: auth off, feedback in a temporary SQLite file."""
-    return Settings(auth=False, feedback_db=str(tmp_path / "feedback.sqlite3"))
+    return Settings(
+        auth=False,
+        feedback_db=str(tmp_path / "feedback.sqlite3"),
+        replay_db=str(tmp_path / "replay.sqlite3"),
+    )
 
 
 @pytest.fixture

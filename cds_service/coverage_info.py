@@ -1,0 +1,69 @@
+"""Da Vinci CRD coverage information: the ``ext-coverage-information`` extension and its update systemAction."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import datetime
+from typing import Any
+
+EXT_COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
+CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+CRD_REASON_SYSTEM = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/coverageReason"
+
+
+def coverage_information(
+    *,
+    coverage_ref: str,
+    covered: str,
+    date: datetime,
+    reason: tuple[str, str] | None = None,
+    reason_text: str | None = None,
+    doc_needed: list[str] | None = None,
+    info_needed: list[str] | None = None,
+    details: list[dict[str, Any]] | None = None,
+    assertion_id: str | None = None,
+) -> dict[str, Any]:
+    """One ``ext-coverage-information`` extension (CRD 2.x): coverage, covered, reason, date, assertion id."""
+    parts: list[dict[str, Any]] = [
+        {"url": "coverage", "valueReference": {"reference": coverage_ref}},
+        {"url": "covered", "valueCode": covered},
+    ]
+    parts.extend({"url": "doc-needed", "valueCode": code} for code in (doc_needed or []))
+    if doc_needed:
+        parts.append({"url": "doc-purpose", "valueCode": "withorder"})
+    parts.extend({"url": "info-needed", "valueCode": code} for code in (info_needed or []))
+    if reason or reason_text:
+        concept: dict[str, Any] = {}
+        if reason:
+            concept["coding"] = [{"system": CRD_TEMP, "code": reason[0], "display": reason[1]}]
+        if reason_text:
+            concept["text"] = reason_text
+        parts.append({"url": "reason", "valueCodeableConcept": concept})
+    parts.extend(details or [])
+    parts.append({"url": "date", "valueDate": date.date().isoformat()})
+    parts.append({"url": "coverage-assertion-id", "valueString": assertion_id or uuid.uuid4().hex})
+    return {"url": EXT_COVERAGE_INFORMATION, "extension": parts}
+
+
+def detail(code: str, display: str, value: str, category: str = "cat-other") -> dict[str, Any]:
+    """A ``detail`` sub-extension (e.g. code ``instructions`` or ``policy-link``)."""
+    return {
+        "url": "detail",
+        "extension": [
+            {"url": "category", "valueCodeableConcept": {"coding": [{"system": CRD_TEMP, "code": category}]}},
+            {
+                "url": "code",
+                "valueCodeableConcept": {"coding": [{"system": CRD_TEMP, "code": code, "display": display}]},
+            },
+            {"url": "value", "valueString": value},
+        ],
+    }
+
+
+def update_action(resource: dict[str, Any], information: dict[str, Any], description: str) -> dict[str, Any]:
+    """A systemAction updating ``resource`` with only its coverage-information extension replaced (CRD resp-37)."""
+    updated = copy.deepcopy(resource)
+    kept = [e for e in updated.get("extension", []) if e.get("url") != EXT_COVERAGE_INFORMATION]
+    updated["extension"] = [*kept, information]
+    return {"type": "update", "description": description, "resource": updated}

@@ -1,0 +1,201 @@
+"""Named code lists: systems by alias, codes, dot-insensitive prefixes and ranges, wildcard patterns, exclusions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+RULE_KEYS = frozenset({"system", "codes", "prefixes", "ranges", "patterns", "exclude"})
+EXCLUDE_KEYS = frozenset({"codes", "prefixes", "patterns"})
+
+
+class ValueSetError(ValueError):
+    """One or more value sets are malformed; ``problems`` lists one message each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _plain(code: str) -> str:
+    return code.replace(".", "").upper()
+
+
+@dataclass(frozen=True)
+class CodeRule:
+    """Codes of one system that a value set includes."""
+
+    systems: frozenset[str]
+    codes: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    ranges: tuple[tuple[str, str], ...] = ()
+    patterns: tuple[str, ...] = ()
+    exclude_codes: frozenset[str] = frozenset()
+    exclude_prefixes: tuple[str, ...] = ()
+    exclude_patterns: tuple[str, ...] = ()
+
+    def matches(self, system: str, code: str) -> bool:
+        """True when the code is included by this rule and not excluded."""
+        if system not in self.systems:
+            return False
+        plain = _plain(code)
+        included = (
+            code in self.codes
+            or any(plain.startswith(p) for p in self.prefixes)
+            or any(lo <= plain[: len(lo)] and plain[: len(hi)] <= hi for lo, hi in self.ranges)
+            or any(fnmatchcase(code.upper(), p) for p in self.patterns)
+        )
+        if not included:
+            return False
+        return not (
+            code in self.exclude_codes
+            or any(plain.startswith(p) for p in self.exclude_prefixes)
+            or any(fnmatchcase(code.upper(), p) for p in self.exclude_patterns)
+        )
+
+
+@dataclass
+class ValueSet:
+    """A named code list; membership of a (system, code) pair is computed once and cached."""
+
+    name: str
+    label: str
+    rules: list[CodeRule]
+    _cache: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
+
+    def contains(self, system: str | None, code: str | None) -> bool:
+        """True when the code of that system is in the set."""
+        if not isinstance(system, str) or not isinstance(code, str):
+            return False
+        key = (system, code)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = any(rule.matches(system, code) for rule in self.rules)
+        return hit
+
+    def contains_coding(self, coding: Any) -> bool:
+        """True when a Coding (dict with system and code) is in the set."""
+        return isinstance(coding, dict) and self.contains(coding.get("system"), coding.get("code"))
+
+    def match(self, codings: Any) -> dict[str, Any] | None:
+        """The first Coding of a list (or of a CodeableConcept) that is in the set."""
+        if isinstance(codings, dict):
+            codings = codings.get("coding", [codings])
+        if not isinstance(codings, list):
+            return None
+        return next((c for c in codings if self.contains_coding(c)), None)
+
+
+def _strings(value: Any, where: str, problems: list[str]) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+        problems.append(f"{where}: expected a list of codes")
+        return []
+    return [str(v) for v in value]
+
+
+def _compile_rule(raw: Any, where: str, systems: Mapping[str, frozenset[str]], problems: list[str]) -> CodeRule | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: a rule must be a mapping with 'system' and codes")
+        return None
+    unknown = sorted(set(raw) - RULE_KEYS)
+    if unknown:
+        problems.append(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(RULE_KEYS))})")
+    system = raw.get("system")
+    if not isinstance(system, str):
+        problems.append(f"{where}: 'system' is required")
+        return None
+    uris = systems.get(system) or (frozenset({system}) if ":" in system else None)
+    if uris is None:
+        problems.append(f"{where}: unknown system alias {system!r}")
+        return None
+    ranges: list[tuple[str, str]] = []
+    for i, pair in enumerate(raw.get("ranges") or []):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+            problems.append(f"{where}.ranges[{i}]: expected [low, high] codes")
+            continue
+        lo, hi = _plain(pair[0]), _plain(pair[1])
+        if lo > hi:
+            problems.append(f"{where}.ranges[{i}]: low {pair[0]!r} is above high {pair[1]!r}")
+        ranges.append((lo, hi))
+    exclude = raw.get("exclude") or {}
+    if not isinstance(exclude, dict) or set(exclude) - EXCLUDE_KEYS:
+        problems.append(f"{where}.exclude: expected a mapping of codes / prefixes / patterns")
+        exclude = {}
+    rule = CodeRule(
+        systems=uris,
+        codes=frozenset(_strings(raw.get("codes"), f"{where}.codes", problems)),
+        prefixes=tuple(_plain(p) for p in _strings(raw.get("prefixes"), f"{where}.prefixes", problems)),
+        ranges=tuple(ranges),
+        patterns=tuple(p.upper() for p in _strings(raw.get("patterns"), f"{where}.patterns", problems)),
+        exclude_codes=frozenset(_strings(exclude.get("codes"), f"{where}.exclude.codes", problems)),
+        exclude_prefixes=tuple(
+            _plain(p) for p in _strings(exclude.get("prefixes"), f"{where}.exclude.prefixes", problems)
+        ),
+        exclude_patterns=tuple(
+            p.upper() for p in _strings(exclude.get("patterns"), f"{where}.exclude.patterns", problems)
+        ),
+    )
+    if not (rule.codes or rule.prefixes or rule.ranges or rule.patterns):
+        problems.append(f"{where}: no codes, prefixes, ranges or patterns")
+    return rule
+
+
+def compile_valuesets(systems: Any, valuesets: Any) -> dict[str, ValueSet]:
+    """Compile the ``systems`` aliases and ``valuesets`` ; raises ValueSetError listing every problem."""
+    problems: list[str] = []
+    aliases: dict[str, frozenset[str]] = {}
+    if not isinstance(systems, dict):
+        problems.append("systems: expected a mapping of alias → list of system URIs")
+        systems = {}
+    for alias, uris in systems.items():
+        if isinstance(uris, str):
+            uris = [uris]
+        if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
+            problems.append(f"systems.{alias}: expected a list of system URIs")
+            continue
+        aliases[str(alias)] = frozenset(uris)
+    if not isinstance(valuesets, dict):
+        raise ValueSetError([*problems, "valuesets: expected a mapping of name → value set"])
+
+    own: dict[str, list[CodeRule]] = {}
+    includes: dict[str, list[str]] = {}
+    labels: dict[str, str] = {}
+    for name, spec in valuesets.items():
+        where = f"valuesets.{name}"
+        if isinstance(spec, list):
+            spec = {"rules": spec}
+        if not isinstance(spec, dict):
+            problems.append(f"{where}: expected a list of rules or a mapping with include / rules / label")
+            continue
+        extra = sorted(set(spec) - {"rules", "include", "label"})
+        if extra:
+            problems.append(f"{where}: unknown key {extra[0]!r} (allowed: include, label, rules)")
+        rules = [
+            _compile_rule(r, f"{where}.rules[{i}]", aliases, problems) for i, r in enumerate(spec.get("rules") or [])
+        ]
+        own[name] = [r for r in rules if r is not None]
+        includes[name] = _strings(spec.get("include"), f"{where}.include", problems)
+        labels[name] = str(spec.get("label") or name)
+        if not own[name] and not includes[name]:
+            problems.append(f"{where}: empty value set (no rules and no include)")
+
+    def expand(name: str, trail: tuple[str, ...]) -> list[CodeRule]:
+        if name in trail:
+            problems.append(f"valuesets.{trail[0]}: include cycle {' → '.join((*trail, name))}")
+            return []
+        rules = list(own.get(name, []))
+        for included in includes.get(name, []):
+            if included not in own:
+                problems.append(f"valuesets.{name}.include: unknown value set {included!r}")
+                continue
+            rules.extend(expand(included, (*trail, name)))
+        return rules
+
+    compiled = {name: ValueSet(name, labels[name], expand(name, ())) for name in own}
+    if problems:
+        raise ValueSetError(list(dict.fromkeys(problems)))
+    return compiled
