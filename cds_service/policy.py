@@ -11,7 +11,7 @@ from cds_service.selections import SpecError
 
 PHASE_LETTERS = {"A": "admission", "C": "continued-stay", "D": "discharge"}
 PHASES = tuple(PHASE_LETTERS.values())
-TIERS = ("safety", "eligibility", "documentation", "info")
+TIERS = ("safety", "eligibility", "documentation", "info", "program")
 GROUP_KINDS = ("all-of", "any-of", "n-of")
 _CRITERION_KEYS = {
     "id",

@@ -37,3 +37,21 @@ def app(settings: Settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def criterion_statuses(response_body: dict[str, Any]) -> dict[str, str]:
+    """Criterion id → status across every evaluation in a hook response's ``iop-cds.evaluations``."""
+    statuses: dict[str, str] = {}
+    for evaluation in response_body.get("extension", {}).get("iop-cds.evaluations", []):
+        for criterion in evaluation["criteria"]:
+            statuses.setdefault(criterion["id"], criterion["status"])
+    return statuses
+
+
+def call_hook(client: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """POST a hook request to the service that answers its hook; asserts a 200 and returns the JSON body."""
+    from cds_service.hook_requests import service_for_hook
+
+    response = client.post(f"/cds-services/{service_for_hook(body['hook'])}", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
