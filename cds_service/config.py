@@ -57,7 +57,6 @@ class Settings:
     # Evaluation
     mappings_dir: str = str(PROJECT_ROOT / "mappings")
     cards_dir: str = str(PROJECT_ROOT / "cards")
-    default_policies: tuple[str, ...] = ("optum-locg",)
     attestation_validity_days: int = 7
     business_calendar: str = "US-MA"
     """Holiday calendar for business-day deadlines: ``COUNTRY[-SUBDIVISION]`` or ``none``."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +12,6 @@ from cds_service.mapping import Mappings
 from cds_service.outcome import Status, all_of, combine
 from cds_service.policy import Criterion, Group, Node, Policy
 from cds_service.record import PatientRecord, Resource, reference_key
-from cds_service.routing import RoutingDecision
 from cds_service.rules import RuleResult
 from cds_service.timecalc import BusinessCalendar, parse_instant
 
@@ -311,16 +310,6 @@ class PolicyEvaluator:
         )
         result.evidence = [attestation.source, *[e for e in result.evidence if e != attestation.source]]
         return result
-
-
-@dataclass
-class EvaluationRun:
-    """Everything one hook call evaluated: per order, the episode and each policy's evaluation."""
-
-    evaluations: list[PolicyEvaluation] = field(default_factory=list)
-    routing: RoutingDecision | None = None
-    now: datetime | None = None
-    not_iop_discharge: bool = False
 
 
 def evaluate(

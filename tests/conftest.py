@@ -55,3 +55,51 @@ def call_hook(client: Any, body: dict[str, Any]) -> dict[str, Any]:
     response = client.post(f"/cds-services/{service_for_hook(body['hook'])}", json=body)
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()
+
+
+CRD_ACTION_TARGETS = {
+    "order-sign": {"DeviceRequest", "MedicationRequest", "NutritionOrder", "ServiceRequest", "VisionPrescription"},
+    "encounter-discharge": {"Encounter"},
+}
+COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
+
+
+def assert_inferno_checks(body: dict[str, Any], hook: str, coverage_expected: bool = True) -> None:
+    """The Inferno Da Vinci CRD server response checks (cds-hooks-and-crd.md §4) on one hook response."""
+    assert isinstance(body.get("cards"), list)
+    for card in body["cards"]:
+        assert isinstance(card.get("uuid"), str) and card["uuid"]
+        assert isinstance(card.get("summary"), str) and 0 < len(card["summary"]) < 140
+        assert card.get("indicator") in {"info", "warning", "critical"}
+        source = card.get("source")
+        assert isinstance(source, dict) and source.get("label")
+        assert source.get("topic", {}).get("code") and source["topic"].get("system")
+        if card.get("suggestions"):
+            assert card.get("selectionBehavior") in {"at-most-one", "any"}
+            for suggestion in card["suggestions"]:
+                assert suggestion.get("label") and suggestion.get("uuid") and suggestion.get("actions")
+                for action in suggestion["actions"]:
+                    assert action.get("type") in {"create", "update", "delete"} and action.get("description")
+                    assert action["type"] == "delete" or isinstance(action.get("resource"), dict)
+        for reason in card.get("overrideReasons", []):
+            assert reason.get("code") and reason.get("system") and reason.get("display")
+        for link in card.get("links", []):
+            assert link.get("label") and link.get("url", "").startswith("http") and link.get("type") in {"absolute", "smart"}
+            assert link["type"] == "smart" or "appContext" not in link
+    actions = body.get("systemActions", [])
+    for action in actions:
+        assert action.get("type") and action.get("description")
+        assert action["type"] == "delete" or isinstance(action.get("resource"), dict)
+    with_information = [
+        a for a in actions
+        if a.get("type") == "update" and a["resource"].get("resourceType") in CRD_ACTION_TARGETS[hook]
+        and any(e.get("url") == COVERAGE_INFORMATION for e in a["resource"].get("extension", []))
+    ]
+    if hook == "order-sign" and coverage_expected:
+        assert with_information, "order-sign must return a coverage-information systemAction"
+    for action in with_information:
+        for information in (e for e in action["resource"]["extension"] if e.get("url") == COVERAGE_INFORMATION):
+            parts = [p["url"] for p in information["extension"]]
+            assert parts.count("coverage-assertion-id") == 1 and "covered" in parts and "date" in parts
+            if hook == "encounter-discharge":
+                assert "doc-needed" not in parts, "CRD hook-19: no documentation request at encounter-discharge"
