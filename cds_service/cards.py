@@ -28,8 +28,13 @@ CRITERION_SYSTEM = "urn:iop-cds:criterion"
 ASSOCIATED_RESOURCE = "davinci-crd.associated-resource"
 INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
 # Card type (CRD cardType code) of each card, as offered in discovery's configuration options.
-CARD_TYPE = {"safety": "guideline", "unmet": "coverage-info", "documentation": "clinical-reminder",
-             "incomplete": "coverage-info", "no-coverage": "coverage-info"}
+CARD_TYPE = {
+    "safety": "guideline",
+    "unmet": "coverage-info",
+    "documentation": "clinical-reminder",
+    "incomplete": "coverage-info",
+    "no-coverage": "coverage-info",
+}
 REQUIRED_TEMPLATES = {
     "safety": ("summary", "detail", "suggestion"),
     "unmet": ("summary", "intro", "item"),
@@ -98,8 +103,12 @@ def load_templates(folder: str | Path, mappings: Mappings) -> dict[str, Any]:
                 problems.append(f"{path}: {section}.{key} is missing")
     suggestions = doc.get("suggestions") or {}
     for name, spec in suggestions.items():
-        if not (isinstance(spec, dict) and isinstance(spec.get("resource"), dict)
-                and isinstance(spec.get("label"), str) and isinstance(spec.get("description"), str)):
+        if not (
+            isinstance(spec, dict)
+            and isinstance(spec.get("resource"), dict)
+            and isinstance(spec.get("label"), str)
+            and isinstance(spec.get("description"), str)
+        ):
             problems.append(f"{path}: suggestions.{name} needs label, description and resource")
     safety = doc.get("safety") or {}
     if isinstance(safety, dict) and safety.get("suggestion") not in suggestions:
@@ -108,11 +117,14 @@ def load_templates(folder: str | Path, mappings: Mappings) -> dict[str, Any]:
         for criterion in policy.criteria():
             if criterion.suggest and criterion.suggest not in suggestions:
                 known = ", ".join(sorted(suggestions))
-                problems.append(f"{policy.file or policy.key}: {criterion.id}: unknown suggestion "
-                                f"{criterion.suggest!r} (defined in {path.name}: {known})")
+                problems.append(
+                    f"{policy.file or policy.key}: {criterion.id}: unknown suggestion "
+                    f"{criterion.suggest!r} (defined in {path.name}: {known})"
+                )
     reasons = doc.get("override-reasons")
-    if not isinstance(reasons, list) or not all(isinstance(r, dict) and r.get("code") and r.get("display")
-                                                for r in reasons):
+    if not isinstance(reasons, list) or not all(
+        isinstance(r, dict) and r.get("code") and r.get("display") for r in reasons
+    ):
         problems.append(f"{path}: override-reasons must list {{code, display}} entries")
     if problems:
         raise CardTemplateError(problems)
@@ -177,8 +189,16 @@ class CardBuilder:
             source["topic"]["display"] = criterion
         return source
 
-    def _card(self, kind: str, indicator: str, summary: str, detail_text: str, source: dict[str, Any],
-              order: Resource | None = None, **extra: Any) -> dict[str, Any]:
+    def _card(
+        self,
+        kind: str,
+        indicator: str,
+        summary: str,
+        detail_text: str,
+        source: dict[str, Any],
+        order: Resource | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         card: dict[str, Any] = {
             "uuid": str(uuid.uuid4()),
             "summary": shorten(summary),
@@ -193,18 +213,25 @@ class CardBuilder:
         return card
 
     def _override_reasons(self) -> list[dict[str, Any]]:
-        return [{"code": r["code"], "system": OVERRIDE_SYSTEM, "display": r["display"]}
-                for r in self.templates["override-reasons"]]
+        return [
+            {"code": r["code"], "system": OVERRIDE_SYSTEM, "display": r["display"]}
+            for r in self.templates["override-reasons"]
+        ]
 
-    def _policy_cards(self, evaluation: PolicyEvaluation, data: ResponseInput,
-                      order: Resource | None) -> list[dict[str, Any]]:
+    def _policy_cards(
+        self, evaluation: PolicyEvaluation, data: ResponseInput, order: Resource | None
+    ) -> list[dict[str, Any]]:
         leaves = [c for c in evaluation.criteria if not c.group and not c.superseded and c.tier != "program"]
         not_met = [c for c in leaves if c.status is Status.NOT_MET]
         unknown = [c for c in leaves if c.status is Status.UNKNOWN]
         phase = self.templates.get("phases", {}).get(evaluation.phase, evaluation.phase)
         order_note = f" for order ServiceRequest/{order['id']}" if order is not None else ""
-        common = {"payer": evaluation.policy.payer, "policy": evaluation.policy.title, "phase": phase,
-                  "order": order_note}
+        common = {
+            "payer": evaluation.policy.payer,
+            "policy": evaluation.policy.title,
+            "phase": phase,
+            "order": order_note,
+        }
         cards = [self._safety_card(evaluation, c, data, order, common) for c in not_met if c.tier == "safety"]
         others = [c for c in not_met if c.tier != "safety"]
         if others:
@@ -213,26 +240,51 @@ class CardBuilder:
             cards.append(self._documentation_card(evaluation, unknown, data, order, common))
         return cards
 
-    def _safety_card(self, evaluation: PolicyEvaluation, result: CriterionResult, data: ResponseInput,
-                     order: Resource | None, common: dict[str, str]) -> dict[str, Any]:
+    def _safety_card(
+        self,
+        evaluation: PolicyEvaluation,
+        result: CriterionResult,
+        data: ResponseInput,
+        order: Resource | None,
+        common: dict[str, str],
+    ) -> dict[str, Any]:
         t = self.templates["safety"]
-        values = {**common, "criterion": result.text or result.id, "citation": result.citation,
-                  "reason": result.reason, "evidence": ", ".join(result.evidence) or "none"}
+        values = {
+            **common,
+            "criterion": result.text or result.id,
+            "citation": result.citation,
+            "reason": result.reason,
+            "evidence": ", ".join(result.evidence) or "none",
+        }
         suggestion = self._suggestion(t["suggestion"], data, result)
         return self._card(
-            "safety", "critical", _fill(t["summary"], **values), _fill(t["detail"], **values) + f"\n\n`{result.id}`",
-            self._source(evaluation, CARD_TYPE["safety"], result.id), order,
-            suggestions=[suggestion], selectionBehavior="at-most-one", overrideReasons=self._override_reasons(),
+            "safety",
+            "critical",
+            _fill(t["summary"], **values),
+            _fill(t["detail"], **values) + f"\n\n`{result.id}`",
+            self._source(evaluation, CARD_TYPE["safety"], result.id),
+            order,
+            suggestions=[suggestion],
+            selectionBehavior="at-most-one",
+            overrideReasons=self._override_reasons(),
         )
 
-    def _unmet_card(self, evaluation: PolicyEvaluation, results: list[CriterionResult], data: ResponseInput,
-                    order: Resource | None, common: dict[str, str]) -> dict[str, Any]:
+    def _unmet_card(
+        self,
+        evaluation: PolicyEvaluation,
+        results: list[CriterionResult],
+        data: ResponseInput,
+        order: Resource | None,
+        common: dict[str, str],
+    ) -> dict[str, Any]:
         t = self.templates["unmet"]
         lines = [_fill(t["intro"], **common), ""]
         for r in results:
             evidence = f" (evidence: {', '.join(r.evidence)})" if r.evidence else ""
-            lines.append(_fill(t["item"], text=r.text or r.id, citation=r.citation, reason=r.reason, evidence=evidence)
-                         + f" `{r.id}`")
+            lines.append(
+                _fill(t["item"], text=r.text or r.id, citation=r.citation, reason=r.reason, evidence=evidence)
+                + f" `{r.id}`"
+            )
         suggestions = []
         for r in results:
             if r.suggest and all(s["label"] != self.templates["suggestions"][r.suggest]["label"] for s in suggestions):
@@ -242,15 +294,29 @@ class CardBuilder:
             extra = {"suggestions": suggestions, "selectionBehavior": "any"}
         extra["overrideReasons"] = self._override_reasons()
         extra["links"] = [self._policy_link(evaluation)]
-        return self._card("unmet", "warning", _fill(t["summary"], count=len(results), **common), "\n".join(lines),
-                          self._source(evaluation, CARD_TYPE["unmet"]), order, **extra)
+        return self._card(
+            "unmet",
+            "warning",
+            _fill(t["summary"], count=len(results), **common),
+            "\n".join(lines),
+            self._source(evaluation, CARD_TYPE["unmet"]),
+            order,
+            **extra,
+        )
 
-    def _documentation_card(self, evaluation: PolicyEvaluation, results: list[CriterionResult], data: ResponseInput,
-                            order: Resource | None, common: dict[str, str]) -> dict[str, Any]:
+    def _documentation_card(
+        self,
+        evaluation: PolicyEvaluation,
+        results: list[CriterionResult],
+        data: ResponseInput,
+        order: Resource | None,
+        common: dict[str, str],
+    ) -> dict[str, Any]:
         t = self.templates["documentation"]
         lines = [_fill(t["intro"], **common), ""]
-        lines += [_fill(t["item"], text=r.text or r.id, citation=r.citation, reason=r.reason) + f" `{r.id}`"
-                  for r in results]
+        lines += [
+            _fill(t["item"], text=r.text or r.id, citation=r.citation, reason=r.reason) + f" `{r.id}`" for r in results
+        ]
         overdue = evaluation.phase == "discharge" or any(r.due is not None and r.due <= data.now for r in results)
         app_context = {
             "policy": evaluation.policy.key,
@@ -260,13 +326,23 @@ class CardBuilder:
             "draftOrderIds": [o.get("id") for o in ([order] if order is not None else data.orders) if o.get("id")],
         }
         links = [
-            {"label": _fill(t["attestation-link"], count=len(results), **common),
-             "url": self.settings.attestation_app_url, "type": "smart", "appContext": json.dumps(app_context)},
+            {
+                "label": _fill(t["attestation-link"], count=len(results), **common),
+                "url": self.settings.attestation_app_url,
+                "type": "smart",
+                "appContext": json.dumps(app_context),
+            },
             self._policy_link(evaluation),
         ]
-        return self._card("documentation", "warning" if overdue else "info",
-                          _fill(t["summary"], count=len(results), **common), "\n".join(lines),
-                          self._source(evaluation, CARD_TYPE["documentation"]), order, links=links)
+        return self._card(
+            "documentation",
+            "warning" if overdue else "info",
+            _fill(t["summary"], count=len(results), **common),
+            "\n".join(lines),
+            self._source(evaluation, CARD_TYPE["documentation"]),
+            order,
+            links=links,
+        )
 
     def _policy_link(self, evaluation: PolicyEvaluation) -> dict[str, Any]:
         label = _fill(self.templates["documentation"]["policy-link"], policy=evaluation.policy.title)
@@ -277,22 +353,31 @@ class CardBuilder:
         keys = ", ".join(g.key for g in gaps)
         listing = "\n".join(f"- `{g.key}`: {g.reason}" for g in gaps)
         source = {"label": "IOP requirements service", "topic": {"system": CRD_CARD_TYPE, "code": "coverage-info"}}
-        return self._card("incomplete", "warning", _fill(t["summary"], keys=keys), _fill(t["detail"], gaps=listing),
-                          source)
+        return self._card(
+            "incomplete", "warning", _fill(t["summary"], keys=keys), _fill(t["detail"], gaps=listing), source
+        )
 
     def _no_coverage_card(self, data: ResponseInput) -> dict[str, Any]:
         t = self.templates["no-coverage"]
         stay = "IOP order" if data.hook == "order-sign" else "IOP encounter"
         first = data.evaluations[0]
         values = {"stay": stay, "policy": ", ".join(dict.fromkeys(e.policy.title for e in data.evaluations))}
-        return self._card("no-coverage", "info", _fill(t["summary"], **values), _fill(t["detail"], **values),
-                          self._source(first, CARD_TYPE["no-coverage"]))
+        return self._card(
+            "no-coverage",
+            "info",
+            _fill(t["summary"], **values),
+            _fill(t["detail"], **values),
+            self._source(first, CARD_TYPE["no-coverage"]),
+        )
 
     def _suggestion(self, name: str, data: ResponseInput, result: CriterionResult) -> dict[str, Any]:
         spec = self.templates["suggestions"][name]
         resource = copy.deepcopy(spec["resource"])
-        patient = {"reference": f"Patient/{data.record.of_type('Patient')[0]['id']}"} \
-            if data.record.of_type("Patient") and data.record.of_type("Patient")[0].get("id") else None
+        patient = (
+            {"reference": f"Patient/{data.record.of_type('Patient')[0]['id']}"}
+            if data.record.of_type("Patient") and data.record.of_type("Patient")[0].get("id")
+            else None
+        )
         if resource["resourceType"] == "Appointment":
             if patient:
                 resource["participant"] = [{"actor": patient, "status": "needs-action"}]
@@ -312,8 +397,10 @@ class CardBuilder:
 
     def _coverage_actions(self, data: ResponseInput, coverage_key: str) -> list[dict[str, Any]]:
         if data.hook == "order-sign":
-            targets = [(o, [e for e in data.evaluations if e.order in (None, f"ServiceRequest/{o.get('id')}")])
-                       for o in data.orders]
+            targets = [
+                (o, [e for e in data.evaluations if e.order in (None, f"ServiceRequest/{o.get('id')}")])
+                for o in data.orders
+            ]
         else:
             encounter = data.record.resolve(f"Encounter/{data.encounter_id}") if data.encounter_id else None
             targets = [(encounter, data.evaluations)] if encounter is not None else []
@@ -321,22 +408,27 @@ class CardBuilder:
         for resource, evaluations in targets:
             information = self._coverage_information(data, coverage_key, evaluations)
             kind = resource.get("resourceType", "resource")
-            actions.append(update_action(resource, information,
-                                         f"Record the payer's IOP coverage information on the {kind}"))
+            actions.append(
+                update_action(resource, information, f"Record the payer's IOP coverage information on the {kind}")
+            )
         return actions
 
-    def _coverage_information(self, data: ResponseInput, coverage_key: str,
-                              evaluations: list[PolicyEvaluation]) -> dict[str, Any]:
+    def _coverage_information(
+        self, data: ResponseInput, coverage_key: str, evaluations: list[PolicyEvaluation]
+    ) -> dict[str, Any]:
         links = [detail("policy-link", "Policy", e.policy.url) for e in evaluations]
         if data.gaps:
             return coverage_information(
-                coverage_ref=coverage_key, covered="indeterminate", date=data.now,
+                coverage_ref=coverage_key,
+                covered="indeterminate",
+                date=data.now,
                 reason=("technical", "Technical issue"),
                 reason_text="Some of the patient's data could not be read; requirements were not fully evaluated.",
                 details=links,
             )
-        leaves = [c for e in evaluations for c in e.criteria
-                  if not c.group and not c.superseded and c.tier != "program"]
+        leaves = [
+            c for e in evaluations for c in e.criteria if not c.group and not c.superseded and c.tier != "program"
+        ]
         not_met = [c.id for c in leaves if c.status is Status.NOT_MET]
         unknown = [c.id for c in leaves if c.status is Status.UNKNOWN]
         if not not_met and not unknown:
@@ -349,8 +441,13 @@ class CardBuilder:
         # CRD hook-19: coverage information on encounter-discharge never requests documentation.
         documentation = ["clinical"] if unknown and data.hook == "order-sign" else None
         return coverage_information(
-            coverage_ref=coverage_key, covered="conditional", date=data.now, reason_text="; ".join(parts),
-            doc_needed=documentation, info_needed=["OTH"], details=links,
+            coverage_ref=coverage_key,
+            covered="conditional",
+            date=data.now,
+            reason_text="; ".join(parts),
+            doc_needed=documentation,
+            info_needed=["OTH"],
+            details=links,
         )
 
 

@@ -34,7 +34,9 @@ def bundle_resources(bundle: Resource) -> list[Resource]:
     """The resources of a Bundle's entries (or the resource itself when it is not a Bundle)."""
     if bundle.get("resourceType") != "Bundle":
         return [bundle]
-    return [e["resource"] for e in bundle.get("entry", []) if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    return [
+        e["resource"] for e in bundle.get("entry", []) if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
 
 
 def _searchset(resources: list[Resource], included: list[Resource]) -> Resource:
@@ -79,13 +81,18 @@ def build_hook_request(
         prefetch[key] = _searchset(items, included if key == "encounters" else [])
     context: dict[str, Any] = {"userId": user_id, "patientId": patient["id"]}
     if hook == "order-sign":
-        context["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
-                                  "entry": [{"resource": d} for d in drafts]}
+        context["draftOrders"] = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": d} for d in drafts],
+        }
     elif hook == "encounter-discharge":
         if encounter_id is None:
             encounter_id = _discharged_encounter(by_key["encounters"])
         if encounter_id is None:
-            raise ValueError("encounter-discharge needs an encounter id (none given and no IOP program Encounter found)")
+            raise ValueError(
+                "encounter-discharge needs an encounter id (none given and no IOP program Encounter found)"
+            )
         context["encounterId"] = encounter_id
         stay = next((e for e in by_key["encounters"] if e.get("id") == encounter_id), None)
         prefetch["encounter"] = stay
@@ -104,9 +111,7 @@ def build_hook_request(
 
 def _discharged_encounter(encounters: list[Resource]) -> str | None:
     """The latest program Encounter (one that other Encounters point to with ``partOf``)."""
-    parents = {
-        (e.get("partOf") or {}).get("reference", "").rsplit("/", 1)[-1] for e in encounters if e.get("partOf")
-    }
+    parents = {(e.get("partOf") or {}).get("reference", "").rsplit("/", 1)[-1] for e in encounters if e.get("partOf")}
     programs = [e for e in encounters if e.get("id") in parents]
     programs.sort(key=lambda e: (e.get("period") or {}).get("start", ""))
     return programs[-1]["id"] if programs else None

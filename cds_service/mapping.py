@@ -64,6 +64,9 @@ def _read_yaml(path: Path, problems: list[str]) -> Any:
     return None
 
 
+ORIGIN = "__origin__"
+
+
 def _read_merged(folder: Path, name: str, sections: tuple[str, ...], problems: list[str]) -> dict[str, Any] | None:
     """``NAME.yaml`` merged with every ``NAME/*.yaml`` fragment; a name defined twice is a problem."""
     paths = [folder / f"{name}.yaml", *sorted((folder / name).glob("*.yaml"))]
@@ -92,7 +95,19 @@ def _read_merged(folder: Path, name: str, sections: tuple[str, ...], problems: l
                     continue
                 origin[(section, key)] = label
                 merged[section][key] = value
+    merged[ORIGIN] = origin  # type: ignore[assignment]
     return merged if readable else None
+
+
+def _where(doc: Any, selection: str) -> str:
+    """``FILE: selection NAME`` for messages about a selection."""
+    return f"{_origin(doc, 'selections', selection, 'facts.yaml')}: selection {selection}"
+
+
+def _origin(doc: Any, section: str, name: str, default: str) -> str:
+    """The file (relative to the mappings folder) that defined an entry."""
+    origin = doc.get(ORIGIN, {}) if isinstance(doc, dict) else {}
+    return origin.get((section, name), default)
 
 
 def _load_facts(doc: Any, problems: list[str]) -> dict[str, Fact]:
@@ -103,12 +118,12 @@ def _load_facts(doc: Any, problems: list[str]) -> dict[str, Fact]:
         return facts
     for name, spec in entries.items():
         if not isinstance(spec, dict) or not {"resource", "path", "type"} <= set(spec):
-            problems.append(f"facts.yaml: {name}: needs resource, path and type")
+            problems.append(f"{_origin(doc, 'facts', name, 'facts.yaml')}: {name}: needs resource, path and type")
             continue
         try:
             facts[name] = build_fact(name, str(spec["resource"]), str(spec["path"]), str(spec["type"]))
         except ValueError as exc:
-            problems.append(f"facts.yaml: {name}: {exc}")
+            problems.append(f"{_origin(doc, 'facts', name, 'facts.yaml')}: {name}: {exc}")
     return facts
 
 
@@ -142,7 +157,7 @@ def _load_selections(
     selections: dict[str, Selection] = {}
     for name in entries:
         if name in BUILTIN_SELECTIONS:
-            problems.append(f"facts.yaml: selection {name}: the name is reserved for a built-in selection")
+            problems.append(f"{_where(doc, name)}: the name is reserved for a built-in selection")
 
     def resource_types(name: str, seen: tuple[str, ...] = ()) -> set[str] | None:
         """Resource types a selection can hold (None when unknown, e.g. a built-in)."""
@@ -171,11 +186,11 @@ def _load_selections(
         sources = spec.get("from") if isinstance(spec, dict) else None
         sources = [sources] if isinstance(sources, str) else sources
         if not isinstance(sources, list) or not sources or not all(isinstance(s, str) for s in sources):
-            problems.append(f"facts.yaml: selection {name}: needs 'from' (resource types or other selections)")
+            problems.append(f"{_where(doc, name)}: needs 'from' (resource types or other selections)")
             continue
         bad = [s for s in sources if not (s in entries or s in BUILTIN_SELECTIONS or s[:1].isupper())]
         if bad:
-            problems.append(f"facts.yaml: selection {name}: 'from' names unknown selection {bad[0]!r}")
+            problems.append(f"{_where(doc, name)}: 'from' names unknown selection {bad[0]!r}")
             continue
         types = resource_types(name)
         single = next(iter(types)) if types and len(types) == 1 else None
@@ -195,7 +210,7 @@ def _load_selections(
                 time=time_facts,
             )
         except SpecError as exc:
-            problems.append(f"facts.yaml: selection {name}: {exc}")
+            problems.append(f"{_where(doc, name)}: {exc}")
     # A selection may not depend on itself through `from`, `refers-to` or `referenced-by`.
     deps = {name: _selection_deps(sel) for name, sel in selections.items()}
 
@@ -213,7 +228,7 @@ def _load_selections(
     for name in selections:
         cycle = cycle_from(name)
         if cycle:
-            problems.append(f"facts.yaml: selection {name}: depends on itself ({' -> '.join(cycle)})")
+            problems.append(f"{_where(doc, name)}: depends on itself ({' -> '.join(cycle)})")
     return selections
 
 

@@ -29,7 +29,9 @@ P5_EXPECTED = {
 
 
 def discharge(client: Any, bundle: dict[str, Any]) -> dict[str, Any]:
-    body = build_hook_request(bundle, "encounter-discharge", at=DISCHARGE_AT, encounter_id="P5-prog", policies=["molina"])
+    body = build_hook_request(
+        bundle, "encounter-discharge", at=DISCHARGE_AT, encounter_id="P5-prog", policies=["molina"]
+    )
     return call_hook(client, body)
 
 
@@ -79,24 +81,39 @@ def test_p5_discharge_audit_matches_the_catalogue(client: Any, p5: dict[str, Any
 
 
 CRP = {
-    "resourceType": "CarePlan", "id": "P5-crp", "status": "active", "intent": "plan",
-    "subject": {"reference": "Patient/P5-patient"}, "created": "2025-03-04T10:00:00-05:00",
+    "resourceType": "CarePlan",
+    "id": "P5-crp",
+    "status": "active",
+    "intent": "plan",
+    "subject": {"reference": "Patient/P5-patient"},
+    "created": "2025-03-04T10:00:00-05:00",
     "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "736253002"}]}],
 }
-PEER_ACTIVITY = {"detail": {"status": "scheduled", "code": {"coding": [{
-    "system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "H0038"}]}}}
+PEER_ACTIVITY = {
+    "detail": {
+        "status": "scheduled",
+        "code": {"coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "H0038"}]},
+    }
+}
 PCP_CONSENT = {
-    "resourceType": "Consent", "id": "P5-consent", "status": "active", "patient": {"reference": "Patient/P5-patient"},
+    "resourceType": "Consent",
+    "id": "P5-consent",
+    "status": "active",
+    "patient": {"reference": "Patient/P5-patient"},
     "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
-    "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}], "dateTime": "2025-03-03",
+    "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+    "dateTime": "2025-03-03",
     "provision": {"type": "permit", "actor": [{"reference": {"reference": "Practitioner/P5-pcp"}}]},
 }
 
 
 def attestation(criterion: str, answer: bool) -> dict[str, Any]:
     return {
-        "resourceType": "QuestionnaireResponse", "id": f"P5-qr-{criterion}", "status": "completed",
-        "questionnaire": "urn:iop-cds:questionnaire:iop-molina-discharge", "subject": {"reference": "Patient/P5-patient"},
+        "resourceType": "QuestionnaireResponse",
+        "id": f"P5-qr-{criterion}",
+        "status": "completed",
+        "questionnaire": "urn:iop-cds:questionnaire:iop-molina-discharge",
+        "subject": {"reference": "Patient/P5-patient"},
         "authored": "2025-03-20T09:00:00-04:00",
         "item": [{"linkId": criterion, "answer": [{"valueBoolean": answer}]}],
     }
@@ -120,11 +137,17 @@ def _no_sud(bundle: dict[str, Any]) -> dict[str, Any]:
 
 VARIATIONS = [
     ("molina.components.1c-crisis-safety-plan", lambda b: add(b, CRP), "met"),
-    ("molina.process.tp-1b-peer-recovery", lambda b: edit(b, "P5-tp", lambda tp: tp["activity"].append(PEER_ACTIVITY)),
-     "met"),
+    (
+        "molina.process.tp-1b-peer-recovery",
+        lambda b: edit(b, "P5-tp", lambda tp: tp["activity"].append(PEER_ACTIVITY)),
+        "met",
+    ),
     ("molina.process.tp-1a-counseling-weekly", lambda b: edit(b, "P5-tp", _tp_counseling_monthly), "not-met"),
-    ("molina.process.tp-1c-med-eval-mgmt", lambda b: edit(b, "P5-tp", lambda tp: tp.update(activity=tp["activity"][:1])),
-     "not-met"),
+    (
+        "molina.process.tp-1c-med-eval-mgmt",
+        lambda b: edit(b, "P5-tp", lambda tp: tp.update(activity=tp["activity"][:1])),
+        "not-met",
+    ),
     ("molina.process.2a-bps-eval-48h", lambda b: drop(edit(b, "P5-bps", _bps_late), _is_procedure("H0001")), "not-met"),
     ("molina.components.1e-therapy", lambda b: drop(b, _is_procedure("90853")), "not-met"),
     ("molina.components.1h-med-eval-access", lambda b: drop(b, _is_procedure("99213")), "not-met"),
@@ -132,31 +155,50 @@ VARIATIONS = [
     ("molina.components.1j-sud-assessment", _no_sud, "not-applicable"),
     ("molina.scope.2-dsm5-dx", lambda b: drop(b, lambda r: r["resourceType"] == "Condition"), "not-met"),
     ("molina.linkage.3-pcp-collaboration", lambda b: add(b, PCP_CONSENT), "unknown"),
-    ("molina.linkage.3-pcp-collaboration",
-     lambda b: add(b, PCP_CONSENT, attestation("molina.linkage.3-pcp-collaboration", True)), "met"),
-    ("molina.linkage.3-pcp-collaboration",
-     lambda b: add(b, attestation("molina.linkage.3-pcp-collaboration", False)), "not-met"),
-    ("molina.process.2b-initial-tp-48h", lambda b: edit(b, "P5-tp", lambda tp: tp.update(created="2025-03-04T10:00:00-05:00")),
-     "met"),
-    ("molina.process.2c-prelim-dc-plan-48h",
-     lambda b: edit(b, "P5-dcp", lambda dcp: dcp.update(created="2025-03-05T08:00:00-05:00")), "met"),
+    (
+        "molina.linkage.3-pcp-collaboration",
+        lambda b: add(b, PCP_CONSENT, attestation("molina.linkage.3-pcp-collaboration", True)),
+        "met",
+    ),
+    (
+        "molina.linkage.3-pcp-collaboration",
+        lambda b: add(b, attestation("molina.linkage.3-pcp-collaboration", False)),
+        "not-met",
+    ),
+    (
+        "molina.process.2b-initial-tp-48h",
+        lambda b: edit(b, "P5-tp", lambda tp: tp.update(created="2025-03-04T10:00:00-05:00")),
+        "met",
+    ),
+    (
+        "molina.process.2c-prelim-dc-plan-48h",
+        lambda b: edit(b, "P5-dcp", lambda dcp: dcp.update(created="2025-03-05T08:00:00-05:00")),
+        "met",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("criterion", "vary", "expected"), VARIATIONS, ids=[f"{v[0]}={v[2]}" for v in VARIATIONS])
-def test_each_criterion_follows_its_evidence(client: Any, p5: dict[str, Any], criterion: str,
-                                             vary: Callable[[dict[str, Any]], dict[str, Any]], expected: str) -> None:
+def test_each_criterion_follows_its_evidence(
+    client: Any, p5: dict[str, Any], criterion: str, vary: Callable[[dict[str, Any]], dict[str, Any]], expected: str
+) -> None:
     assert criterion_statuses(discharge(client, vary(p5)))[criterion] == expected
 
 
 def test_admission_lists_process_deadlines_as_pending(client: Any, p5: dict[str, Any]) -> None:
     order = {
-        "resourceType": "ServiceRequest", "id": "P5-order", "status": "draft", "intent": "order",
-        "subject": {"reference": "Patient/P5-patient"}, "authoredOn": "2025-03-03T08:00:00-05:00",
+        "resourceType": "ServiceRequest",
+        "id": "P5-order",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/P5-patient"},
+        "authoredOn": "2025-03-03T08:00:00-05:00",
         "code": {"coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "S9480"}]},
         "occurrencePeriod": {"start": "2025-03-03T09:00:00-05:00"},
     }
-    sparse = add(drop(p5, lambda r: r["resourceType"] not in {"Patient", "Coverage", "Condition", "Organization"}), order)
+    sparse = add(
+        drop(p5, lambda r: r["resourceType"] not in {"Patient", "Coverage", "Condition", "Organization"}), order
+    )
     body = build_hook_request(sparse, "order-sign", at="2025-03-03T08:30:00-05:00", policies=["molina"])
     result = call_hook(client, body)
     statuses = criterion_statuses(result)
