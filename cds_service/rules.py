@@ -82,17 +82,18 @@ class Exists(Rule):
     negate: bool = False
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
-        members = ctx.select(self.selection.name)
-        if self.extra:
-            members = [r for r in members if all(p.test(r, ctx) for p in self.extra)]
+        candidates = ctx.select(self.selection.name)
+        members = [r for r in candidates if all(p.test(r, ctx) for p in self.extra)] if self.extra else candidates
         ok = len(members) >= self.at_least and (self.at_most is None or len(members) <= self.at_most)
         title = self.selection.title
-        if members:
-            detail = f"{len(members)} × {title}: {', '.join(_keys(members, 5))}"
-        else:
-            detail = f"no {title} found"
         value = (not ok) if self.negate else ok
-        return RuleResult(value, _keys(members), detail)
+        if members:
+            return RuleResult(value, _keys(members), f"{len(members)} × {title}: {', '.join(_keys(members, 5))}")
+        if candidates:
+            # Show what was looked at: the plan exists, but not with what the criterion asks of it.
+            detail = f"{len(candidates)} × {title} ({', '.join(_keys(candidates, 5))}), none with what is required"
+            return RuleResult(value, _keys(candidates), detail)
+        return RuleResult(value, [], f"no {title} found")
 
 
 @dataclass

@@ -84,7 +84,8 @@ def assert_inferno_checks(body: dict[str, Any], hook: str, coverage_expected: bo
         for reason in card.get("overrideReasons", []):
             assert reason.get("code") and reason.get("system") and reason.get("display")
         for link in card.get("links", []):
-            assert link.get("label") and link.get("url", "").startswith("http") and link.get("type") in {"absolute", "smart"}
+            assert link.get("label") and link.get("url", "").startswith("http")
+            assert link.get("type") in {"absolute", "smart"}
             assert link["type"] == "smart" or "appContext" not in link
     actions = body.get("systemActions", [])
     for action in actions:
