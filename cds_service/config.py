@@ -60,6 +60,8 @@ class Settings:
     attestation_validity_days: int = 7
     business_calendar: str = "US-MA"
     """Holiday calendar for business-day deadlines: ``COUNTRY[-SUBDIVISION]`` or ``none``."""
+    program_attestations_file: str = ""
+    """YAML file in which the IOP program attests its program-level criteria (licensure, staffing, ...)."""
     max_cards: int = 10
     attestation_app_url: str = "https://attest.iop-cds.example.org/launch"
     """SMART app that records attestations (opened from the documentation-needed card)."""

@@ -124,11 +124,18 @@ def _describe_group(kind: str, n: int) -> str:
 class PolicyEvaluator:
     """Evaluates one policy tree in one phase; each node once (memoised), reported in tree order."""
 
-    def __init__(self, policy: Policy, ctx: EvaluationContext, attestations: dict[str, Attestation]) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        ctx: EvaluationContext,
+        attestations: dict[str, Attestation],
+        program_attestations: dict[str, Attestation] | None = None,
+    ) -> None:
         self.policy = policy
         self.ctx = ctx
         self.phase = ctx.phase
         self.attestations = attestations
+        self.program_attestations = program_attestations or {}
         self.results: dict[str, CriterionResult] = {}
         self._status: dict[tuple[int, bool], Status] = {}
         self._active: set[int] = set()
@@ -300,7 +307,7 @@ class PolicyEvaluator:
     def _attest(self, c: Criterion, result: CriterionResult) -> CriterionResult:
         if result.status != Status.UNKNOWN:
             return result
-        attestation = self.attestations.get(c.id)
+        attestation = self.program_attestations.get(c.id) if c.tier == "program" else self.attestations.get(c.id)
         if attestation is None:
             return result
         result.status = Status.MET if attestation.value else Status.NOT_MET
@@ -325,6 +332,7 @@ def evaluate(
     patient_id: str | None = None,
     calendar: BusinessCalendar | None = None,
     attestation_validity_days: int = 7,
+    program_attestations: dict[str, Attestation] | None = None,
 ) -> list[PolicyEvaluation]:
     """Evaluate the given policies for each IOP order (order-sign) or the discharged program."""
     calendar = calendar or BusinessCalendar()
@@ -346,7 +354,7 @@ def evaluate(
         if episode is None:
             continue
         for key in policy_keys:
-            evaluation = PolicyEvaluator(mappings.policies[key], ctx, attestations).run()
+            evaluation = PolicyEvaluator(mappings.policies[key], ctx, attestations, program_attestations).run()
             evaluation.order = resource_key(order) if order is not None else None
             evaluation.episode = episode
             results.append(evaluation)

@@ -9,6 +9,7 @@ from typing import Any
 
 from cds_service.cards import CardBuilder, ResponseInput
 from cds_service.config import Settings
+from cds_service.deployment import load_program_attestations
 from cds_service.engine import evaluate
 from cds_service.gather import PreconditionFailed, gather_record
 from cds_service.logs import log_event
@@ -62,6 +63,8 @@ class HookInvoker:
         self.mappings = mappings or load_mappings(settings.mappings_dir)
         self.calendar = BusinessCalendar.from_spec(settings.business_calendar)
         self.cards = CardBuilder(settings, self.mappings)
+        known = {c.id for policy in self.mappings.policies.values() for c in policy.criteria()}
+        self.program = load_program_attestations(settings.program_attestations_file, known)
 
     def policy_keys(self) -> list[str]:
         """Keys of the policies this instance can evaluate."""
@@ -106,6 +109,7 @@ class HookInvoker:
             patient_id=request.patient_id,
             calendar=self.calendar,
             attestation_validity_days=self.settings.attestation_validity_days,
+            program_attestations=self.program.valid_at(now) if self.program else None,
         )
         response = self.cards.build(
             ResponseInput(

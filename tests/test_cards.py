@@ -225,3 +225,22 @@ def test_a_policy_naming_an_unknown_suggestion_fails_at_start_up(mappings_dir: P
     policy.write_text(policy.read_text().replace("suggest: crisis-plan", "suggest: teleport"))
     with pytest.raises(CardTemplateError, match="cardtest.plan: unknown suggestion 'teleport'"):
         load_templates(PROJECT_ROOT / "cards", load_mappings(folder))
+
+
+def test_a_program_attestation_settles_program_criteria_without_any_card(mappings_dir: Path, tmp_path: Path) -> None:
+    attestations = tmp_path / "program.yaml"
+    attestations.write_text("program: Test IOP\nexpires: 2099-01-01\ncriteria:\n  cardtest.site: true\n")
+    settings = Settings(
+        auth=False,
+        mappings_dir=str(mappings_dir),
+        program_attestations_file=str(attestations),
+        feedback_db=str(tmp_path / "f.sqlite3"),
+        replay_db=str(tmp_path / "r.sqlite3"),
+    )
+    client = create_app(settings).test_client()
+    result = post(client, build_hook_request(bundle(COVERAGE, order()), "order-sign", at=AT))
+    site = next(
+        c for e in result["extension"]["iop-cds.evaluations"] for c in e["criteria"] if c["id"] == "cardtest.site"
+    )
+    assert site["status"] == "met" and "Test IOP" in site["reason"]
+    assert all("cardtest.site" not in card.get("detail", "") for card in result["cards"])
