@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from cds_service.auth import AuthError, ClientAuthenticator
 from cds_service.config import Settings
 from cds_service.feedback import FeedbackStore, FeedbackStoreUnavailable, parse_feedback
+from cds_service.gc_tuning import tune_garbage_collector
 from cds_service.invocation import HookInvoker, PreconditionFailed
 from cds_service.logs import configure_logging, log_event
 from cds_service.protocol import ProtocolError, parse_hook_request
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     invoker = HookInvoker(settings)
     feedback_store = FeedbackStore(settings.feedback_db)
     app.extensions["iop_cds"] = {"invoker": invoker, "feedback": feedback_store, "authenticator": authenticator}
+    tune_garbage_collector()
 
     @app.before_request
     def start_clock_and_authenticate() -> Response | None:

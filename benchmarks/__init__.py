@@ -1,0 +1,1 @@
+"""Benchmarks of iop-cds: service vs JSON floor, fetch mode, throughput under gunicorn, start-up."""
