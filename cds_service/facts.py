@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
@@ -20,26 +21,32 @@ _SIMPLE_PATH = re.compile(r"^\$((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\*\]|\[\d+\])*)$")
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\*|\d+)\]")
 
 
-def _child(values: list[Any], name: str) -> list[Any]:
-    out: list[Any] = []
-    for value in values:
-        if isinstance(value, dict) and name in value:
-            item = value[name]
-            if item is not None:
-                out.append(item)
-    return out
+_CHILD, _EVERY, _INDEX = 0, 1, 2
 
 
-def _every(values: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for value in values:
-        if isinstance(value, list):
-            out.extend(v for v in value if v is not None)
-    return out
-
-
-def _index(values: list[Any], i: int) -> list[Any]:
-    return [v[i] for v in values if isinstance(v, list) and len(v) > i and v[i] is not None]
+def _walk(resource: Any, steps: tuple[tuple[int, Any], ...]) -> list[Any]:
+    """Follow child / ``[*]`` / ``[i]`` steps from a resource; None values are dropped, as jsonpath-ng does."""
+    values = [resource]
+    for kind, arg in steps:
+        found: list[Any] = []
+        if kind == _CHILD:
+            for value in values:
+                if type(value) is dict:
+                    item = value.get(arg)
+                    if item is not None:
+                        found.append(item)
+        elif kind == _EVERY:
+            for value in values:
+                if type(value) is list:
+                    found.extend(v for v in value if v is not None)
+        else:
+            for value in values:
+                if type(value) is list and len(value) > arg and value[arg] is not None:
+                    found.append(value[arg])
+        if not found:
+            return found
+        values = found
+    return values
 
 
 def compile_path(path: str) -> tuple[Accessor, bool]:
@@ -49,25 +56,11 @@ def compile_path(path: str) -> tuple[Accessor, bool]:
     """
     simple = _SIMPLE_PATH.match(path.strip())
     if simple:
-        steps: list[Callable[[list[Any]], list[Any]]] = []
-        for name, bracket in _STEP.findall(simple.group(1)):
-            if name:
-                steps.append(lambda vs, n=name: _child(vs, n))
-            elif bracket == "*":
-                steps.append(_every)
-            else:
-                steps.append(lambda vs, i=int(bracket): _index(vs, i))
-
-        def walk(resource: Any) -> list[Any]:
-            values = [resource]
-            for step in steps:
-                values = step(values)
-                if not values:
-                    break
-            # A trailing list (e.g. `$.category`) yields its items, as jsonpath-ng does for `[*]`.
-            return values
-
-        return walk, True
+        steps = tuple(
+            (_CHILD, name) if name else (_EVERY, None) if bracket == "*" else (_INDEX, int(bracket))
+            for name, bracket in _STEP.findall(simple.group(1))
+        )
+        return partial(_walk, steps=steps), True
     try:
         expression = parse_jsonpath(path)
     except (JsonPathLexerError, JsonPathParserError, Exception) as exc:  # noqa: BLE001 - parser raises bare Exception
