@@ -1,0 +1,133 @@
+"""The ``iop-cds`` command: serve, demo, evaluate, check-mappings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cds_service.config import Settings, SettingsError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Run the service under gunicorn (app preloaded: mappings compile once, before the workers fork)."""
+    from gunicorn.app.base import BaseApplication
+
+    from cds_service.app import create_app
+
+    settings = Settings.from_env()
+    bind = args.bind or settings.bind
+    workers = args.workers or settings.workers
+    application = create_app(settings)
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", bind)
+            self.cfg.set("workers", workers)
+            self.cfg.set("preload_app", True)
+            self.cfg.set("accesslog", None)  # the app writes one JSON line per request itself
+            self.cfg.set("timeout", args.timeout)
+
+        def load(self) -> Any:
+            return application
+
+    Server().run()
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from cds_service.demo import run_demo
+
+    return run_demo(sys.stdout)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from cds_service.mapping import MappingError
+    from cds_service.offline import OfflineInputError, evaluate_offline, format_table, load_request
+    from cds_service.protocol import ProtocolError
+
+    try:
+        body = load_request(Path(args.file), args.hook, args.policy, args.at)
+        response = evaluate_offline(body, Settings.from_env(auth=False))
+    except (OfflineInputError, ProtocolError) as exc:
+        print(f"iop-cds evaluate: {exc}", file=sys.stderr)
+        return 2
+    except MappingError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    if args.format == "json":
+        json.dump(response, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(format_table(response))
+    return 0
+
+
+def _check_mappings(args: argparse.Namespace) -> int:
+    from cds_service.cards import CardTemplateError, load_templates
+    from cds_service.mapping import MappingError, load_mappings
+
+    settings = Settings.from_env()
+    folder = args.dir or settings.mappings_dir
+    try:
+        mappings = load_mappings(folder)
+        load_templates(settings.cards_dir, mappings)
+    except (MappingError, CardTemplateError) as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    criteria = sum(1 for policy in mappings.policies.values() for _ in policy.criteria())
+    print(
+        f"{folder}: {len(mappings.policies)} policies ({', '.join(sorted(mappings.policies))}), {criteria} criteria, "
+        f"{len(mappings.facts)} facts, {len(mappings.selections)} selections, {len(mappings.valuesets)} value sets: OK"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="iop-cds", description="CDS Hooks service for payer IOP requirements.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the service under gunicorn (settings from IOP_CDS_* variables)")
+    serve.add_argument("--bind", help="host:port (default IOP_CDS_BIND, 127.0.0.1:8080)")
+    serve.add_argument("--workers", type=int, help="worker processes (default IOP_CDS_WORKERS, 2)")
+    serve.add_argument("--timeout", type=int, default=30, help="worker timeout in seconds (default 30)")
+    serve.set_defaults(run=_serve)
+
+    demo = commands.add_parser("demo", help="start the service locally and call both hooks for example patients")
+    demo.set_defaults(run=_demo)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a patient Bundle or a saved hook request offline")
+    evaluate.add_argument("file", help="a FHIR Bundle of one patient's record, or a full CDS Hooks request")
+    evaluate.add_argument(
+        "--hook",
+        choices=["order-sign", "encounter-discharge"],
+        help="hook to simulate for a Bundle (default order-sign)",
+    )
+    evaluate.add_argument("--policy", action="append", help="policy key (repeatable; default: routed by Coverage)")
+    evaluate.add_argument("--at", help="evaluation time, RFC 3339 (default: now)")
+    evaluate.add_argument("--format", choices=["table", "json"], default="table")
+    evaluate.set_defaults(run=_evaluate)
+
+    check = commands.add_parser("check-mappings", help="validate a mappings folder; non-zero exit on any problem")
+    check.add_argument("dir", nargs="?", help="mappings folder (default IOP_CDS_MAPPINGS_DIR)")
+    check.set_defaults(run=_check_mappings)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``iop-cds`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except SettingsError as exc:
+        print(f"iop-cds: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
