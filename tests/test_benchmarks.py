@@ -1,0 +1,30 @@
+"""CI smoke run of the benchmark suite at the smallest size: it runs and writes its results (timings not asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_benchmark_suite_runs_and_writes_its_results(tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--smoke", "--skip-fetch", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(output.read_text())
+    (row,) = results["latency"]
+    assert (
+        row["resources"] == 100 and row["order-sign"]["runs"] > 0 and row["encounter-discharge"]["ratio_to_floor"] > 0
+    )
+    assert results["throughput"]["requests"] > 0 and results["throughput"]["errors"] == 0
+    assert results["throughput"]["startup_seconds"] > 0
+    assert "service / floor" in done.stdout
