@@ -1,23 +1,173 @@
-"""Gather the PatientRecord of a hook call: prefetch first, then the EHR's FHIR server for missing keys."""
+"""Gather the PatientRecord of a hook call: prefetch first, then the EHR's FHIR server for what is missing."""
 
 from __future__ import annotations
 
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
 from cds_service.config import Settings
+from cds_service.fhir_client import FetchResult, FhirClient
+from cds_service.logs import log_event
 from cds_service.protocol import HookRequest
-from cds_service.record import GatheredRecord, PatientRecord
-from cds_service.services import ServiceDefinition
+from cds_service.record import DataGap, GatheredRecord, PatientRecord
+from cds_service.referenced import missing_references
+from cds_service.services import ServiceDefinition, render_prefetch
+
+logger = logging.getLogger("iop_cds.gather")
 
 
 class PreconditionFailed(Exception):
     """Required data is neither prefetched nor obtainable (no fhirServer): CDS Hooks answers 412."""
 
 
-def gather_record(request: HookRequest, service: ServiceDefinition, settings: Settings) -> GatheredRecord:
-    """Placeholder until the FHIR client lands: prefetch resources only."""
+@dataclass
+class _Fetch:
+    key: str
+    query: str
+    read: bool
+
+
+def _expected_type(template: str) -> str:
+    return template.split("?", 1)[0].split("/", 1)[0]
+
+
+def _operation_outcome_text(outcome: dict[str, Any]) -> str:
+    texts = [
+        i.get("diagnostics") or (i.get("details") or {}).get("text") or i.get("code")
+        for i in outcome.get("issue") or []
+        if isinstance(i, dict)
+    ]
+    return "; ".join(t for t in texts if isinstance(t, str))[:200] or "no details"
+
+
+def accept_prefetch(value: Any, expected: str) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """Resources of one prefetch value, a problem that makes it unusable, and a ``next`` page link to follow."""
+    if value is None:
+        return [], None, None  # the EHR says: nothing to prefetch
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        return [], f"prefetch value is not a FHIR resource ({type(value).__name__})", None
+    rtype = value["resourceType"]
+    if rtype == "OperationOutcome":
+        return [], f"the EHR could not run this query: {_operation_outcome_text(value)}", None
+    if rtype != "Bundle":
+        if rtype != expected:
+            return [], f"expected {expected}, got {rtype}", None
+        return [value], None, None
     resources = []
-    for value in request.prefetch.values():
-        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-            resources.extend(e["resource"] for e in value.get("entry", []) if isinstance(e.get("resource"), dict))
-        elif isinstance(value, dict):
-            resources.append(value)
-    return GatheredRecord(record=PatientRecord(resources))
+    for entry in value.get("entry") or []:
+        if not isinstance(entry, dict) or (entry.get("search") or {}).get("mode") == "outcome":
+            continue
+        resource = entry.get("resource")
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            return [], "a Bundle entry holds no FHIR resource", None
+        resources.append(resource)
+    following = next(
+        (
+            link.get("url")
+            for link in value.get("link") or []
+            if isinstance(link, dict) and link.get("relation") == "next"
+        ),
+        None,
+    )
+    return resources, None, following if isinstance(following, str) else None
+
+
+def gather_record(
+    request: HookRequest, service: ServiceDefinition, settings: Settings, session: requests.Session | None = None
+) -> GatheredRecord:
+    """Every prefetch key's resources; missing or broken keys fetched in parallel within the time budget."""
+    resources: list[dict[str, Any]] = []
+    gathered = GatheredRecord(record=PatientRecord())
+    fetches: list[_Fetch] = []
+    missing: list[str] = []
+    for key, template in service.prefetch.items():
+        query = render_prefetch(template, request)
+        read = "?" not in template
+        if key not in request.prefetch:
+            missing.append(key)
+            if query is not None:
+                fetches.append(_Fetch(key, query, read))
+            continue
+        found, problem, following = accept_prefetch(request.prefetch[key], _expected_type(template))
+        if problem is None:
+            resources.extend(found)
+            gathered.sources[key] = "prefetch"
+            if following:
+                fetches.append(_Fetch(key, following, False))
+            continue
+        if request.fhir_server and query is not None:
+            log_event(logger, "gather.prefetch-refetched", hookInstance=request.hook_instance, key=key, reason=problem)
+            fetches.append(_Fetch(key, query, read))
+        else:
+            gathered.gaps.append(DataGap(key, problem))
+            gathered.sources[key] = "failed"
+    if missing and not request.fhir_server:
+        raise PreconditionFailed(
+            f"prefetch is missing {', '.join(missing)} and the request has no fhirServer to fetch it from"
+        )
+    deadline = time.monotonic() + settings.fhir_time_budget_seconds
+    if fetches:
+        client = _client(request, deadline, settings, session)
+        for fetch, result in _run(client, fetches, settings.fhir_max_workers):
+            _record(gathered, resources, fetch, result, request.hook_instance)
+    record = PatientRecord(resources)
+    if request.fhir_server:
+        people = missing_references(record, request.draft_orders)
+        if people:
+            client = _client(request, deadline, settings, session)
+            lookups = [
+                _Fetch(f"referenced {rtype}", f"{rtype}?_id={','.join(ids)}", False) for rtype, ids in people.items()
+            ]
+            for fetch, result in _run(client, lookups, settings.fhir_max_workers):
+                _record(gathered, resources, fetch, result, request.hook_instance, gap=False)
+                for resource in result.resources:
+                    record.add(resource)
+    gathered.record = record
+    return gathered
+
+
+def _client(request: HookRequest, deadline: float, settings: Settings, session: requests.Session | None) -> FhirClient:
+    token = request.fhir_authorization.access_token if request.fhir_authorization else None
+    return FhirClient(str(request.fhir_server), token, deadline, settings.fhir_page_cap, session)
+
+
+def _run(client: FhirClient, fetches: list[_Fetch], workers: int) -> list[tuple[_Fetch, FetchResult]]:
+    def one(fetch: _Fetch) -> FetchResult:
+        return client.read(fetch.query) if fetch.read else client.search(fetch.query)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(fetches)))) as pool:
+        return list(zip(fetches, pool.map(one, fetches), strict=True))
+
+
+def _record(
+    gathered: GatheredRecord,
+    resources: list[dict[str, Any]],
+    fetch: _Fetch,
+    result: FetchResult,
+    hook_instance: str,
+    gap: bool = True,
+) -> None:
+    gathered.fhir_requests += result.requests
+    gathered.slowest_fhir_seconds = max(gathered.slowest_fhir_seconds, result.slowest_seconds)
+    resources.extend(result.resources)
+    if result.error and gap:
+        gathered.gaps.append(DataGap(fetch.key, result.error))
+        gathered.sources[fetch.key] = "failed"
+    elif not result.error:
+        gathered.sources.setdefault(fetch.key, "fetched")
+    log_event(
+        logger,
+        "gather.fetched",
+        level=logging.WARNING if result.error else logging.INFO,
+        hookInstance=hook_instance,
+        key=fetch.key,
+        resources=len(result.resources),
+        requests=result.requests,
+        error=result.error,
+        duration_ms=round(result.slowest_seconds * 1000, 2),
+    )

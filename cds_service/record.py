@@ -88,3 +88,5 @@ class GatheredRecord:
     sources: dict[str, str] = field(default_factory=dict)
     """prefetch key -> ``prefetch`` | ``fetched`` | ``failed``."""
     fhir_requests: int = 0
+    slowest_fhir_seconds: float = 0.0
+    """Duration of the slowest single FHIR request (benchmarks compare wall time against it)."""

@@ -1,0 +1,250 @@
+"""Gathering the record: prefetch values of every shape, missing keys fetched in parallel, 412, data gaps."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import pytest
+import requests
+import responses
+
+from cds_service.config import Settings
+from cds_service.gather import PreconditionFailed, gather_record
+from cds_service.protocol import parse_hook_request
+from cds_service.services import SERVICES
+
+BASE = "https://ehr.example/fhir"
+TOKEN = "tok-abc-987"
+SERVICE = SERVICES["iop-encounter-discharge"]
+PATIENT = {"resourceType": "Patient", "id": "p1"}
+STAY = {"resourceType": "Encounter", "id": "e1", "subject": {"reference": "Patient/p1"}}
+
+
+def empty() -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": []}
+
+
+def full_prefetch() -> dict[str, Any]:
+    prefetch: dict[str, Any] = {key: empty() for key in SERVICE.prefetch}
+    prefetch["patient"] = PATIENT
+    prefetch["encounter"] = STAY
+    return prefetch
+
+
+def hook(prefetch: dict[str, Any] | None, server: bool = True) -> Any:
+    body: dict[str, Any] = {
+        "hook": "encounter-discharge",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/u1", "patientId": "p1", "encounterId": "e1"},
+    }
+    if prefetch is not None:
+        body["prefetch"] = prefetch
+    if server:
+        body["fhirServer"] = BASE
+        body["fhirAuthorization"] = {
+            "access_token": TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "iop-cds",
+        }
+    return parse_hook_request(body, "encounter-discharge")
+
+
+def settings() -> Settings:
+    return Settings(auth=False, fhir_time_budget_seconds=2.0)
+
+
+def serve_everything(mock: responses.RequestsMock) -> None:
+    """A FHIR server holding one resource per searched type, plus the patient and the stay."""
+    mock.get(f"{BASE}/Patient/p1", json=PATIENT)
+    mock.get(f"{BASE}/Encounter/e1", json=STAY)
+
+    def search(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        rtype = re.search(r"/fhir/(\w+)\?", request.url).group(1)  # type: ignore[union-attr]
+        import json
+
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": {"resourceType": rtype, "id": f"{rtype.lower()}-1"}}],
+        }
+        return 200, {}, json.dumps(bundle)
+
+    mock.add_callback(responses.GET, re.compile(rf"{BASE}/\w+\?.*"), callback=search)
+
+
+def test_full_prefetch_makes_no_fhir_request() -> None:
+    with responses.RequestsMock() as mock:
+        gathered = gather_record(hook(full_prefetch()), SERVICE, settings())
+        assert len(mock.calls) == 0
+    assert gathered.gaps == [] and gathered.fhir_requests == 0 and len(gathered.record) == 2
+    assert set(gathered.sources.values()) == {"prefetch"}
+
+
+def test_null_prefetch_means_no_data_not_a_fetch() -> None:
+    prefetch = full_prefetch()
+    prefetch["goals"] = None
+    with responses.RequestsMock() as mock:
+        gathered = gather_record(hook(prefetch), SERVICE, settings())
+        assert len(mock.calls) == 0
+    assert gathered.gaps == []
+
+
+def test_missing_keys_are_fetched_with_the_bearer_token() -> None:
+    prefetch = full_prefetch()
+    for key in ("conditions", "careplans", "encounter"):
+        del prefetch[key]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        serve_everything(mock)
+        gathered = gather_record(hook(prefetch), SERVICE, settings())
+        urls = sorted(call.request.url for call in mock.calls)
+        assert all(call.request.headers["Authorization"] == f"Bearer {TOKEN}" for call in mock.calls)
+    assert urls == [f"{BASE}/CarePlan?patient=p1", f"{BASE}/Condition?patient=p1", f"{BASE}/Encounter/e1"]
+    assert gathered.fhir_requests == 3 and gathered.gaps == []
+    assert gathered.sources["conditions"] == "fetched" and gathered.sources["patient"] == "prefetch"
+    assert gathered.record.resolve("Condition/condition-1") is not None
+
+
+def test_without_prefetch_every_key_is_fetched_once() -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        serve_everything(mock)
+        gathered = gather_record(hook(None), SERVICE, settings())
+    assert gathered.fhir_requests == len(SERVICE.prefetch) and gathered.gaps == []
+
+
+def test_an_operation_outcome_prefetch_is_fetched_again() -> None:
+    prefetch = full_prefetch()
+    prefetch["observations"] = {"resourceType": "OperationOutcome", "issue": [{"code": "timeout"}]}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        serve_everything(mock)
+        gathered = gather_record(hook(prefetch), SERVICE, settings())
+        assert [c.request.url.split("?")[0] for c in mock.calls] == [f"{BASE}/Observation"]
+    assert gathered.gaps == [] and gathered.record.resolve("Observation/observation-1")
+
+
+def test_missing_data_and_no_fhir_server_is_a_precondition_failure() -> None:
+    prefetch = full_prefetch()
+    del prefetch["conditions"]
+    with pytest.raises(PreconditionFailed, match="conditions"):
+        gather_record(hook(prefetch, server=False), SERVICE, settings())
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ({"resourceType": "OperationOutcome", "issue": [{"diagnostics": "query timed out"}]}, "query timed out"),
+        ("Condition?patient=p1", "not a FHIR resource"),
+        ({"resourceType": "Bundle", "entry": [{"fullUrl": "urn:x"}]}, "holds no FHIR resource"),
+    ],
+)
+def test_broken_prefetch_without_a_server_is_a_data_gap(value: Any, reason: str) -> None:
+    prefetch = full_prefetch()
+    prefetch["conditions"] = value
+    gathered = gather_record(hook(prefetch, server=False), SERVICE, settings())
+    (gap,) = gathered.gaps
+    assert gap.key == "conditions" and reason in gap.reason
+
+
+def test_a_wrong_resource_for_a_read_key_is_a_gap() -> None:
+    prefetch = full_prefetch()
+    prefetch["patient"] = {"resourceType": "Practitioner", "id": "p1"}
+    gathered = gather_record(hook(prefetch, server=False), SERVICE, settings())
+    assert [(g.key, g.reason) for g in gathered.gaps] == [("patient", "expected Patient, got Practitioner")]
+
+
+def test_a_server_that_is_down_gives_one_gap_per_key_and_no_exception(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, re.compile(rf"{BASE}/.*"), body=requests.ConnectionError())
+        gathered = gather_record(hook(None), SERVICE, settings())
+    assert {g.key for g in gathered.gaps} == set(SERVICE.prefetch)
+    assert all("unreachable" in g.reason for g in gathered.gaps)
+    events = [r.fields for r in caplog.records if getattr(r, "fields", {}).get("event") == "gather.fetched"]
+    assert len(events) == len(SERVICE.prefetch)
+    assert all(e["hookInstance"] == "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea" for e in events)
+    assert TOKEN not in caplog.text and all(TOKEN not in str(e) for e in events)
+
+
+def test_a_paged_prefetch_is_completed_from_the_server() -> None:
+    prefetch = full_prefetch()
+    prefetch["conditions"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": {"resourceType": "Condition", "id": "c1"}}],
+        "link": [{"relation": "next", "url": f"{BASE}/Condition?patient=p1&page=2"}],
+    }
+    with responses.RequestsMock() as mock:
+        mock.get(
+            f"{BASE}/Condition?patient=p1&page=2",
+            json={"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Condition", "id": "c2"}}]},
+        )
+        gathered = gather_record(hook(prefetch), SERVICE, settings())
+    assert gathered.record.resolve("Condition/c1") and gathered.record.resolve("Condition/c2")
+
+
+def test_practitioners_referenced_by_the_record_are_fetched_in_one_query_per_type() -> None:
+    prefetch = full_prefetch()
+    prefetch["encounters"] = {
+        "resourceType": "Bundle",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Encounter",
+                    "id": f"s{i}",
+                    "participant": [{"individual": {"reference": f"Practitioner/dr{i % 2}"}}],
+                }
+            }
+            for i in range(6)
+        ],
+    }
+    with responses.RequestsMock() as mock:
+        mock.get(
+            f"{BASE}/Practitioner?_id=dr0,dr1",
+            json={
+                "resourceType": "Bundle",
+                "entry": [
+                    {"resource": {"resourceType": "Practitioner", "id": "dr0"}},
+                    {"resource": {"resourceType": "Practitioner", "id": "dr1"}},
+                ],
+            },
+        )
+        gathered = gather_record(hook(prefetch), SERVICE, settings())
+        assert len(mock.calls) == 1
+    assert gathered.record.resolve("Practitioner/dr1") is not None
+
+
+def test_through_http_a_missing_key_without_server_is_412(client: Any) -> None:
+    body = {
+        "hook": "encounter-discharge",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/u1", "patientId": "p1", "encounterId": "e1"},
+        "prefetch": {"patient": PATIENT},
+    }
+    response = client.post("/cds-services/iop-encounter-discharge", json=body)
+    assert response.status_code == 412
+    assert "encounters" in response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_through_http_a_fhir_server_that_is_down_is_a_200_with_an_incomplete_card(client: Any) -> None:
+    body = {
+        "hook": "encounter-discharge",
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "context": {"userId": "Practitioner/u1", "patientId": "p1", "encounterId": "e1"},
+        "fhirServer": BASE,
+        "fhirAuthorization": {
+            "access_token": TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "x",
+        },
+    }
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, re.compile(rf"{BASE}/.*"), status=503, body="down", content_type="text/plain")
+        response = client.post("/cds-services/iop-encounter-discharge", json=body)
+    assert response.status_code == 200
+    (card,) = response.get_json()["cards"]
+    assert "incomplete" in card["summary"] and "503" in card["detail"]
