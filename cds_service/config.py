@@ -51,6 +51,8 @@ class Settings:
     fhir_time_budget_seconds: float = 3.0
     """Wall-clock budget for all FHIR queries of one hook call."""
     fhir_page_cap: int = 20
+    fhir_page_size: int = 100
+    """``_count`` asked of every search, so large records need few pages."""
     """Most ``next`` pages followed per query."""
     fhir_max_workers: int = 8
 

@@ -130,12 +130,15 @@ class PolicyEvaluator:
         ctx: EvaluationContext,
         attestations: dict[str, Attestation],
         program_attestations: dict[str, Attestation] | None = None,
+        incomplete: bool = False,
     ) -> None:
         self.policy = policy
         self.ctx = ctx
         self.phase = ctx.phase
         self.attestations = attestations
         self.program_attestations = program_attestations or {}
+        self.incomplete = incomplete
+        """Some of the record could not be read: absence of evidence proves nothing."""
         self.results: dict[str, CriterionResult] = {}
         self._status: dict[tuple[int, bool], Status] = {}
         self._active: set[int] = set()
@@ -295,8 +298,12 @@ class PolicyEvaluator:
                 return out(Status.MET, support.detail, support)
             if support.pending:
                 return out(Status.PENDING, f"not due yet: {support.detail}", support)
-            if support.value is False and c.closed_world:
+            if support.value is False and c.closed_world and not self.incomplete:
                 return out(Status.NOT_MET, support.detail, support)
+            if support.value is False and c.closed_world:
+                return self._attest(
+                    c, out(Status.UNKNOWN, f"{support.detail}, but part of the record could not be read", support)
+                )
             detail = support.detail if support.value is None else f"not shown: {support.detail}"
             return self._attest(c, out(Status.UNKNOWN, detail, support))
         if c.attestation:
@@ -333,6 +340,7 @@ def evaluate(
     calendar: BusinessCalendar | None = None,
     attestation_validity_days: int = 7,
     program_attestations: dict[str, Attestation] | None = None,
+    incomplete: bool = False,
 ) -> list[PolicyEvaluation]:
     """Evaluate the given policies for each IOP order (order-sign) or the discharged program."""
     calendar = calendar or BusinessCalendar()
@@ -354,7 +362,9 @@ def evaluate(
         if episode is None:
             continue
         for key in policy_keys:
-            evaluation = PolicyEvaluator(mappings.policies[key], ctx, attestations, program_attestations).run()
+            evaluation = PolicyEvaluator(
+                mappings.policies[key], ctx, attestations, program_attestations, incomplete
+            ).run()
             evaluation.order = resource_key(order) if order is not None else None
             evaluation.episode = episode
             results.append(evaluation)

@@ -36,10 +36,12 @@ class FhirClient:
         deadline: float,
         page_cap: int,
         session: requests.Session | None = None,
+        page_size: int | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.deadline = deadline
         self.page_cap = page_cap
+        self.page_size = page_size
         self.session = session or requests.Session()
         self._headers = {"Accept": "application/fhir+json"}
         if access_token:
@@ -64,6 +66,9 @@ class FhirClient:
     def search(self, query: str) -> FetchResult:
         """``GET Type?params`` following ``next`` links up to the page cap."""
         result = FetchResult()
+        # Ask for big pages on our own queries; a server's absolute `next` link is followed as given.
+        if self.page_size and "_count=" not in query and "://" not in query:
+            query += ("&" if "?" in query else "?") + f"_count={self.page_size}"
         url: str | None = urljoin(self.base_url, query)
         pages = 0
         try:

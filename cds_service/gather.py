@@ -133,7 +133,9 @@ def gather_record(
 
 def _client(request: HookRequest, deadline: float, settings: Settings, session: requests.Session | None) -> FhirClient:
     token = request.fhir_authorization.access_token if request.fhir_authorization else None
-    return FhirClient(str(request.fhir_server), token, deadline, settings.fhir_page_cap, session)
+    return FhirClient(
+        str(request.fhir_server), token, deadline, settings.fhir_page_cap, session, settings.fhir_page_size
+    )
 
 
 def _run(client: FhirClient, fetches: list[_Fetch], workers: int) -> list[tuple[_Fetch, FetchResult]]:

@@ -110,6 +110,7 @@ class HookInvoker:
             calendar=self.calendar,
             attestation_validity_days=self.settings.attestation_validity_days,
             program_attestations=self.program.valid_at(now) if self.program else None,
+            incomplete=bool(gathered.gaps),
         )
         response = self.cards.build(
             ResponseInput(

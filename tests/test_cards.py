@@ -200,6 +200,8 @@ def test_unreadable_data_gives_an_incomplete_card_and_indeterminate_coverage(car
     assert any("incomplete" in c["summary"] and "conditions" in c["summary"] for c in result["cards"])
     info = result["systemActions"][0]["resource"]["extension"][-1]["extension"]
     assert {"url": "covered", "valueCode": "indeterminate"} in info
+    statuses = {c["id"]: c["status"] for e in result["extension"]["iop-cds.evaluations"] for c in e["criteria"]}
+    assert statuses["cardtest.dx"] == "unknown"  # no diagnosis found, but the conditions could not be read
     reason = next(p for p in info if p["url"] == "reason")
     assert reason["valueCodeableConcept"]["coding"][0]["code"] == "technical"
 

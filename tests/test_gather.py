@@ -102,7 +102,8 @@ def test_missing_keys_are_fetched_with_the_bearer_token() -> None:
         gathered = gather_record(hook(prefetch), SERVICE, settings())
         urls = sorted(call.request.url for call in mock.calls)
         assert all(call.request.headers["Authorization"] == f"Bearer {TOKEN}" for call in mock.calls)
-    assert urls == [f"{BASE}/CarePlan?patient=p1", f"{BASE}/Condition?patient=p1", f"{BASE}/Encounter/e1"]
+    assert urls == [f"{BASE}/CarePlan?patient=p1&_count=100", f"{BASE}/Condition?patient=p1&_count=100",
+                    f"{BASE}/Encounter/e1"]
     assert gathered.fhir_requests == 3 and gathered.gaps == []
     assert gathered.sources["conditions"] == "fetched" and gathered.sources["patient"] == "prefetch"
     assert gathered.record.resolve("Condition/condition-1") is not None
@@ -202,7 +203,7 @@ def test_practitioners_referenced_by_the_record_are_fetched_in_one_query_per_typ
     }
     with responses.RequestsMock() as mock:
         mock.get(
-            f"{BASE}/Practitioner?_id=dr0,dr1",
+            re.compile(rf"{BASE}/Practitioner\?_id=dr0(,|%2C)dr1&_count=100"),
             json={
                 "resourceType": "Bundle",
                 "entry": [
