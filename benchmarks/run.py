@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_fetch:
             from benchmarks import fetch
 
-            results["fetch"] = fetch.run(plan["sizes"][:2], scratch)
+            results["fetch"] = fetch.run(plan["sizes"], scratch)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print_table(results)
     print(f"\nwritten: {args.output}")

@@ -54,7 +54,8 @@ class Settings:
     fhir_page_size: int = 100
     """``_count`` asked of every search, so large records need few pages."""
     """Most ``next`` pages followed per query."""
-    fhir_max_workers: int = 8
+    fhir_max_workers: int = 16
+    """Parallel FHIR queries: enough for every prefetch key at once."""
 
     # Evaluation
     mappings_dir: str = str(PROJECT_ROOT / "mappings")

@@ -24,6 +24,9 @@ class FetchResult:
     requests: int = 0
     error: str | None = None
     slowest_seconds: float = 0.0
+    """The slowest single HTTP request."""
+    elapsed_seconds: float = 0.0
+    """The whole query, all its pages."""
 
 
 class FhirClient:
@@ -115,7 +118,9 @@ class FhirClient:
         except requests.RequestException as exc:
             raise FhirError(f"request failed ({type(exc).__name__})") from None
         finally:
-            result.slowest_seconds = max(result.slowest_seconds, time.perf_counter() - started)
+            took = time.perf_counter() - started
+            result.slowest_seconds = max(result.slowest_seconds, took)
+            result.elapsed_seconds += took
         if response.status_code in (401, 403):
             raise FhirError(f"FHIR server refused the access token ({response.status_code})")
         body = self._json(response)

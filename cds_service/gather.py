@@ -156,6 +156,7 @@ def _record(
 ) -> None:
     gathered.fhir_requests += result.requests
     gathered.slowest_fhir_seconds = max(gathered.slowest_fhir_seconds, result.slowest_seconds)
+    gathered.slowest_query_seconds = max(gathered.slowest_query_seconds, result.elapsed_seconds)
     resources.extend(result.resources)
     if result.error and gap:
         gathered.gaps.append(DataGap(fetch.key, result.error))

@@ -93,6 +93,8 @@ class HookInvoker:
             service=service.id,
             resources=len(record),
             fhir_requests=gathered.fhir_requests,
+            slowest_fhir_ms=round(gathered.slowest_fhir_seconds * 1000, 2),
+            slowest_query_ms=round(gathered.slowest_query_seconds * 1000, 2),
             gaps=[gap.key for gap in gathered.gaps],
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )

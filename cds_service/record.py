@@ -89,4 +89,6 @@ class GatheredRecord:
     """prefetch key -> ``prefetch`` | ``fetched`` | ``failed``."""
     fhir_requests: int = 0
     slowest_fhir_seconds: float = 0.0
-    """Duration of the slowest single FHIR request (benchmarks compare wall time against it)."""
+    """Duration of the slowest single FHIR request."""
+    slowest_query_seconds: float = 0.0
+    """Duration of the slowest query with all its pages (benchmarks compare wall time against it)."""

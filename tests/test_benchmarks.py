@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_benchmark_suite_runs_and_writes_its_results(tmp_path: Path) -> None:
     output = tmp_path / "results.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--smoke", "--skip-fetch", "--output", str(output)],
+        [sys.executable, "-m", "benchmarks.run", "--smoke", "--output", str(output)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -27,4 +27,6 @@ def test_the_benchmark_suite_runs_and_writes_its_results(tmp_path: Path) -> None
     )
     assert results["throughput"]["requests"] > 0 and results["throughput"]["errors"] == 0
     assert results["throughput"]["startup_seconds"] > 0
+    (discharge,) = [row for row in results["fetch"] if row["hook"] == "encounter-discharge"]
+    assert discharge["fhir_requests"] >= 16 and discharge["resources"] > 0
     assert "service / floor" in done.stdout

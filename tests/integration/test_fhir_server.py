@@ -34,7 +34,7 @@ SYNTHEA_FILES = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "synt
 PREFETCH_KEYS = list(SERVICES["iop-order-sign"].prefetch)
 
 
-# The fixtures fhir_server (a conftest.FhirServer) and loaded_server (a conftest.LoadedData) come from
+# The fixtures fhir_server (a sekmet.FhirServer) and loaded_server (a conftest.LoadedData) come from
 # conftest.py; they are typed Any here because a test module cannot import a conftest by name.
 FhirServer = LoadedData = Any
 
