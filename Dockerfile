@@ -15,6 +15,7 @@ COPY cds_service ./cds_service
 COPY mappings ./mappings
 COPY cards ./cards
 COPY examples ./examples
+# Editable: mappings/ and cards/ stay beside the package, where the default settings look for them.
 RUN pip install --editable . \
     && useradd --system --uid 10001 --home-dir /app iopcds \
     && mkdir -p /data && chown iopcds /data

@@ -57,8 +57,11 @@ class HookRequest:
     @property
     def draft_orders(self) -> list[dict[str, Any]]:
         """The resources of ``context.draftOrders`` (order-sign), in bundle order."""
-        bundle = self.context.get("draftOrders") or {}
-        return [e["resource"] for e in bundle.get("entry", []) if isinstance(e.get("resource"), dict)]
+        bundle = self.context.get("draftOrders") if self.hook == "order-sign" else None
+        entries = bundle.get("entry") if isinstance(bundle, dict) else None
+        if not isinstance(entries, list):
+            return []  # other hooks: a stray draftOrders is an unknown context field, ignored
+        return [e["resource"] for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
 
 
 def _require_string(obj: dict[str, Any], key: str, path: str) -> str:
