@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cds_service.evaluation_context import EvaluationContext, resource_key
@@ -396,6 +396,87 @@ class Each(Rule):
 
 
 @dataclass
+class Cadence(Rule):
+    """No stretch between consecutive members (and from the last one to the end) spans more than N treatment days."""
+
+    selection: Selection
+    time_fact: Fact | None
+    max_treatment_days: int
+    start: TimeBound
+    end: TimeBound
+
+    def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        start, end = self.start.resolve(ctx), self.end.resolve(ctx)
+        if start is None or end is None:
+            return RuleResult(None, detail="the stay's start or end is unknown")
+        days = sorted({t.date() for t in ctx.session_starts if start <= t <= end})
+        dated = sorted(
+            (t, r)
+            for r in ctx.select(self.selection.name)
+            if (t := ctx.time_of(self.selection.name, r, self.time_fact)) is not None and t <= end
+        )
+        if not dated:
+            return RuleResult(None if not days else False, [], f"no {self.selection.title} during the stay")
+        marks = [t.date() for t, _ in dated] + [end.date()]
+        for lo, hi in zip(marks, marks[1:], strict=False):
+            span = [d for d in days if lo < d <= hi]
+            if len(span) > self.max_treatment_days:
+                return RuleResult(
+                    False,
+                    _keys([r for _, r in dated]),
+                    f"{len(span)} treatment days between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} "
+                    f"without a {self.selection.title} (at most {self.max_treatment_days})",
+                )
+        return RuleResult(
+            True,
+            _keys([r for _, r in dated]),
+            f"{self.selection.title} at most every {self.max_treatment_days} treatment days",
+        )
+
+
+@dataclass
+class SupplyBridge(Rule):
+    """Each medication's supply from the anchor reaches the first follow-up appointment."""
+
+    medications: Selection
+    supply_days: Fact
+    appointments: Selection
+    appointment_time: Fact | None
+    start: TimeBound
+
+    def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        start = self.start.resolve(ctx)
+        meds = ctx.select(self.medications.name)
+        times = sorted(
+            (t, r)
+            for r in ctx.select(self.appointments.name)
+            if (t := ctx.time_of(self.appointments.name, r, self.appointment_time)) is not None
+        )
+        if start is None or not meds:
+            return RuleResult(None, _keys(meds), f"no {self.medications.title} or no discharge time")
+        if not times:
+            return RuleResult(False, _keys(meds), f"no {self.appointments.title} to bridge to")
+        first, appointment = times[0]
+        short, unknown = [], []
+        for med in meds:
+            values = ctx.values(self.supply_days, med)
+            if not values:
+                unknown.append(med)
+            elif start + timedelta(days=values[0]) < first:
+                short.append(med)
+        evidence = _keys([*meds, appointment])
+        if short:
+            return RuleResult(
+                False,
+                evidence,
+                f"supply of {', '.join(_keys(short))} ends before the {self.appointments.title} on {first:%Y-%m-%d}",
+            )
+        if unknown:
+            return RuleResult(None, evidence, f"no supply duration on {', '.join(_keys(unknown))}")
+        return RuleResult(True, evidence, f"supply lasts until the {self.appointments.title} on {first:%Y-%m-%d}")
+
+
+@dataclass
 class CriterionIs(Rule):
     """True when another criterion has one of the given statuses; unknown while it is undecided."""
 
@@ -466,6 +547,8 @@ class RuleCompiler:
             "latest": self._latest,
             "change": self._change,
             "deadline": self._deadline,
+            "cadence": self._cadence,
+            "bridge": self._bridge,
             "order": self._order,
             "age": self._age,
             "overlap": self._overlap,
@@ -594,6 +677,28 @@ class RuleCompiler:
         sel = self._selection(a["of"])
         return EveryWindow(
             sel, self._time_fact(a, sel), int(a["days"]), parse_time_bound(a["from"]), parse_time_bound(a["to"])
+        )
+
+    def _cadence(self, args: object) -> Rule:
+        a = self._args(args, "cadence", ("of", "max-treatment-days", "from", "to"))
+        sel = self._selection(a["of"])
+        return Cadence(
+            sel,
+            self._time_fact(a, sel),
+            int(a["max-treatment-days"]),
+            parse_time_bound(a["from"]),
+            parse_time_bound(a["to"]),
+        )
+
+    def _bridge(self, args: object) -> Rule:
+        a = self._args(args, "bridge", ("of", "supply-days", "until", "from"))
+        until = self._selection(a["until"])
+        return SupplyBridge(
+            self._selection(a["of"]),
+            self.predicates.fact(a["supply-days"]),
+            until,
+            self._time_fact({}, until),
+            parse_time_bound(a["from"]),
         )
 
     def _each(self, args: object) -> Rule:
