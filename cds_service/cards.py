@@ -18,6 +18,7 @@ from cds_service.coverage_info import coverage_information, detail, update_actio
 from cds_service.engine import CriterionResult, PolicyEvaluation
 from cds_service.mapping import Mappings
 from cds_service.outcome import Status
+from cds_service.policy import Group
 from cds_service.record import DataGap, PatientRecord, Resource, reference_key
 from cds_service.routing import RoutingDecision
 
@@ -221,9 +222,7 @@ class CardBuilder:
     def _policy_cards(
         self, evaluation: PolicyEvaluation, data: ResponseInput, order: Resource | None
     ) -> list[dict[str, Any]]:
-        leaves = [c for c in evaluation.criteria if not c.group and not c.superseded and c.tier != "program"]
-        not_met = [c for c in leaves if c.status is Status.NOT_MET]
-        unknown = [c for c in leaves if c.status is Status.UNKNOWN]
+        not_met, unknown = reportable(evaluation)
         phase = self.templates.get("phases", {}).get(evaluation.phase, evaluation.phase)
         order_note = f" for order ServiceRequest/{order['id']}" if order is not None else ""
         common = {
@@ -233,9 +232,8 @@ class CardBuilder:
             "order": order_note,
         }
         cards = [self._safety_card(evaluation, c, data, order, common) for c in not_met if c.tier == "safety"]
-        others = [c for c in not_met if c.tier != "safety"]
-        if others:
-            cards.append(self._unmet_card(evaluation, others, data, order, common))
+        if not_met:
+            cards.append(self._unmet_card(evaluation, not_met, data, order, common))
         if unknown:
             cards.append(self._documentation_card(evaluation, unknown, data, order, common))
         return cards
@@ -294,9 +292,11 @@ class CardBuilder:
             extra = {"suggestions": suggestions, "selectionBehavior": "any"}
         extra["overrideReasons"] = self._override_reasons()
         extra["links"] = [self._policy_link(evaluation)]
+        # The summary is as severe as the worst finding it lists (catalogue §4.3).
+        indicator = "critical" if any(r.tier == "safety" for r in results) else "warning"
         return self._card(
             "unmet",
-            "warning",
+            indicator,
             _fill(t["summary"], count=len(results), **common),
             "\n".join(lines),
             self._source(evaluation, CARD_TYPE["unmet"]),
@@ -449,6 +449,51 @@ class CardBuilder:
             info_needed=["OTH"],
             details=links,
         )
+
+
+def _parents(group: Group, into: dict[int, Group]) -> dict[int, Group]:
+    for child in group.children:
+        into[id(child)] = group
+        if isinstance(child, Group):
+            _parents(child, into)
+    return into
+
+
+def reportable(evaluation: PolicyEvaluation) -> tuple[list[CriterionResult], list[CriterionResult]]:
+    """The not-met requirements and the undecided items a card should name.
+
+    A not-met leaf counts only when its failure decides something: every one-of group above it has failed too
+    (an alternative may still satisfy the group otherwise). Undecided leaves under an undecided group that has
+    a catalogue id of its own (e.g. Medica Adult Admission #7) are named once, by that group.
+    """
+    by_id = {r.id: r for r in evaluation.criteria}
+    parents = _parents(evaluation.policy.tree, {})
+    nodes = evaluation.policy.nodes
+
+    def ancestors(result: CriterionResult) -> list[CriterionResult]:
+        chain, node = [], nodes.get(result.id)
+        while node is not None and (parent := parents.get(id(node))) is not None:
+            if parent.id in by_id:
+                chain.append(by_id[parent.id])
+            node = parent
+        return chain
+
+    not_met, unknown, named = [], [], set()
+    for result in evaluation.criteria:
+        if result.group or result.superseded or result.tier == "program":
+            continue
+        chain = ancestors(result)
+        if result.status is Status.NOT_MET:
+            alternatives = [g for g in chain if isinstance(nodes.get(g.id), Group) and nodes[g.id].kind != "all-of"]
+            if all(g.status is Status.NOT_MET for g in alternatives):
+                not_met.append(result)
+        elif result.status is Status.UNKNOWN:
+            composite = next((g for g in reversed(chain) if "." in g.id and g.status is Status.UNKNOWN), None)
+            item = composite or result
+            if item.id not in named:
+                named.add(item.id)
+                unknown.append(item)
+    return not_met, unknown
 
 
 def _order_for(evaluation: PolicyEvaluation, orders: list[Resource]) -> Resource | None:

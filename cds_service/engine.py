@@ -157,9 +157,9 @@ class PolicyEvaluator:
             return
         met_any = node.kind == "any-of" and self._status.get((id(node), False)) == Status.MET
         for child in node.children:
-            child_status = self._status.get((id(child), False))
-            self._mark_superseded(child, superseded or (met_any and child_status != Status.MET))
-            if superseded and isinstance(child, Group) and child.id in self.results:
+            child_superseded = superseded or (met_any and self._status.get((id(child), False)) != Status.MET)
+            self._mark_superseded(child, child_superseded)
+            if child_superseded and isinstance(child, Group) and child.id in self.results:
                 self.results[child.id].superseded = True
 
     def status_of(self, criterion_id: str) -> Status | None:

@@ -527,7 +527,7 @@ class Logic(Rule):
             evidence.extend(e for e in r.evidence if e not in evidence)
         pending = value is None and any(r.pending for r in chosen)
         due = next((r.due for r in chosen if r.due), None)
-        return RuleResult(value, evidence, "; ".join(r.detail for r in chosen if r.detail), due, pending)
+        return RuleResult(value, evidence, "; ".join(dict.fromkeys(r.detail for r in chosen if r.detail)), due, pending)
 
     def criteria(self) -> set[str]:
         return set().union(*(r.criteria() for r in self.rules)) if self.rules else set()

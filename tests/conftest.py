@@ -92,8 +92,10 @@ def assert_inferno_checks(body: dict[str, Any], hook: str, coverage_expected: bo
         assert action.get("type") and action.get("description")
         assert action["type"] == "delete" or isinstance(action.get("resource"), dict)
     with_information = [
-        a for a in actions
-        if a.get("type") == "update" and a["resource"].get("resourceType") in CRD_ACTION_TARGETS[hook]
+        a
+        for a in actions
+        if a.get("type") == "update"
+        and a["resource"].get("resourceType") in CRD_ACTION_TARGETS[hook]
         and any(e.get("url") == COVERAGE_INFORMATION for e in a["resource"].get("extension", []))
     ]
     if hook == "order-sign" and coverage_expected:
@@ -104,3 +106,35 @@ def assert_inferno_checks(body: dict[str, Any], hook: str, coverage_expected: bo
             assert parts.count("coverage-assertion-id") == 1 and "covered" in parts and "date" in parts
             if hook == "encounter-discharge":
                 assert "doc-needed" not in parts, "CRD hook-19: no documentation request at encounter-discharge"
+
+
+def reported_statuses(response_body: dict[str, Any]) -> dict[str, str]:
+    """Like ``criterion_statuses``, with alternatives of an already-met one-of group reported as ``superseded``."""
+    statuses: dict[str, str] = {}
+    for evaluation in response_body.get("extension", {}).get("iop-cds.evaluations", []):
+        for criterion in evaluation["criteria"]:
+            statuses.setdefault(criterion["id"], "superseded" if criterion.get("superseded") else criterion["status"])
+    return statuses
+
+
+def golden(client: Any, name: str, hook: str, at: str, **options: Any) -> dict[str, Any]:
+    """A golden patient (tests/fixtures/golden/NAME.json) through HTTP with full prefetch; checks Inferno's rules."""
+    from cds_service.hook_requests import build_hook_request
+
+    body = build_hook_request(load_fixture(f"golden/{name}.json"), hook, at=at, **options)
+    result = call_hook(client, body)
+    assert_inferno_checks(result, hook)
+    return result
+
+
+def assert_statuses(statuses: dict[str, str], expected: dict[str, list[str]]) -> None:
+    """Every id listed under a status has that status (ids ending in '*' match a prefix)."""
+    wrong = {}
+    for status, ids in expected.items():
+        for wanted in ids:
+            matches = [k for k in statuses if k.startswith(wanted[:-1])] if wanted.endswith("*") else [wanted]
+            assert matches, f"no criterion matches {wanted}"
+            for key in matches:
+                if statuses.get(key) != status:
+                    wrong[key] = (statuses.get(key), status)
+    assert not wrong, "criterion: (got, expected) " + repr(wrong)

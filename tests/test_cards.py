@@ -129,7 +129,11 @@ def post(client: Any, body: dict[str, Any]) -> dict[str, Any]:
 def test_critical_safety_card_comes_first_with_a_higher_level_of_care_suggestion(card_client: Any) -> None:
     result = post(card_client, build_hook_request(bundle(COVERAGE, IMMINENT, order()), "order-sign", at=AT))
     assert_inferno_checks(result, "order-sign")
-    assert [c["indicator"] for c in result["cards"]] == ["critical", "warning", "info"]
+    assert [c["indicator"] for c in result["cards"]] == [
+        "critical",
+        "critical",
+        "info",
+    ]  # summary as severe as its worst
     critical = result["cards"][0]
     assert "cardtest.risk" in critical["detail"] and "Observation/cssrs1" in critical["detail"]
     assert critical["suggestions"][0]["actions"][0]["resource"]["intent"] == "proposal"
@@ -138,7 +142,7 @@ def test_critical_safety_card_comes_first_with_a_higher_level_of_care_suggestion
 
 def test_unmet_card_lists_each_requirement_and_suggests_what_is_missing(card_client: Any) -> None:
     result = post(card_client, build_hook_request(bundle(COVERAGE, order()), "order-sign", at=AT))
-    unmet = next(c for c in result["cards"] if c["indicator"] == "warning")
+    unmet = next(c for c in result["cards"] if "not met" in c["summary"])
     assert "cardtest.dx" in unmet["detail"] and "cardtest.plan" in unmet["detail"] and "#2" in unmet["detail"]
     (suggestion,) = unmet["suggestions"]
     created = suggestion["actions"][0]["resource"]
@@ -174,7 +178,7 @@ def test_max_cards_and_card_type_switches_from_the_crd_configuration(card_client
     body["extension"]["davinci-crd.configuration"] = {"max-cards": 1}
     assert [c["indicator"] for c in post(card_client, body)["cards"]] == ["critical"]
     body["extension"]["davinci-crd.configuration"] = {"guideline": False, "clinical-reminder": False, "max-cards": "x"}
-    assert [c["indicator"] for c in post(card_client, body)["cards"]] == ["warning"]
+    assert [c["indicator"] for c in post(card_client, body)["cards"]] == ["critical"]  # the summary only
 
 
 def test_without_coverage_no_coverage_information_and_an_info_card_says_why(card_client: Any) -> None:
