@@ -144,6 +144,8 @@ def parse_routes(doc: Any, policy_keys: set[str]) -> PayerRoutes:
             )
         )
     default = _strings(doc.get("default"), "default")
+    if not default:
+        raise SpecError("'default' must name at least one policy (used when no route matches the Coverage)")
     bad = [p for p in default if p not in policy_keys]
     if bad:
         raise SpecError(f"default: unknown policy {bad[0]!r}")
