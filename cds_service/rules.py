@@ -341,13 +341,14 @@ class Overlap(Rule):
 
 @dataclass
 class EveryWindow(Rule):
-    """Every window of N days from one anchor to another holds a member of the selection."""
+    """Every window of N days from one anchor to another holds at least ``at_least`` members of the selection."""
 
     selection: Selection
     time_fact: Fact | None
     days: int
     start: TimeBound
     end: TimeBound
+    at_least: int = 1
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         start, end = self.start.resolve(ctx), self.end.resolve(ctx)
@@ -364,11 +365,14 @@ class EveryWindow(Rule):
         evidence = []
         for lo, hi in spans:
             inside = [r for t, r in times if lo <= t < hi]
-            if not inside:
+            if len(inside) < self.at_least:
                 return RuleResult(
-                    False, _keys(evidence), f"no {self.selection.title} between {lo:%Y-%m-%d} and {hi:%Y-%m-%d}"
+                    False,
+                    _keys(evidence + inside),
+                    f"{len(inside)} × {self.selection.title} between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} "
+                    f"(at least {self.at_least} needed)",
                 )
-            evidence.append(inside[0])
+            evidence.extend(inside[: self.at_least])
         return RuleResult(
             True, _keys(evidence), f"{self.selection.title} in each of {len(spans)} windows of {self.days} days"
         )
@@ -676,7 +680,12 @@ class RuleCompiler:
         a = self._args(args, "every-window", ("of", "days", "from", "to"))
         sel = self._selection(a["of"])
         return EveryWindow(
-            sel, self._time_fact(a, sel), int(a["days"]), parse_time_bound(a["from"]), parse_time_bound(a["to"])
+            sel,
+            self._time_fact(a, sel),
+            int(a["days"]),
+            parse_time_bound(a["from"]),
+            parse_time_bound(a["to"]),
+            int(a.get("at-least", 1)),
         )
 
     def _cadence(self, args: object) -> Rule:
