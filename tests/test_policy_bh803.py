@@ -1,0 +1,56 @@
+"""BH803 (Medicare Advantage): golden patient P7, admission with a defective certification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import assert_statuses, call_hook, golden, load_fixture, reported_statuses
+
+from cds_service.hook_requests import build_hook_request
+
+P7_AT = "2025-05-02T11:00:00-05:00"
+
+
+def test_p7_certification_by_a_nurse_practitioner_for_7_5_hours_is_not_met(client: Any) -> None:
+    result = golden(client, "P7", "order-sign", P7_AT)  # UHC payor + Medicare coverage type routes to BH803
+    statuses = reported_statuses(result)
+    assert_statuses(
+        statuses,
+        {
+            "not-met": ["bh803.eligibility.1a-certified-by-physician", "bh803.eligibility.1b-need-min-9h-week"],
+            "unknown": [
+                "bh803.eligibility.1c-cert-dx-clinical-need",
+                "bh803.eligibility.2-severe-interference-acute",
+                "bh803.eligibility.3-can-participate-tolerate",
+                "bh803.eligibility.4-between-op-and-php",
+                "bh803.rn.1-no-24h-supervision",
+                "bh803.rn.2-adequate-support-system",
+                "bh803.rn.3-not-imminent-danger",
+            ],
+            "met": [
+                "bh803.scope.covered-dx",
+                "bh803.rn.4-acute-onset-or-decompensation",
+                "bh803.excluded.1-not-inpatient",
+            ],
+            "pending": [
+                "bh803.doc.1-initial-cert-upon-admission",
+                "bh803.doc.2-plan-of-care-by-physician",
+                "bh803.program.2-individualized-plan-mdt",
+            ],
+            "not-applicable": ["bh803.otp.*"],
+        },
+    )
+    assert result["cards"][0]["source"]["label"] == "UnitedHealthcare Medicare Advantage"
+    documentation = next(c for c in result["cards"] if "documentation" in c["summary"])
+    assert "program.1-provider-type" not in documentation["detail"]  # program-level: never a patient card
+
+
+def test_a_physician_requester_and_9_hours_fix_the_certification(client: Any) -> None:
+    bundle = load_fixture("golden/P7.json")
+    order = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "P7-order")
+    order["occurrenceTiming"]["repeat"]["duration"] = 3
+    nurse = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "P7-np")
+    nurse["qualification"][0]["code"]["coding"][0]["code"] = "MD"
+    statuses = reported_statuses(call_hook(client, build_hook_request(bundle, "order-sign", at=P7_AT)))
+    assert statuses["bh803.eligibility.1a-certified-by-physician"] == "met"
+    assert statuses["bh803.eligibility.1b-need-min-9h-week"] == "met"

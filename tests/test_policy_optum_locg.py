@@ -1,0 +1,69 @@
+"""Optum LOCG 2021: golden patient P3 (step-down admission with delirium-tremens risk) and variant P3b."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from conftest import assert_statuses, call_hook, golden, load_fixture, reported_statuses
+
+from cds_service.hook_requests import build_hook_request
+
+P3_AT = "2025-03-03T09:30:00-05:00"
+
+
+def test_p3_step_down_with_dt_risk(client: Any) -> None:
+    result = golden(client, "P3", "order-sign", P3_AT)  # routed to Optum LOCG by the UnitedHealthcare Coverage
+    statuses = reported_statuses(result)
+    assert_statuses(
+        statuses,
+        {
+            "not-met": ["optum-locg.admission.all.4-no-severe-withdrawal-dt-risk"],
+            "unknown": ["optum-locg.admission.all.3-sud-manageable", "optum-locg.admission.all.5-can-comply"],
+            "met": [
+                "optum-locg.scope.mh-or-cooccurring",
+                "optum-locg.admission.any.3-step-down",
+                "optum-locg.admission.all.1-no-imminent-risk",
+                "optum-locg.def.intensity-3h-2d",
+            ],
+            "superseded": [
+                "optum-locg.admission.any.1-impaired-functioning",
+                "optum-locg.admission.any.2-deterioration-higher-loc",
+                "optum-locg.admission.any.4-nonsupportive-living",
+            ],
+            "not-applicable": ["optum-locg.admission.all.2-medical-comorbidity-manageable"],
+            "pending": [
+                "optum-locg.process.6a-psychiatrist-eval-3d",
+                "optum-locg.process.6b1-treatment-plan-3d",
+                "optum-locg.process.6b2-projected-dc-date-3d",
+                "optum-locg.process.6b3-initial-dc-plan-3d",
+                "optum-locg.process.6c1-family-contact-48h",
+                "optum-locg.process.6c2-prior-provider-contact-48h",
+            ],
+        },
+    )
+    critical = [c for c in result["cards"] if c["indicator"] == "critical" and "withdrawal" in c["summary"]]
+    assert critical and critical[0]["suggestions"][0]["label"].startswith("Refer for evaluation at a higher level")
+    documentation = next(c for c in result["cards"] if "documentation" in c["summary"])
+    assert "all.3-sud-manageable" in documentation["detail"] and "any.1" not in documentation["detail"]
+
+
+def test_p3b_substance_use_only_leaves_the_policy_to_asam(client: Any) -> None:
+    bundle = load_fixture("golden/P3.json")
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"].get("id") != "P3-bipolar"]
+    order = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "P3-order")
+    order["reasonReference"] = [{"reference": "Condition/P3-alcohol"}]
+    result = call_hook(client, build_hook_request(bundle, "order-sign", at=P3_AT))
+    statuses = reported_statuses(result)
+    assert statuses["optum-locg.scope.mh-or-cooccurring"] == "not-applicable"
+    assert set(statuses.values()) == {"not-applicable"}
+    assert result["cards"] == []
+
+
+def test_a_c_ssrs_with_intent_is_a_critical_imminent_risk_finding(client: Any) -> None:
+    bundle = load_fixture("golden/P3.json")
+    intent = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "P3-cssrs-93249-1")
+    intent["valueCodeableConcept"]["coding"][0]["code"] = "LA33-6"
+    result = call_hook(client, build_hook_request(copy.deepcopy(bundle), "order-sign", at=P3_AT))
+    assert reported_statuses(result)["optum-locg.admission.all.1-no-imminent-risk"] == "not-met"
+    assert sum(c["indicator"] == "critical" for c in result["cards"]) == 3  # two findings and the summary
