@@ -1,0 +1,63 @@
+"""CCA performance specifications: golden patient P6 (discharge) through HTTP, and the business-day deadline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import assert_statuses, call_hook, golden, load_fixture, reported_statuses
+
+from cds_service.hook_requests import build_hook_request
+
+P6_AT = "2025-04-25T16:05:00-04:00"
+
+
+def test_p6_discharge_business_day_notes_aftercare_and_sdoh(client: Any) -> None:
+    result = golden(client, "P6", "encounter-discharge", P6_AT)  # routed to CCA by the Coverage
+    statuses = reported_statuses(result)
+    assert_statuses(
+        statuses,
+        {
+            "not-met": [
+                "cca.documentation.7-daily-progress-notes",
+                "cca.discharge.5-aftercare-appt-7d",
+                "cca.discharge.2-sdoh-in-plan",
+            ],
+            "unknown": ["cca.assessment.3b-strengths", "cca.assessment.5i-strengths", "cca.discharge.7-transport-cca"],
+            "met": [
+                "cca.assessment.3-provisional-tp-1bd",
+                "cca.assessment.3h-member-signature-or-refusal",
+                "cca.discharge.6-psych-aftercare-14d",
+                "cca.intensity.2-attend-3x-week",
+                "cca.intensity.3-unit-2-groups",
+                "cca.components.10-sud-assessment",
+                "cca.quality.outcome-data-in-tp",
+                "cca.los.1-3-weeks",
+            ],
+        },
+    )
+    assert [c["indicator"] for c in result["cards"]] == ["warning", "warning"]  # no length-of-stay card at 21 days
+    summary = next(c for c in result["cards"] if "not met" in c["summary"])
+    assert "Encounter/P6-sess-16" in summary["detail"]  # the session without a note is named
+    assert any(s["label"] == "Propose an aftercare appointment" for s in summary["suggestions"])
+    information = result["systemActions"][0]["resource"]["extension"][-1]["extension"]
+    assert "doc-needed" not in [part["url"] for part in information]  # CRD hook-19
+
+
+def test_a_plan_on_the_second_business_day_is_late(client: Any) -> None:
+    bundle = load_fixture("golden/P6.json")
+    plan = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "P6-tp")
+    plan["created"] = "2025-04-08T09:00:00-04:00"  # Tuesday: the deadline was Monday 23:59
+    statuses = reported_statuses(call_hook(client, build_hook_request(bundle, "encounter-discharge", at=P6_AT)))
+    assert statuses["cca.assessment.3-provisional-tp-1bd"] == "not-met"
+
+
+def test_patriots_day_is_not_a_business_day(client: Any) -> None:
+    bundle = load_fixture("golden/P6.json")
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource.get("id") == "P6-prog":
+            resource["period"]["start"] = "2025-04-18T13:00:00-04:00"  # Friday before Patriots' Day (Mon 04-21)
+        if resource.get("id") == "P6-tp":
+            resource["created"] = "2025-04-22T10:00:00-04:00"  # Tuesday: the first business day after admission
+    statuses = reported_statuses(call_hook(client, build_hook_request(bundle, "encounter-discharge", at=P6_AT)))
+    assert statuses["cca.assessment.3-provisional-tp-1bd"] == "met"
