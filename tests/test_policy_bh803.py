@@ -54,3 +54,55 @@ def test_a_physician_requester_and_9_hours_fix_the_certification(client: Any) ->
     statuses = reported_statuses(call_hook(client, build_hook_request(bundle, "order-sign", at=P7_AT)))
     assert statuses["bh803.eligibility.1a-certified-by-physician"] == "met"
     assert statuses["bh803.eligibility.1b-need-min-9h-week"] == "met"
+
+
+P8_AT = "2025-03-10T09:00:00-07:00"
+
+
+def test_p8_continuation_with_a_lapsed_recertification(client: Any) -> None:
+    result = golden(client, "P8", "order-sign", P8_AT)
+    assert result["extension"]["iop-cds.evaluations"][0]["phase"] == "continued-stay"
+    statuses = reported_statuses(result)
+    assert_statuses(
+        statuses,
+        {
+            "not-met": ["bh803.doc.3-recert-60d", "bh803.doc.4-recert-signer-treating-physician"],
+            "unknown": [
+                "bh803.doc.5-recert-content",
+                "bh803.rn.3-not-imminent-danger",
+                "bh803.rn.4-acute-onset-or-decompensation",
+                "bh803.rn.5-maintenance-needs-evidence",
+                "bh803.eligibility.3-can-participate-tolerate",
+                "bh803.eligibility.4-between-op-and-php",
+            ],
+            "met": [
+                "bh803.doc.7-progress-notes",
+                "bh803.doc.6-tx-plan-physician-signed-goals",
+                "bh803.eligibility.1b-need-min-9h-week",
+                "bh803.excluded.1-not-inpatient",
+            ],
+        },
+    )
+    detail = next(c for c in result["cards"] if "not met" in c["summary"])["detail"]
+    assert "2025-03-07" in detail  # the recertification due date
+
+
+def test_a_recertification_by_the_treating_psychiatrist_in_time(client: Any) -> None:
+    bundle = load_fixture("golden/P8.json")
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "DocumentReference",
+                "id": "P8-recert",
+                "status": "current",
+                "subject": {"reference": "Patient/P8-patient"},
+                "date": "2025-03-05T10:00:00-07:00",
+                "type": {"coding": [{"system": "urn:iop-cds:local", "code": "iop-recertification"}]},
+                "authenticator": {"reference": "Practitioner/P8-ruiz"},
+                "content": [{"attachment": {"contentType": "text/plain"}}],
+            }
+        }
+    )
+    statuses = reported_statuses(call_hook(client, build_hook_request(bundle, "order-sign", at=P8_AT)))
+    assert statuses["bh803.doc.3-recert-60d"] == "met"
+    assert statuses["bh803.doc.4-recert-signer-treating-physician"] == "met"

@@ -162,3 +162,51 @@ def test_an_h0015_order_opens_the_sud_section(client: Any) -> None:
     assert statuses["medica.sud.0-gate"] == "met"
     assert statuses["medica.sud.5b-sud-symptomatology"] == "not-met"  # no substance use disorder on record
     assert statuses["medica.sud.1-adult-child-criteria"] == "met"
+
+
+def test_p9a_sud_admission_in_illinois_with_an_excluded_hypnotherapy_order(client: Any) -> None:
+    result = golden(client, "P9a", "order-sign", "2025-03-31T10:00:00-05:00")
+    statuses = reported_statuses(result)
+    assert_statuses(
+        statuses,
+        {
+            "not-met": ["medica.nmn.5-hypnotherapy"],
+            "unknown": ["medica.sud.3-mat-awareness"],
+            "met": [
+                "medica.sud.0-gate",
+                "medica.sud.1-adult-child-criteria",
+                "medica.sud.2-withdrawal-manageable",
+                "medica.sud.4-active-use-contributor",
+                "medica.sud.5b-sud-symptomatology",
+                "medica.sud.6-psych-symptoms-relapse-risk",
+                "medica.adult-admission.1-dx-moderate-severe",
+                "medica.description.intensity-3d-9to19h",
+            ],
+        },
+    )
+    summary = next(c for c in result["cards"] if "not met" in c["summary"])
+    assert "ServiceRequest/P9-hypnosis" in summary["detail"]
+
+
+def test_p9b_illinois_continuation_replaces_section_4_with_asam(client: Any) -> None:
+    result = golden(client, "P9b", "order-sign", "2025-04-21T10:00:00-05:00")
+    statuses = reported_statuses(result)
+    assert_statuses(
+        statuses,
+        {
+            "unknown": [
+                "medica.adult-continuation.1b-progressing-not-stable",
+                "medica.adult-continuation.3-new-symptoms",
+                "medica.sud.3-mat-awareness",
+            ],
+            "met": [
+                "medica.adult-continuation.1a-measurable-improvement",
+                "medica.state.il-asam-replaces-continuation-4",
+            ],
+            "not-applicable": [
+                "medica.adult-continuation.2-reassessment-plan-modified",
+                "medica.adult-continuation.4*",
+            ],
+        },
+    )
+    assert "not-met" not in statuses.values()
