@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from cds_service.record import PatientRecord, Resource, reference_key
 from cds_service.timecalc import BusinessCalendar
+from cds_service.valuesets import ValueSet
 
 if TYPE_CHECKING:
     from cds_service.facts import Fact
@@ -59,6 +60,23 @@ class EvaluationContext:
         if name in self.selections:
             return self.select(name)
         return self.record.of_type(name)
+
+    def coded(self, resource_type: str, fact: Fact, valueset: ValueSet) -> list[Resource]:
+        """Resources of a type whose coding fact is in a value set, via a per-record index by code."""
+        index = self.record.memo.get(("coded", resource_type, fact.name))
+        if index is None:
+            index = {}
+            for position, resource in enumerate(self.record.of_type(resource_type)):
+                for coding in self.values(fact, resource):
+                    index.setdefault((coding.get("system"), coding.get("code")), []).append((position, resource))
+            self.record.memo[("coded", resource_type, fact.name)] = index
+        hits = {
+            position: resource
+            for (system, code), members in index.items()
+            if valueset.contains(system, code)
+            for position, resource in members
+        }
+        return [hits[position] for position in sorted(hits)]
 
     def select(self, name: str) -> list[Resource]:
         """Members of a selection, computed once per evaluation."""

@@ -38,6 +38,8 @@ class PatientRecord:
         self._by_ref: dict[str, Resource] = {}
         self.lookups = 0
         """How many index look-ups were made (tests assert on index use, not on time)."""
+        self.memo: dict[tuple[str, ...], Any] = {}
+        """Indexes derived from the record (e.g. resources by code), shared by every evaluation of the call."""
         for resource in resources:
             self.add(resource)
 

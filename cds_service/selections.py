@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from cds_service.facts import Fact
 from cds_service.record import Resource
 
 if TYPE_CHECKING:
     from cds_service.evaluation_context import EvaluationContext
-    from cds_service.facts import Fact
     from cds_service.valuesets import ValueSet
 
 ANCHORS = ("now", "T0", "TD", "TDa", "order-start", "order-end", "order-authored")
@@ -212,6 +212,26 @@ class AllOf(Predicate):
         return all(p.test(resource, ctx) for p in self.inner)
 
 
+def specialize(predicate: Predicate, resource_type: str) -> Predicate | bool:
+    """A predicate simplified for resources of one type: tests of another type's facts become constants."""
+    fact = getattr(predicate, "fact", None)
+    if isinstance(fact, Fact) and not isinstance(predicate, Resolve) and fact.resource != resource_type:
+        return (not predicate.expected) if isinstance(predicate, FactExists) else False
+    if isinstance(predicate, Not):
+        inner = specialize(predicate.inner, resource_type)
+        return (not inner) if isinstance(inner, bool) else Not(inner)
+    if isinstance(predicate, AnyOf | AllOf):
+        parts = [specialize(p, resource_type) for p in predicate.inner]
+        decisive, neutral = (True, False) if isinstance(predicate, AnyOf) else (False, True)
+        if any(p is decisive for p in parts):
+            return decisive
+        kept = [p for p in parts if p is not neutral]
+        if not kept:
+            return neutral
+        return kept[0] if len(kept) == 1 else type(predicate)(kept)  # type: ignore[arg-type]
+    return predicate
+
+
 @dataclass
 class Selection:
     """A named set of resources: the members of ``source`` that pass every predicate."""
@@ -226,8 +246,31 @@ class Selection:
     def evaluate(self, ctx: EvaluationContext) -> list[Resource]:
         out: list[Resource] = []
         for source in self.sources:
-            out.extend(r for r in ctx.source(source) if all(p.test(r, ctx) for p in self.predicates))
+            if source in ctx.selections or source in ctx.builtins:
+                out.extend(r for r in ctx.source(source) if all(p.test(r, ctx) for p in self.predicates))
+                continue
+            predicates = self._for_type(source)
+            if predicates is None:
+                continue  # a test on another resource type rules this source out entirely
+            # A code test on a resource type is answered from the record's index by code instead of a scan.
+            coded = next((p for p in predicates if isinstance(p, FactInValueSet)), None)
+            if coded is not None:
+                rest = [p for p in predicates if p is not coded]
+                candidates = ctx.coded(source, coded.fact, coded.valueset)
+            else:
+                rest, candidates = predicates, ctx.source(source)
+            out.extend(r for r in candidates if all(p.test(r, ctx) for p in rest))
         return out
+
+    def _for_type(self, resource_type: str) -> list[Predicate] | None:
+        """The predicates simplified for one resource type (None: nothing of that type can pass)."""
+        cache = self.__dict__.setdefault("_specialized", {})
+        if resource_type not in cache:
+            simplified = [specialize(p, resource_type) for p in self.predicates]
+            cache[resource_type] = (
+                None if any(p is False for p in simplified) else [p for p in simplified if isinstance(p, Predicate)]
+            )
+        return cache[resource_type]
 
     @property
     def title(self) -> str:
