@@ -67,3 +67,57 @@ def test_a_c_ssrs_with_intent_is_a_critical_imminent_risk_finding(client: Any) -
     result = call_hook(client, build_hook_request(copy.deepcopy(bundle), "order-sign", at=P3_AT))
     assert reported_statuses(result)["optum-locg.admission.all.1-no-imminent-risk"] == "not-met"
     assert sum(c["indicator"] == "critical" for c in result["cards"]) == 3  # two findings and the summary
+
+
+def test_p4_discharge_audit(client: Any) -> None:
+    result = golden(client, "P4", "encounter-discharge", "2025-02-28T12:05:00-05:00")
+    statuses = reported_statuses(result)
+    prefix = "optum-locg."
+    assert_statuses(
+        statuses,
+        {
+            "not-met": [
+                prefix + i
+                for i in (
+                    "continued.7a-psychiatrist-weekly",
+                    "continued.8-tx-plan-update-3to5-days",
+                    "discharge.10b6-peer-community-linkage",
+                    "discharge.10e-bridge-med-supply",
+                )
+            ],
+            "unknown": [
+                prefix + i
+                for i in (
+                    "process.6c1-family-contact-48h",
+                    "process.6c2-prior-provider-contact-48h",
+                    "continued.7b-care-coordination",
+                    "discharge.9b-reviewed-with-next-provider",
+                    "discharge.9c-final-plan-to-care-advocate-24h",
+                    "discharge.10c-communication-plan",
+                    "discharge.10f-member-understands-plan",
+                )
+            ],
+            "met": [
+                prefix + i
+                for i in (
+                    "process.6a-psychiatrist-eval-3d",
+                    "process.6b1-treatment-plan-3d",
+                    "process.6b2-projected-dc-date-3d",
+                    "process.6b3-initial-dc-plan-3d",
+                    "discharge.9a-dc-plan-updated",
+                    "discharge.10a-anticipated-dc-date",
+                    "discharge.10b1-next-loc-provider-location",
+                    "discharge.10b2-referral-rationale",
+                    "discharge.10b3-first-appts-datetime",
+                    "discharge.10b3a-first-appt-within-7d",
+                    "discharge.10b4-modalities-frequency",
+                    "discharge.10b5-meds-dose-labs",
+                    "discharge.10b7-crisis-plan",
+                    "discharge.10g-written-crisis-instructions",
+                )
+            ],
+            "not-applicable": [prefix + "discharge.10d-agency-coordination"],
+        },
+    )
+    summary = next(c for c in result["cards"] if "not met" in c["summary"])
+    assert "2025-02-17" in summary["detail"] and "MedicationRequest/P4-sertraline" in summary["detail"]
