@@ -106,3 +106,65 @@ def test_a_recertification_by_the_treating_psychiatrist_in_time(client: Any) -> 
     statuses = reported_statuses(call_hook(client, build_hook_request(bundle, "order-sign", at=P8_AT)))
     assert statuses["bh803.doc.3-recert-60d"] == "met"
     assert statuses["bh803.doc.4-recert-signer-treating-physician"] == "met"
+
+
+def test_an_otp_order_opens_the_otp_section(client: Any) -> None:
+    bundle = load_fixture("golden/P7.json")
+    order = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "P7-order")
+    order["code"]["coding"][0]["code"] = "G0137"
+    order["occurrenceTiming"]["repeat"]["duration"] = 3
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "Condition",
+                "id": "P7-oud",
+                "subject": {"reference": "Patient/P7-patient"},
+                "clinicalStatus": {"coding": [{"code": "active"}]},
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F11.20"}]},
+            }
+        }
+    )
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "ServiceRequest",
+                "id": "P7-taxi",
+                "status": "draft",
+                "intent": "order",
+                "subject": {"reference": "Patient/P7-patient"},
+                "code": {
+                    "coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "T2019"}]
+                },
+            }
+        }
+    )
+    statuses = reported_statuses(call_hook(client, build_hook_request(bundle, "order-sign", at=P7_AT)))
+    assert_statuses(
+        statuses,
+        {
+            "met": ["bh803.otp.0-gate", "bh803.otp.1-oud-dx"],
+            "unknown": [
+                "bh803.otp.2-cert-9h-higher-intensity"
+            ],  # certified by an NP for 9 h; "higher intensity" is judged
+            "pending": ["bh803.otp.3-plan-of-care"],
+            "not-met": ["bh803.excluded.2-meals-transport-vocational"],
+        },
+    )
+
+
+def test_p8_discharge_audits_sessions_notes_and_telehealth(client: Any) -> None:
+    bundle = load_fixture("golden/P8.json")
+    program = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "P8-prog")
+    program["period"]["end"] = "2025-03-07T12:00:00-07:00"
+    session = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "P8-prog-sess-0303")
+    session["class"]["code"] = "VR"
+    body = build_hook_request(bundle, "encounter-discharge", at="2025-03-07T12:30:00-07:00", encounter_id="P8-prog")
+    statuses = reported_statuses(call_hook(client, body))
+    assert_statuses(
+        statuses,
+        {
+            "met": ["bh803.program.3-not-diversionary-or-med-only", "bh803.doc.7-progress-notes"],
+            "unknown": ["bh803.discharge.1-step-down-or-up"],  # info only: no arrangement on record yet
+            "not-applicable": ["bh803.otp.*", "bh803.doc.4-recert-signer-treating-physician"],
+        },
+    )

@@ -9,6 +9,37 @@ from conftest import assert_statuses, call_hook, golden, load_fixture, reported_
 from cds_service.hook_requests import build_hook_request
 
 P6_AT = "2025-04-25T16:05:00-04:00"
+P6_ALSO_MET = [
+    "cca.scope.dsm5-dx",
+    "cca.intensity.1-3h-3to5-days",
+    "cca.components.01-bps-eval",
+    "cca.components.03-crisis-safety-plan",
+    "cca.components.05-therapy-ind-group-family",
+    "cca.components.07-peer-recovery",
+    "cca.components.08-med-eval-access",
+    "cca.components.11-integrated-plan-consent",
+    "cca.assessment.2-mdt-assigned",
+    "cca.assessment.3a-goals-measurable",
+    "cca.assessment.3c-peer-recovery",
+    "cca.assessment.3d-med-eval-mgmt",
+    "cca.assessment.3e-counseling-combination",
+    "cca.assessment.3g-discharge-aftercare-plan",
+    "cca.assessment.4-tp-updated",
+    "cca.assessment.5a-hpi",
+    "cca.assessment.5b-pmh",
+    "cca.assessment.5c-family-social-cultural",
+    "cca.assessment.5d-substance-use",
+    "cca.assessment.5e-mse",
+    "cca.assessment.5f-meds-allergies",
+    "cca.assessment.5g-dx-formulation",
+    "cca.assessment.5h-functioning",
+    "cca.assessment.5j-pcp-name",
+    "cca.planning.6-involvement-consent",
+    "cca.discharge.1-planning-from-admission",
+    "cca.discharge.3-aftercare-documented",
+    "cca.discharge.4-plan-given-at-discharge",
+    "cca.discharge.8-linkages",
+]
 
 
 def test_p6_discharge_business_day_notes_aftercare_and_sdoh(client: Any) -> None:
@@ -61,3 +92,34 @@ def test_patriots_day_is_not_a_business_day(client: Any) -> None:
             resource["created"] = "2025-04-22T10:00:00-04:00"  # Tuesday: the first business day after admission
     statuses = reported_statuses(call_hook(client, build_hook_request(bundle, "encounter-discharge", at=P6_AT)))
     assert statuses["cca.assessment.3-provisional-tp-1bd"] == "met"
+
+
+def _drop(bundle: dict[str, Any], *ids: str) -> dict[str, Any]:
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"].get("id") not in ids]
+    return bundle
+
+
+def test_removing_the_evidence_turns_each_documented_item_into_a_finding(client: Any) -> None:
+    bundle = _drop(
+        load_fixture("golden/P6.json"),
+        "P6-assessment",
+        "P6-team",
+        "P6-referral",
+        "P6-instructions",
+        "P6-crp",
+        "P6-fam-18",
+    )
+    statuses = reported_statuses(call_hook(client, build_hook_request(bundle, "encounter-discharge", at=P6_AT)))
+    assert_statuses(
+        statuses,
+        {
+            "not-met": [
+                "cca.discharge.8-linkages",
+                "cca.discharge.4-plan-given-at-discharge",
+                "cca.components.03-crisis-safety-plan",
+                "cca.components.05-therapy-ind-group-family",
+            ],
+            "unknown": ["cca.assessment.5a-hpi", "cca.assessment.5e-mse", "cca.assessment.5h-functioning"],
+        },
+    )
+    assert statuses["cca.assessment.2-mdt-assigned"] == "met"  # the plan still names its care team

@@ -121,3 +121,60 @@ def test_p4_discharge_audit(client: Any) -> None:
     )
     summary = next(c for c in result["cards"] if "not met" in c["summary"])
     assert "2025-02-17" in summary["detail"] and "MedicationRequest/P4-sertraline" in summary["detail"]
+
+
+def test_continued_stay_order_during_the_program(client: Any) -> None:
+    bundle = load_fixture("golden/P4.json")
+    program = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "P4-prog")
+    del program["period"]["end"]
+    bundle["entry"] += [
+        {"resource": r}
+        for r in (
+            {
+                "resourceType": "ServiceRequest",
+                "id": "P4-renewal",
+                "status": "draft",
+                "intent": "order",
+                "subject": {"reference": "Patient/P4-patient"},
+                "authoredOn": "2025-02-20T09:00:00-05:00",
+                "code": {
+                    "coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "S9480"}]
+                },
+                "occurrenceTiming": {
+                    "repeat": {"frequency": 3, "period": 1, "periodUnit": "wk", "duration": 3, "durationUnit": "h"}
+                },
+            },
+            {
+                "resourceType": "DocumentReference",
+                "id": "P4-ad",
+                "status": "current",
+                "subject": {"reference": "Patient/P4-patient"},
+                "date": "2025-02-10",
+                "type": {"coding": [{"system": "http://loinc.org", "code": "42348-3"}]},
+                "content": [{"attachment": {"contentType": "application/pdf"}}],
+            },
+        )
+    ]
+    result = call_hook(client, build_hook_request(bundle, "order-sign", at="2025-02-20T10:00:00-05:00"))
+    assert result["extension"]["iop-cds.evaluations"][0]["phase"] == "continued-stay"
+    statuses = reported_statuses(result)
+    assert_statuses(
+        statuses,
+        {
+            "met": ["optum-locg.continued.cs3-advance-directive"],
+            "not-applicable": ["optum-locg.continued.cs2b-sud-mutual-help-sponsor"],
+            "unknown": [
+                "optum-locg.continued.cs1-loc-criteria-still-met",
+                "optum-locg.continued.cs2a-ebt-goals-intensity",
+                "optum-locg.continued.cs4-family-participation",
+                "optum-locg.continued.cs5-active-tx-progress",
+                "optum-locg.continued.cs6-relapse-if-stepdown",
+            ],
+        },
+    )
+    assert "supporting evidence" in next(
+        c["reason"]
+        for e in result["extension"]["iop-cds.evaluations"]
+        for c in e["criteria"]
+        if c["id"] == "optum-locg.continued.cs5-active-tx-progress"
+    )
