@@ -82,7 +82,8 @@ def print_table(results: dict[str, Any]) -> None:
             print(
                 f"  {row['hook']:<20} {row['resources']:>6} resources: wall {row['wall_ms']:.1f} ms, "
                 f"{row['fhir_requests']} FHIR requests, slowest query {row['slowest_query_ms']:.1f} ms, "
-                f"wall / slowest = {row['ratio_to_slowest']:.2f}"
+                f"evaluation {row['evaluation_ms']:.1f} ms, wall / (slowest query + evaluation) = "
+                f"{row['ratio_to_slowest_plus_evaluation']:.2f}"
             )
 
 
