@@ -85,11 +85,11 @@ class BusinessCalendar:
         text = spec.strip()
         if not text or text.lower() == "none":
             return cls()
-        country, _, subdivision = text.partition("-")
-        try:
-            return cls(country.upper(), subdivision.upper() or None)
-        except NotImplementedError as exc:
-            raise ValueError(f"unknown holiday calendar {spec!r}") from exc
+        country, _, subdivision = (part.upper() for part in text.partition("-"))
+        supported = holidays.list_supported_countries()
+        if country not in supported or (subdivision and subdivision not in supported[country]):
+            raise ValueError(f"unknown holiday calendar {spec!r} (e.g. US, US-MA, none)")
+        return cls(country, subdivision or None)
 
     def is_business_day(self, day: date) -> bool:
         """True on a weekday that is not a holiday."""
