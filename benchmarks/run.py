@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import latency, serving
+from benchmarks import engine, latency, serving
 from benchmarks.latency import requests_for
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -64,6 +64,11 @@ def print_table(results: dict[str, Any]) -> None:
             f"({os_['p99_ms']:>6.1f}) {ed['median_ms']:>9.2f} ({ed['p99_ms']:>6.1f}) "
             f"{os_['ratio_to_floor']:>7.2f} {ed['ratio_to_floor']:>7.2f}"
         )
+    print("\nengine only (encounter-discharge, one policy at a time), median ms")
+    keys = [k for k in results["engine"][0] if k != "size"]
+    print(f"{'resources':>9} " + " ".join(f"{k:>11}" for k in keys))
+    for row in results["engine"]:
+        print(f"{row['size']:>9} " + " ".join(f"{row[k]:>11.2f}" for k in keys))
     if len(results["latency"]) > 1:
         growth = results["growth"]
         print(f"growth 10x resources: order-sign x{growth['order-sign']}, discharge x{growth['encounter-discharge']}")
@@ -111,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine(),
             "smoke": args.smoke,
         }
+        results["engine"] = engine.run(plan["sizes"], 3 if args.smoke else 9)
         results["latency"] = latency.run(plan["sizes"], plan["runs"], scratch)
         results["growth"] = growth(results["latency"])
         results["throughput"] = throughput(scratch, 1000 if not args.smoke else 100, plan["load_seconds"])
