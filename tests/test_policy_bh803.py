@@ -168,3 +168,26 @@ def test_p8_discharge_audits_sessions_notes_and_telehealth(client: Any) -> None:
             "not-applicable": ["bh803.otp.*", "bh803.doc.4-recert-signer-treating-physician"],
         },
     )
+
+
+def test_a_level_of_care_tool_result_is_noted(client: Any) -> None:
+    bundle = load_fixture("golden/P7.json")
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "Observation",
+                "id": "P7-locus",
+                "status": "final",
+                "subject": {"reference": "Patient/P7-patient"},
+                "code": {"coding": [{"system": "urn:iop-cds:local", "code": "locus"}]},
+                "valueInteger": 3,
+                "effectiveDateTime": "2025-05-01T10:00:00-05:00",
+            }
+        }
+    )
+    statuses = reported_statuses(call_hook(client, build_hook_request(bundle, "order-sign", at=P7_AT)))
+    assert statuses["bh803.external.loc-tools"] == "met"
+    plain = reported_statuses(
+        call_hook(client, build_hook_request(load_fixture("golden/P7.json"), "order-sign", at=P7_AT))
+    )
+    assert plain["bh803.external.loc-tools"] == "not-applicable"

@@ -123,3 +123,52 @@ def test_removing_the_evidence_turns_each_documented_item_into_a_finding(client:
         },
     )
     assert statuses["cca.assessment.2-mdt-assigned"] == "met"  # the plan still names its care team
+
+
+def test_admission_eligibility_and_state_agency_involvement(client: Any) -> None:
+    bundle = load_fixture("golden/P6.json")
+    bundle["entry"] = [e for e in bundle["entry"] if not e["resource"].get("id", "").startswith(("P6-prog", "P6-sess"))]
+    bundle["entry"] += [
+        {"resource": r}
+        for r in (
+            {
+                "resourceType": "ServiceRequest",
+                "id": "P6-order",
+                "status": "draft",
+                "intent": "order",
+                "subject": {"reference": "Patient/P6-patient"},
+                "authoredOn": "2025-04-03T10:00:00-04:00",
+                "code": {
+                    "coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "S9480"}]
+                },
+                "occurrenceTiming": {
+                    "repeat": {
+                        "frequency": 3,
+                        "period": 1,
+                        "periodUnit": "wk",
+                        "duration": 3,
+                        "durationUnit": "h",
+                        "boundsPeriod": {"start": "2025-04-04"},
+                    }
+                },
+            },
+            {
+                "resourceType": "Condition",
+                "id": "P6-dcf",
+                "subject": {"reference": "Patient/P6-patient"},
+                "clinicalStatus": {"coding": [{"code": "active"}]},
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "Z65.3"}]},
+            },
+        )
+    ]
+    result = call_hook(client, build_hook_request(bundle, "order-sign", at="2025-04-03T10:30:00-04:00"))
+    assert result["extension"]["iop-cds.evaluations"][0]["phase"] == "admission"
+    statuses = reported_statuses(result)
+    assert_statuses(
+        statuses,
+        {
+            "unknown": ["cca.eligibility.stable-environment-biomedical"],
+            "pending": ["cca.assessment.3f-state-agency", "cca.assessment.3-provisional-tp-1bd"],
+            "met": ["cca.intensity.1-3h-3to5-days", "cca.scope.dsm5-dx"],
+        },
+    )

@@ -210,3 +210,40 @@ def test_p9b_illinois_continuation_replaces_section_4_with_asam(client: Any) -> 
         },
     )
     assert "not-met" not in statuses.values()
+
+
+def test_outside_illinois_continuation_section_4_applies(client: Any) -> None:
+    bundle = load_fixture("golden/P9b.json")
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["address"] = [{"state": "MN"}]
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "ServiceRequest",
+                "id": "P9-respite",
+                "status": "active",
+                "intent": "order",
+                "subject": {"reference": "Patient/P9-patient"},
+                "code": {"coding": [{"system": HCPCS, "code": "S5150"}]},
+            }
+        }
+    )
+    statuses = reported_statuses(
+        call_hook(client, build_hook_request(bundle, "order-sign", at="2025-04-21T10:00:00-05:00"))
+    )
+    assert_statuses(
+        statuses,
+        {
+            "not-met": [
+                "medica.state.il-asam-replaces-continuation-4",
+                "medica.adult-continuation.4b-not-social-custodial",
+            ],
+            "unknown": [
+                "medica.adult-continuation.4a-family-involved",
+                "medica.adult-continuation.4c-not-lack-of-supports",
+                "medica.adult-continuation.4d-expected-improvement",
+                "medica.adult-continuation.4e-not-bridging",
+                "medica.adult-continuation.4f-not-preset-days",
+            ],
+        },
+    )
