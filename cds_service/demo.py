@@ -82,11 +82,14 @@ def render_response(result: dict[str, Any], out: TextIO) -> None:
                     f"covered={parts['covered']['valueCode']}\n"
                 )
     for evaluation in result.get("extension", {}).get("iop-cds.evaluations", []):
-        counts = Counter(c["status"] for c in evaluation["criteria"] if "." in c["id"])
+        counts = Counter(
+            "superseded" if c.get("superseded") else c["status"] for c in evaluation["criteria"] if "." in c["id"]
+        )
         tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         out.write(f"  {evaluation['policy']} / {evaluation['phase']}: {evaluation['outcome']} ({tally})\n")
         for criterion in evaluation["criteria"]:
-            if criterion["status"] in {"not-met", "unknown", "pending"} and "." in criterion["id"]:
+            decisive = "." in criterion["id"] and not criterion.get("superseded")  # an alternative already met
+            if criterion["status"] in {"not-met", "unknown", "pending"} and decisive:
                 out.write(f"    {MARK[criterion['status']]} {criterion['id']}: {criterion['reason']}\n")
 
 
@@ -94,6 +97,7 @@ def run_demo(out: TextIO, examples: Path = EXAMPLES) -> int:
     """Serve the app on a free local port with auth off, call each example case, print the answers; 0 on success."""
     with tempfile.TemporaryDirectory() as scratch:
         settings = Settings(
+            program_attestations_file=str(PROJECT_ROOT / "examples" / "program-attestations.yaml"),
             auth=False,
             log_level="WARNING",
             feedback_db=f"{scratch}/feedback.sqlite3",
