@@ -191,3 +191,23 @@ def test_a_level_of_care_tool_result_is_noted(client: Any) -> None:
         call_hook(client, build_hook_request(load_fixture("golden/P7.json"), "order-sign", at=P7_AT))
     )
     assert plain["bh803.external.loc-tools"] == "not-applicable"
+
+
+def test_an_otp_stay_needs_nine_services_a_week_and_no_telehealth(client: Any) -> None:
+    bundle = load_fixture("golden/P8.json")
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource.get("id") == "P8-prog":
+            resource["type"][0]["coding"][0]["code"] = "G0137"
+            resource["period"]["end"] = "2025-03-07T12:00:00-07:00"
+        if resource.get("id") == "P8-prog-sess-0303":
+            resource["class"]["code"] = "VR"
+    body = build_hook_request(bundle, "encounter-discharge", at="2025-03-07T12:30:00-07:00", encounter_id="P8-prog")
+    statuses = reported_statuses(call_hook(client, body))
+    assert_statuses(
+        statuses,
+        {
+            "met": ["bh803.otp.0-gate"],
+            "not-met": ["bh803.otp.4-9-services-7-days", "bh803.otp.5-no-telehealth"],  # 6 group services a week
+        },
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 from conftest import assert_statuses, call_hook, golden, load_fixture, reported_statuses
 
 from cds_service.hook_requests import build_hook_request
@@ -71,6 +72,9 @@ def test_p2_not_met_and_unknown_are_grouped_into_three_cards(client: Any) -> Non
                 "medica.adult-admission.8-structure-needed",
                 "medica.adult-admission.8a3-unstable-living",
                 "medica.adult-admission.8b-lower-loc-insufficient",
+                "medica.adult-admission.8a4-undermining-supports",
+                "medica.adult-admission.8a5-lack-community-resources",
+                "medica.adult-admission.8c-lower-loc-unavailable",
             ],
         },
     )
@@ -202,6 +206,7 @@ def test_p9b_illinois_continuation_replaces_section_4_with_asam(client: Any) -> 
             "met": [
                 "medica.adult-continuation.1a-measurable-improvement",
                 "medica.state.il-asam-replaces-continuation-4",
+                "medica.description.non-recreational-hours",
             ],
             "not-applicable": [
                 "medica.adult-continuation.2-reassessment-plan-modified",
@@ -247,3 +252,81 @@ def test_outside_illinois_continuation_section_4_applies(client: Any) -> None:
             ],
         },
     )
+
+
+EXCLUSIONS = [
+    ("medica.nmn.2-custodial", "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "S5150", None),
+    ("medica.nmn.4-halfway-house", "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "H2034", None),
+    ("medica.nmn.10-phototherapy", "http://www.ama-assn.org/go/cpt", "96900", None),
+    ("medica.nmn.9-marriage-counseling", "http://www.ama-assn.org/go/cpt", "90847", "Z63.0"),
+    ("medica.nmn.3-nonmedical-family-counseling", "http://www.ama-assn.org/go/cpt", "90846", "Z63.0"),
+]
+
+
+@pytest.mark.parametrize(("criterion", "system", "code", "reason"), EXCLUSIONS, ids=[e[0] for e in EXCLUSIONS])
+def test_each_excluded_service_signed_alongside_is_raised(
+    client: Any, criterion: str, system: str, code: str, reason: str | None
+) -> None:
+    order: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": "P1-extra",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/P1-patient"},
+        "code": {"coding": [{"system": system, "code": code}]},
+    }
+    if reason:
+        order["reasonCode"] = [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": reason}]}]
+    statuses = reported_statuses(
+        call_hook(client, build_hook_request(_with(load_fixture("golden/P1.json"), order), "order-sign", at=P1_AT))
+    )
+    assert statuses[criterion] == "not-met"
+
+
+@pytest.mark.parametrize(
+    "criterion",
+    [
+        "medica.nmn.6-convenience-incarceration-respite-housing",
+        "medica.nmn.7-safe-environment-only",
+        "medica.nmn.11-therapeutic-group-home",
+        "medica.nmn.12-camps-boarding",
+    ],
+)
+def test_judged_exclusions_are_raised_only_when_attested(client: Any, criterion: str) -> None:
+    attestation = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "P1-excl",
+        "status": "completed",
+        "subject": {"reference": "Patient/P1-patient"},
+        "authored": "2025-03-03T09:30:00-06:00",
+        "item": [{"linkId": criterion, "answer": [{"valueBoolean": False}]}],
+    }
+    with_answer = build_hook_request(_with(load_fixture("golden/P1.json"), attestation), "order-sign", at=P1_AT)
+    assert reported_statuses(call_hook(client, with_answer))[criterion] == "not-met"
+    plain = build_hook_request(load_fixture("golden/P1.json"), "order-sign", at=P1_AT)
+    assert reported_statuses(call_hook(client, plain))[criterion] == "not-applicable"
+
+
+def test_medical_problems_secondary_to_substance_use(client: Any) -> None:
+    bundle = load_fixture("golden/P9a.json")
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "Condition",
+                "id": "P9-liver",
+                "subject": {"reference": "Patient/P9-patient"},
+                "clinicalStatus": {"coding": [{"code": "active"}]},
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "K70.30"}]},
+            }
+        }
+    )
+    result = call_hook(client, build_hook_request(bundle, "order-sign", at="2025-03-31T10:00:00-05:00"))
+    (criterion,) = [
+        c
+        for e in result["extension"]["iop-cds.evaluations"]
+        for c in e["criteria"]
+        if c["id"] == "medica.sud.5a-medical-issues-secondary"
+    ]
+    # Alcoholic liver disease supports 5a, which still needs a clinician's word; 5b already meets the one-of group.
+    assert criterion["status"] == "unknown" and "Condition/P9-liver" in criterion["evidence"]
+    assert criterion.get("superseded") is True
