@@ -35,6 +35,7 @@ CARD_TYPE = {
     "documentation": "clinical-reminder",
     "incomplete": "coverage-info",
     "no-coverage": "coverage-info",
+    "notice": "coverage-info",
 }
 REQUIRED_TEMPLATES = {
     "safety": ("summary", "detail", "suggestion"),
@@ -232,6 +233,7 @@ class CardBuilder:
             "order": order_note,
         }
         cards = [self._safety_card(evaluation, c, data, order, common) for c in not_met if c.tier == "safety"]
+        cards += self._notice_cards(evaluation, order)
         if not_met:
             cards.append(self._unmet_card(evaluation, not_met, data, order, common))
         if unknown:
@@ -343,6 +345,29 @@ class CardBuilder:
             order,
             links=links,
         )
+
+    def _notice_cards(self, evaluation: PolicyEvaluation, order: Resource | None) -> list[dict[str, Any]]:
+        """Info cards the policy asks for when a criterion ends a certain way (a gate closed, a state rule)."""
+        cards = []
+        for result in evaluation.criteria:
+            node = evaluation.policy.nodes.get(result.id)
+            notice = getattr(node, "notice", None)
+            if notice and result.status.value in notice["when"]:
+                detail = (
+                    f"{notice.get('detail', '')}\n\n{result.text} ({result.citation}): {result.reason} `{result.id}`"
+                )
+                cards.append(
+                    self._card(
+                        "notice",
+                        "info",
+                        notice["summary"],
+                        detail.strip(),
+                        self._source(evaluation, CARD_TYPE["notice"]),
+                        order,
+                        links=[self._policy_link(evaluation)],
+                    )
+                )
+        return cards
 
     def _policy_link(self, evaluation: PolicyEvaluation) -> dict[str, Any]:
         label = _fill(self.templates["documentation"]["policy-link"], policy=evaluation.policy.title)

@@ -29,6 +29,7 @@ _CRITERION_KEYS = {
     "mirror",
     "note",
     "suggest",
+    "notice",
 }
 _GROUP_KEYS = {"id", "text", "citation", "applies-if", "n", "note", *GROUP_KINDS}
 
@@ -55,6 +56,8 @@ class Criterion:
     mirror: list[str] = field(default_factory=list)
     suggest: str | None = None
     """Name of a card suggestion (cards/) that creates what is missing."""
+    notice: dict[str, Any] | None = None
+    """An info card to show when the criterion ends in one of ``when`` (e.g. "ASAM criteria apply instead")."""
 
     def evaluated_in(self, phase: str) -> bool:
         letters = self.phases
@@ -244,6 +247,15 @@ class PolicyParser:
                 self.problem(where, str(exc))
         mirror = spec.get("mirror", [])
         mirror = [mirror] if isinstance(mirror, str) else mirror
+        notice = spec.get("notice")
+        if notice is not None and not (
+            isinstance(notice, dict)
+            and isinstance(notice.get("summary"), str)
+            and isinstance(notice.get("when"), list)
+            and set(notice["when"]) <= {"met", "not-met", "unknown", "not-applicable"}
+        ):
+            self.problem(where, "'notice' needs summary (text) and when (a list of statuses)")
+            notice = None
         return Criterion(
             id=spec["id"],
             text=str(spec["text"]).strip(),
@@ -259,6 +271,7 @@ class PolicyParser:
             due=due,
             mirror=list(mirror),
             suggest=spec.get("suggest"),
+            notice=notice,
         )
 
     def check_mirrors(self) -> None:

@@ -102,8 +102,11 @@ def test_missing_keys_are_fetched_with_the_bearer_token() -> None:
         gathered = gather_record(hook(prefetch), SERVICE, settings())
         urls = sorted(call.request.url for call in mock.calls)
         assert all(call.request.headers["Authorization"] == f"Bearer {TOKEN}" for call in mock.calls)
-    assert urls == [f"{BASE}/CarePlan?patient=p1&_count=100", f"{BASE}/Condition?patient=p1&_count=100",
-                    f"{BASE}/Encounter/e1"]
+    assert urls == [
+        f"{BASE}/CarePlan?patient=p1&_count=100",
+        f"{BASE}/Condition?patient=p1&_count=100",
+        f"{BASE}/Encounter/e1",
+    ]
     assert gathered.fhir_requests == 3 and gathered.gaps == []
     assert gathered.sources["conditions"] == "fetched" and gathered.sources["patient"] == "prefetch"
     assert gathered.record.resolve("Condition/condition-1") is not None

@@ -215,6 +215,8 @@ def test_p9b_illinois_continuation_replaces_section_4_with_asam(client: Any) -> 
         },
     )
     assert "not-met" not in statuses.values()
+    notice = next(c for c in result["cards"] if "Illinois" in c["summary"])
+    assert notice["indicator"] == "info" and "medica.state.il-asam-replaces-continuation-4" in notice["detail"]
 
 
 def test_outside_illinois_continuation_section_4_applies(client: Any) -> None:

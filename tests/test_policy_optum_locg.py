@@ -57,7 +57,8 @@ def test_p3b_substance_use_only_leaves_the_policy_to_asam(client: Any) -> None:
     statuses = reported_statuses(result)
     assert statuses["optum-locg.scope.mh-or-cooccurring"] == "not-applicable"
     assert set(statuses.values()) == {"not-applicable"}
-    assert result["cards"] == []
+    (notice,) = result["cards"]  # catalogue P3b: one info card, no other Optum card
+    assert notice["indicator"] == "info" and "ASAM" in notice["summary"]
 
 
 def test_a_c_ssrs_with_intent_is_a_critical_imminent_risk_finding(client: Any) -> None:

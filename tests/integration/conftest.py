@@ -53,5 +53,6 @@ def loaded_server(fhir_server: FhirServer) -> LoadedData:
         pid = patient_id_of(bundle)
         bundles[pid] = bundle
         synthea.append(pid)
-    return LoadedData(server=fhir_server, bundles=bundles, episode_patient=patient_id_of(episode),
-                      synthea_patients=synthea)
+    return LoadedData(
+        server=fhir_server, bundles=bundles, episode_patient=patient_id_of(episode), synthea_patients=synthea
+    )

@@ -53,6 +53,7 @@ PIP_TIMEOUT_S = 600
 # hands out (SEKMET_MAX_PAGE_SIZE; sekmet's own cap is 1000, which a client asking _count=1000 would
 # never page past), then runs sekmet's own CLI.
 
+
 class SekmetError(RuntimeError):
     """The FHIR server could not be installed, started or loaded."""
 
@@ -98,7 +99,9 @@ def _installed_version(python: Path) -> str | None:
         return None
     probe = subprocess.run(
         [str(python), "-c", "import importlib.metadata as m; print(m.version('sekmet-fhir'))"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return probe.stdout.strip() if probe.returncode == 0 else None
 
@@ -116,8 +119,19 @@ def ensure_sekmet() -> Path:
         log.append(f"$ {sys.executable} -m venv {SEKMET_VENV}\n{made.stdout}{made.stderr}")
         if made.returncode != 0:
             raise SekmetError("could not create the sekmet-fhir virtualenv:\n" + "\n".join(log))
-    command = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-               "--timeout", "120", "--retries", "5", SEKMET_SPEC]
+    command = [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--timeout",
+        "120",
+        "--retries",
+        "5",
+        SEKMET_SPEC,
+    ]
     try:
         pip = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
         log.append(f"$ {' '.join(command)}\n{pip.stdout}{pip.stderr}")
@@ -170,12 +184,15 @@ class FhirServer:
     def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
         """POST a transaction Bundle; fails the test with the server's answer when it is rejected."""
         response = self.session.post(
-            self.base_url, data=json.dumps(bundle),
-            headers={"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}, timeout=300,
+            self.base_url,
+            data=json.dumps(bundle),
+            headers={"Content-Type": "application/fhir+json", "Prefer": "return=minimal"},
+            timeout=300,
         )
         if response.status_code != 200:
-            raise SekmetError(f"transaction rejected by the FHIR server ({response.status_code}): "
-                              f"{response.text[:3000]}")
+            raise SekmetError(
+                f"transaction rejected by the FHIR server ({response.status_code}): {response.text[:3000]}"
+            )
         return response.json()
 
     def search_all(self, query: str, page_size: int = 1000) -> list[dict[str, Any]]:
@@ -242,24 +259,32 @@ def running_sekmet(workdir: Path) -> Iterator[FhirServer]:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(python), "-c", _LAUNCHER, "serve", "--config", str(config)],
-            cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
     server = FhirServer(base_url=base_url, token=FHIR_TOKEN, process=process, log_path=log_path)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if process.poll() is not None:
-                raise SekmetError(f"sekmet-fhir exited with {process.returncode} before answering:\n"
-                                  f"{server.log_tail()}")
+                raise SekmetError(
+                    f"sekmet-fhir exited with {process.returncode} before answering:\n{server.log_tail()}"
+                )
             try:
                 if requests.get(f"{base_url}/metadata", timeout=2).status_code == 200:
                     break
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                raise SekmetError(f"sekmet-fhir did not answer GET /fhir/metadata within {START_TIMEOUT_S:.0f} s:\n"
-                                  f"{server.log_tail()}")
+                raise SekmetError(
+                    f"sekmet-fhir did not answer GET /fhir/metadata within {START_TIMEOUT_S:.0f} s:\n"
+                    f"{server.log_tail()}"
+                )
             time.sleep(0.2)
         yield server
     finally:
@@ -273,5 +298,3 @@ def load_bundle(path: Path) -> dict[str, Any]:
 
 def patient_id_of(bundle: dict[str, Any]) -> str:
     return next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
-
-

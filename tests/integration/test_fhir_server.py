@@ -64,14 +64,22 @@ def expected_for_query(bundle: dict[str, Any], key: str, patient_id: str) -> set
     if key == "coverage":
         selected = [r for r in selected if r.get("status") == "active"]
     elif key == "observations":
-        selected = [r for r in selected if any(
-            c.get("system") == "http://loinc.org" and c.get("code") in SCREENING_LOINC
-            for c in r.get("code", {}).get("coding", []))]
+        selected = [
+            r
+            for r in selected
+            if any(
+                c.get("system") == "http://loinc.org" and c.get("code") in SCREENING_LOINC
+                for c in r.get("code", {}).get("coding", [])
+            )
+        ]
     elif key == "attestations":
         selected = [r for r in selected if r.get("status") == "completed"]
     elif key == "appointments":
-        selected = [r for r in selected if any(
-            p.get("actor", {}).get("reference") == f"Patient/{patient_id}" for p in r.get("participant", []))]
+        selected = [
+            r
+            for r in selected
+            if any(p.get("actor", {}).get("reference") == f"Patient/{patient_id}" for p in r.get("participant", []))
+        ]
     return {ref(r) for r in selected}
 
 
@@ -95,13 +103,23 @@ def iop_order(patient_id: str, reason: str | None = None) -> dict[str, Any]:
         "id": f"draft-iop-{patient_id[:24]}",
         "status": "draft",
         "intent": "order",
-        "code": {"coding": [{"system": HCPCS, "code": "S9480",
-                             "display": "Intensive outpatient psychiatric services, per diem"}]},
+        "code": {
+            "coding": [
+                {"system": HCPCS, "code": "S9480", "display": "Intensive outpatient psychiatric services, per diem"}
+            ]
+        },
         "subject": {"reference": f"Patient/{patient_id}"},
         "authoredOn": "2025-02-24T14:00:00Z",
-        "occurrenceTiming": {"repeat": {"boundsPeriod": {"start": "2025-02-24", "end": "2025-03-23"},
-                                        "frequency": 3, "period": 1, "periodUnit": "wk",
-                                        "duration": 3, "durationUnit": "h"}},
+        "occurrenceTiming": {
+            "repeat": {
+                "boundsPeriod": {"start": "2025-02-24", "end": "2025-03-23"},
+                "frequency": 3,
+                "period": 1,
+                "periodUnit": "wk",
+                "duration": 3,
+                "durationUnit": "h",
+            }
+        },
         "requester": {"reference": "Practitioner/iop-basic-psychiatrist"},
     }
     if reason:
@@ -109,20 +127,35 @@ def iop_order(patient_id: str, reason: str | None = None) -> dict[str, Any]:
     return order
 
 
-def hook_body(hook: str, patient_id: str, fhir_server: str, token: str, now: str,
-              encounter_id: str | None = None, reason: str | None = None) -> dict[str, Any]:
+def hook_body(
+    hook: str,
+    patient_id: str,
+    fhir_server: str,
+    token: str,
+    now: str,
+    encounter_id: str | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
     context: dict[str, Any] = {"userId": "Practitioner/iop-basic-psychiatrist", "patientId": patient_id}
     if hook == "order-sign":
-        context["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
-                                  "entry": [{"resource": iop_order(patient_id, reason)}]}
+        context["draftOrders"] = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": iop_order(patient_id, reason)}],
+        }
     else:
         context["encounterId"] = encounter_id
     return {
         "hook": hook,
         "hookInstance": str(uuid.uuid4()),
         "fhirServer": fhir_server,
-        "fhirAuthorization": {"access_token": token, "token_type": "Bearer", "expires_in": 300,
-                              "scope": "patient/*.read", "subject": "iop-cds"},
+        "fhirAuthorization": {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/*.read",
+            "subject": "iop-cds",
+        },
         "context": context,
         "extension": {"iop-cds.evaluation-time": now},
     }
@@ -144,13 +177,19 @@ class HookCall:
         return {ref(r) for r in self.gathered.record if isinstance(r.get("id"), str)}
 
 
-def call_hook(client: Any, service_id: str, body: dict[str, Any], caplog: pytest.LogCaptureFixture,
-              monkeypatch: pytest.MonkeyPatch) -> HookCall:
+def call_hook(
+    client: Any,
+    service_id: str,
+    body: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> HookCall:
     import cds_service.invocation as invocation
 
     captured: list[Any] = []
     original = getattr(invocation, "gather_record", None)
     if original is not None:
+
         def spy(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
             captured.append(result)
@@ -163,8 +202,10 @@ def call_hook(client: Any, service_id: str, body: dict[str, Any], caplog: pytest
     events = [getattr(r, "fields", {}) for r in caplog.records]
     record_event = next((f for f in events if isinstance(f, dict) and f.get("event") == "hook.record"), None)
     # Everything the service logged, structured fields included (caplog.text has the messages only).
-    log_text = "\n".join(f"{r.name} {r.getMessage()} {json.dumps(getattr(r, 'fields', None), default=str)} "
-                         f"{r.exc_text or ''}" for r in caplog.records)
+    log_text = "\n".join(
+        f"{r.name} {r.getMessage()} {json.dumps(getattr(r, 'fields', None), default=str)} {r.exc_text or ''}"
+        for r in caplog.records
+    )
     return HookCall(response, record_event, captured[0] if captured else None, log_text)
 
 
@@ -202,8 +243,9 @@ def assert_complete_fetch(call: HookCall, expected: set[str], min_requests: int)
 @pytest.fixture(scope="module")
 def hook_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp("iop-cds")
-    app = create_app(Settings(auth=False, feedback_db=str(tmp / "feedback.sqlite3"),
-                              replay_db=str(tmp / "replay.sqlite3")))
+    app = create_app(
+        Settings(auth=False, feedback_db=str(tmp / "feedback.sqlite3"), replay_db=str(tmp / "replay.sqlite3"))
+    )
     return app.test_client()
 
 
@@ -234,11 +276,12 @@ def episode_expected(loaded: LoadedData) -> set[str]:
 
 
 def test_order_sign_without_prefetch_reads_the_record_from_the_fhir_server(
-        loaded_server: LoadedData, hook_client: Any, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded_server: LoadedData, hook_client: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = loaded_server.server
-    body = hook_body("order-sign", EPISODE_PATIENT, server.base_url, server.token, EPISODE_NOW,
-                     reason="Condition/iop-basic-dx")
+    body = hook_body(
+        "order-sign", EPISODE_PATIENT, server.base_url, server.token, EPISODE_NOW, reason="Condition/iop-basic-dx"
+    )
     call = call_hook(hook_client, "iop-order-sign", body, caplog, monkeypatch)
     expected = episode_expected(loaded_server)
     assert_complete_fetch(call, expected, min_requests=len(PREFETCH_KEYS))
@@ -246,11 +289,12 @@ def test_order_sign_without_prefetch_reads_the_record_from_the_fhir_server(
 
 
 def test_encounter_discharge_without_prefetch_reads_the_record_from_the_fhir_server(
-        loaded_server: LoadedData, hook_client: Any, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded_server: LoadedData, hook_client: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server = loaded_server.server
-    body = hook_body("encounter-discharge", EPISODE_PATIENT, server.base_url, server.token, EPISODE_NOW,
-                     encounter_id=EPISODE_PROGRAM)
+    body = hook_body(
+        "encounter-discharge", EPISODE_PATIENT, server.base_url, server.token, EPISODE_NOW, encounter_id=EPISODE_PROGRAM
+    )
     call = call_hook(hook_client, "iop-encounter-discharge", body, caplog, monkeypatch)
     expected = episode_expected(loaded_server)
     assert_complete_fetch(call, expected, min_requests=len(SERVICES["iop-encounter-discharge"].prefetch))
@@ -265,8 +309,12 @@ def test_encounter_discharge_without_prefetch_reads_the_record_from_the_fhir_ser
 
 @pytest.mark.parametrize("fixture", SYNTHEA_FILES, ids=[p.stem for p in SYNTHEA_FILES])
 def test_large_synthea_record_is_fetched_completely_across_pages(
-        fixture: Path, loaded_server: LoadedData, hook_client: Any, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    fixture: Path,
+    loaded_server: LoadedData,
+    hook_client: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     server = loaded_server.server
     bundle = next(b for b in loaded_server.bundles.values() if b.get("id") == fixture.stem)
     patient_id = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
@@ -285,7 +333,8 @@ def test_large_synthea_record_is_fetched_completely_across_pages(
 
 
 def test_stopped_fhir_server_answers_200_with_an_incomplete_evaluation_card(
-        hook_client: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    hook_client: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dead = f"http://127.0.0.1:{free_port()}/fhir"  # nothing listens there
     body = hook_body("order-sign", EPISODE_PATIENT, dead, "iop-cds-integration-token", EPISODE_NOW)
     call = call_hook(hook_client, "iop-order-sign", body, caplog, monkeypatch)
@@ -297,10 +346,16 @@ def test_stopped_fhir_server_answers_200_with_an_incomplete_evaluation_card(
 
 
 def test_fhir_server_refusing_the_token_answers_200_with_an_incomplete_evaluation_card(
-        fhir_server: FhirServer, hook_client: Any, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    body = hook_body("encounter-discharge", EPISODE_PATIENT, fhir_server.base_url, "not-the-right-token",
-                     EPISODE_NOW, encounter_id=EPISODE_PROGRAM)
+    fhir_server: FhirServer, hook_client: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = hook_body(
+        "encounter-discharge",
+        EPISODE_PATIENT,
+        fhir_server.base_url,
+        "not-the-right-token",
+        EPISODE_NOW,
+        encounter_id=EPISODE_PROGRAM,
+    )
     call = call_hook(hook_client, "iop-encounter-discharge", body, caplog, monkeypatch)
     assert call.response.status_code == 200, call.response.get_data(as_text=True)[:2000]
     assert isinstance(call.body.get("cards"), list) and call.body["cards"], call.body
