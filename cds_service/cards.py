@@ -6,7 +6,7 @@ import copy
 import json
 import string
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,6 @@ class ResponseInput:
     record: PatientRecord
     encounter_id: str | None = None
     configuration: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def shorten(text: str, limit: int = SUMMARY_LIMIT) -> str:

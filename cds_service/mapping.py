@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ class Mappings:
     routes: PayerRoutes
     jsonpath_direct: int = 0
     jsonpath_parsed: int = 0
-    warnings: list[str] = field(default_factory=list)
 
 
 def _read_yaml(path: Path, problems: list[str]) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cds_service.record import PatientRecord, Resource
@@ -38,7 +38,6 @@ class RoutingDecision:
     source: str
     coverage: Resource | None = None
     payer_name: str | None = None
-    unknown_requested: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -51,9 +50,8 @@ class PayerRoutes:
         coverage = primary_coverage(record)
         payer = payer_name(record, coverage) if coverage else None
         if isinstance(requested, list) and requested:
-            keys = [k for k in requested if isinstance(k, str) and k in known]
-            unknown = [str(k) for k in requested if not (isinstance(k, str) and k in known)]
-            return RoutingDecision(list(dict.fromkeys(keys)), "request", coverage, payer, unknown)
+            keys = [k for k in requested if isinstance(k, str) and k in known]  # validated already (400 otherwise)
+            return RoutingDecision(list(dict.fromkeys(keys)), "request", coverage, payer)
         if coverage is not None:
             identifiers, names, types = coverage_signature(record, coverage)
             for route in self.routes:
