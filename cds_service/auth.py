@@ -1,4 +1,15 @@
-"""Verify the CDS client's JWT: allowed algorithms, trusted issuer and keys, audience, lifetime, no replay."""
+"""Verify the CDS client's JWT: allowed algorithms, trusted issuer and keys, audience, lifetime, no replay.
+
+CDS Hooks 2.0 "Trusting CDS Clients": every call carries ``Authorization: Bearer <JWT>`` signed with an
+asymmetric key of a trusted issuer; ``aud`` is the URL called; ``exp``, ``iat`` and ``jti`` are required.
+Trusted issuers are configured in one JSON file (``IOP_CDS_TRUSTED_ISSUERS_FILE``)::
+
+    {"issuers": [{"iss": "https://sandbox.cds-hooks.org",
+                  "jwks_file": "cds-hooks-sandbox-jwks.json",
+                  "jku": ["https://sandbox.cds-hooks.org/.well-known/jwks.json"]}]}
+
+``jwks_file`` is relative to the configuration file; ``jku`` lists the only JWKS URLs that may be fetched.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +17,36 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jwt
 import requests
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from cds_service.config import Settings, SettingsError
 
-ALGORITHMS = ("ES256", "ES384", "RS256", "RS384")
+ALGORITHMS: dict[str, tuple[str, str | None]] = {
+    "ES256": ("EC", "P-256"),
+    "ES384": ("EC", "P-384"),
+    "RS256": ("RSA", None),
+    "RS384": ("RSA", None),
+}
+"""The only accepted ``alg`` values, with the key type (and curve) each needs; never ``none`` or HMAC."""
+REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")
+MIN_RSA_BITS = 2048
+MAX_TOKEN_CHARS = 16_384
+MAX_JTI_CHARS = 512
 JKU_TIMEOUT_SECONDS = 2.0
 JKU_REFRESH_FLOOR_SECONDS = 30.0
-"""A JWKS URL is fetched again for an unknown ``kid`` (key rotation) at most this often."""
+"""A JWKS URL is fetched again (unknown ``kid``, failed fetch) at most this often."""
+MAX_JWKS_BYTES = 256 * 1024
+REPLAY_BUSY_TIMEOUT_SECONDS = 1.0
+REPLAY_PURGE_INTERVAL_SECONDS = 60.0
+ISSUER_FIELDS = {"iss", "jwks_file", "jku"}
 
 
 class AuthError(Exception):
@@ -30,41 +57,95 @@ class AuthError(Exception):
         self.reason = reason
 
 
+def _show(value: object, limit: int = 80) -> str:
+    """A short repr of an untrusted value for a log reason (never the whole of a long string)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One public key of a JWK Set, with what it may verify."""
+
+    kid: str
+    key: Any
+    kty: str
+    crv: str | None = None
+    alg: str | None = None
+    """The JWK's own ``alg``, when it declares one: then only that algorithm may use the key."""
+
+    def describe(self) -> str:
+        """Key type, curve and declared alg, for a log reason."""
+        return " ".join(part for part in (self.kty, self.crv, self.alg and f"alg {self.alg}") if part)
+
+    def allows(self, algorithm: str) -> bool:
+        """True when a token of ``algorithm`` may be verified with this key (type, curve and declared alg)."""
+        kty, crv = ALGORITHMS[algorithm]
+        return self.kty == kty and (crv is None or self.crv == crv) and self.alg in (None, algorithm)
+
+
+def signing_key(jwk: dict[str, Any]) -> SigningKey:
+    """The SigningKey of one JWK; ValueError when it is not a usable EC P-256/P-384 or RSA ≥2048 public key."""
+    kid = jwk.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise ValueError("key without a 'kid'")
+    alg = jwk.get("alg")
+    if alg is not None and alg not in ALGORITHMS:
+        raise ValueError(f"key {kid!r}: alg {_show(alg)} is not one of {', '.join(ALGORITHMS)}")
+    kty = jwk.get("kty")
+    try:
+        if kty == "EC":
+            key = ECAlgorithm.from_jwk(json.dumps(jwk))
+            if isinstance(key, ec.EllipticCurvePrivateKey):
+                key = key.public_key()
+            crv = jwk.get("crv")
+            if crv not in ("P-256", "P-384"):
+                raise ValueError(f"key {kid!r}: curve {_show(crv)} is not P-256 or P-384")
+            return SigningKey(kid, key, "EC", crv, alg)
+        if kty == "RSA":
+            key = RSAAlgorithm.from_jwk(json.dumps(jwk))
+            if isinstance(key, rsa.RSAPrivateKey):
+                key = key.public_key()
+            if key.key_size < MIN_RSA_BITS:
+                raise ValueError(f"key {kid!r}: RSA key of {key.key_size} bits (at least {MIN_RSA_BITS} needed)")
+            return SigningKey(kid, key, "RSA", None, alg)
+    except jwt.InvalidKeyError as exc:
+        raise ValueError(f"key {kid!r}: {exc}") from None
+    raise ValueError(f"key {kid!r}: unsupported key type {_show(kty)}")
+
+
+def keys_of(jwks: Any) -> tuple[dict[str, SigningKey], list[str]]:
+    """``kid`` → SigningKey of a JWK Set, and why other keys were skipped (encryption keys are skipped silently)."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise ValueError("not a JWK Set (expected an object with a 'keys' array)")
+    keys: dict[str, SigningKey] = {}
+    skipped: list[str] = []
+    for jwk in jwks["keys"]:
+        if not isinstance(jwk, dict):
+            skipped.append("a key that is not an object")
+            continue
+        if jwk.get("use", "sig") != "sig":
+            continue
+        try:
+            key = signing_key(jwk)
+        except ValueError as exc:
+            skipped.append(str(exc))
+            continue
+        keys.setdefault(key.kid, key)
+    return keys, skipped
+
+
 @dataclass
 class TrustedIssuer:
     """An issuer the service trusts: keys from a local JWKS file and/or JWKS URLs on an allow-list."""
 
     iss: str
-    keys: dict[str, Any] = field(default_factory=dict)
+    keys: dict[str, SigningKey] = field(default_factory=dict)
     jku: tuple[str, ...] = ()
 
 
-def _public_key(jwk: dict[str, Any]) -> Any:
-    """The public key of one JWK (EC or RSA); ValueError for anything else."""
-    kty = jwk.get("kty")
-    if kty == "EC":
-        return ECAlgorithm.from_jwk(json.dumps(jwk))
-    if kty == "RSA":
-        return RSAAlgorithm.from_jwk(json.dumps(jwk))
-    raise ValueError(f"unsupported key type {kty!r}")
-
-
-def keys_of(jwks: Any) -> dict[str, Any]:
-    """``kid`` → public key of a JWK Set (keys without a kid or of other types are skipped)."""
-    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
-        raise ValueError("not a JWK Set (expected an object with a 'keys' array)")
-    keys = {}
-    for jwk in jwks["keys"]:
-        if isinstance(jwk, dict) and isinstance(jwk.get("kid"), str) and jwk.get("use", "sig") == "sig":
-            try:
-                keys[jwk["kid"]] = _public_key(jwk)
-            except (ValueError, jwt.InvalidKeyError):
-                continue
-    return keys
-
-
 def load_trusted_issuers(path: str) -> dict[str, TrustedIssuer]:
-    """Read ``{"issuers": [{"iss", "jwks_file"?, "jku"?: [urls]}]}``; paths are relative to the file."""
+    """Read and validate the trusted issuers file; SettingsError naming the file and the problem."""
     if not path:
         raise SettingsError(
             "IOP_CDS_AUTH is on but IOP_CDS_TRUSTED_ISSUERS_FILE is not set (see examples/trusted-issuers.sandbox.json)"
@@ -72,91 +153,172 @@ def load_trusted_issuers(path: str) -> dict[str, TrustedIssuer]:
     config = Path(path)
     try:
         doc = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SettingsError(f"trusted issuers file {path}: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"trusted issuers file {path}: cannot be read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise SettingsError(f"trusted issuers file {path}: not valid JSON ({exc})") from None
     entries = doc.get("issuers") if isinstance(doc, dict) else None
     if not isinstance(entries, list) or not entries:
         raise SettingsError(f"trusted issuers file {path}: needs a non-empty 'issuers' array")
     issuers: dict[str, TrustedIssuer] = {}
     for i, entry in enumerate(entries):
         where = f"trusted issuers file {path}: issuers[{i}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("iss"), str) or not entry["iss"]:
-            raise SettingsError(f"{where}: needs 'iss'")
-        issuer = TrustedIssuer(entry["iss"])
-        jku = entry.get("jku", [])
-        if isinstance(jku, str):
-            jku = [jku]
-        if not isinstance(jku, list) or not all(isinstance(u, str) and u.startswith("https://") for u in jku):
-            raise SettingsError(f"{where}: 'jku' must list https URLs")
-        issuer.jku = tuple(jku)
-        if entry.get("jwks_file"):
-            jwks_path = (config.parent / entry["jwks_file"]).resolve()
-            try:
-                issuer.keys = keys_of(json.loads(jwks_path.read_text(encoding="utf-8")))
-            except (OSError, ValueError) as exc:
-                raise SettingsError(f"{where}: jwks_file {jwks_path}: {exc}") from None
-        if not issuer.keys and not issuer.jku:
-            raise SettingsError(f"{where}: needs 'jwks_file' (with keys) or 'jku'")
-        issuers[issuer.iss] = issuer
+        if not isinstance(entry, dict):
+            raise SettingsError(f"{where}: must be an object")
+        unknown = sorted(set(entry) - ISSUER_FIELDS)
+        if unknown:
+            raise SettingsError(f"{where}: unknown field(s) {', '.join(unknown)} (allowed: iss, jwks_file, jku)")
+        iss = entry.get("iss")
+        if not isinstance(iss, str) or not iss:
+            raise SettingsError(f"{where}: needs 'iss' (a non-empty string)")
+        if iss in issuers:
+            raise SettingsError(f"{where}: issuer {iss!r} is listed twice")
+        issuer = TrustedIssuer(iss, jku=_jku_list(entry.get("jku", []), where))
+        jwks_file = entry.get("jwks_file")
+        if jwks_file is not None:
+            issuer.keys = _jwks_file_keys(config.parent, jwks_file, where)
+        elif not issuer.jku:
+            raise SettingsError(f"{where}: needs 'jwks_file' or a non-empty 'jku' list")
+        issuers[iss] = issuer
     return issuers
 
 
+def _jku_list(value: Any, where: str) -> tuple[str, ...]:
+    """The ``jku`` allow-list of one issuer entry (a URL or a list of https URLs)."""
+    urls = [value] if isinstance(value, str) else value
+    if not isinstance(urls, list) or not all(isinstance(u, str) and u.startswith("https://") for u in urls):
+        raise SettingsError(f"{where}: 'jku' must be a list of https URLs")
+    return tuple(urls)
+
+
+def _jwks_file_keys(folder: Path, jwks_file: Any, where: str) -> dict[str, SigningKey]:
+    """The signing keys of a JWKS file named relative to the trusted issuers file; at least one is needed."""
+    if not isinstance(jwks_file, str) or not jwks_file:
+        raise SettingsError(f"{where}: 'jwks_file' must be a file name")
+    jwks_path = (folder / jwks_file).resolve()
+    try:
+        keys, skipped = keys_of(json.loads(jwks_path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise SettingsError(f"{where}: jwks_file {jwks_path} cannot be read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise SettingsError(f"{where}: jwks_file {jwks_path}: {exc}") from None
+    if not keys:
+        detail = f" ({'; '.join(skipped)})" if skipped else ""
+        raise SettingsError(f"{where}: jwks_file {jwks_path} holds no usable signing key{detail}")
+    return keys
+
+
 class ReplayGuard:
-    """Remembers each ``(iss, jti)`` in SQLite (shared by all workers) for as long as a token can be valid."""
+    """Remembers each ``(iss, jti)`` in SQLite, shared by all workers, until the token could no longer be valid."""
 
-    def __init__(self, path: str, window_seconds: int) -> None:
+    def __init__(self, path: str) -> None:
+        if not path or path == ":memory:" or path.startswith("file::memory:"):
+            raise SettingsError("IOP_CDS_REPLAY_DB must name a file shared by all workers")
         self.path = path
-        self.window = window_seconds
-
-    def first_use(self, iss: str, jti: str, now: float) -> bool:
-        """True the first time a jti is presented; False for a replay. Fails closed (AuthError) if unwritable."""
+        self.busy_timeout = REPLAY_BUSY_TIMEOUT_SECONDS
+        self._next_purge = 0.0
         try:
-            connection = sqlite3.connect(self.path, timeout=2)
+            connection = sqlite3.connect(path, timeout=self.busy_timeout)
             try:
-                with connection:
-                    connection.execute("PRAGMA journal_mode=WAL")
-                    connection.execute(
-                        "CREATE TABLE IF NOT EXISTS seen_jti (iss TEXT NOT NULL, jti TEXT NOT NULL, "
-                        "seen REAL NOT NULL, PRIMARY KEY (iss, jti))"
-                    )
-                    connection.execute("DELETE FROM seen_jti WHERE seen < ?", (now - self.window,))
-                    cursor = connection.execute("INSERT OR IGNORE INTO seen_jti VALUES (?, ?, ?)", (iss, jti, now))
-                    return cursor.rowcount == 1
+                connection.execute("PRAGMA journal_mode=WAL")
+                self._create(connection)
             finally:
                 connection.close()
         except sqlite3.Error as exc:
+            raise SettingsError(f"IOP_CDS_REPLAY_DB {path}: cannot be opened for writing ({exc})") from None
+
+    @staticmethod
+    def _create(connection: sqlite3.Connection) -> None:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS client_jti (iss TEXT NOT NULL, jti TEXT NOT NULL, "
+            "expires REAL NOT NULL, PRIMARY KEY (iss, jti))"
+        )
+        connection.execute("CREATE INDEX IF NOT EXISTS client_jti_expires ON client_jti (expires)")
+        connection.commit()
+
+    def first_use(self, iss: str, jti: str, expires: float, now: float) -> bool:
+        """True the first time ``(iss, jti)`` is seen, False for a replay; AuthError (fail closed) if unwritable."""
+        try:
+            connection = sqlite3.connect(self.path, timeout=self.busy_timeout)
+        except sqlite3.Error as exc:
             raise AuthError(f"replay store unavailable: {exc}") from None
+        try:
+            with connection:
+                if now >= self._next_purge:
+                    connection.execute("DELETE FROM client_jti WHERE expires < ?", (now,))
+                connection.execute("INSERT INTO client_jti (iss, jti, expires) VALUES (?, ?, ?)", (iss, jti, expires))
+            if now >= self._next_purge:
+                self._next_purge = now + REPLAY_PURGE_INTERVAL_SECONDS
+            return True
+        except sqlite3.IntegrityError:
+            return False
+        except sqlite3.Error as exc:
+            raise AuthError(f"replay store unavailable: {exc}") from None
+        finally:
+            connection.close()
+
+
+@dataclass
+class _FetchedJwks:
+    keys: dict[str, SigningKey] = field(default_factory=dict)
+    fetched_at: float | None = None
+    attempted_at: float | None = None
 
 
 class JwksCache:
-    """Keys fetched from allow-listed ``jku`` URLs, cached, refetched (rate-limited) when a kid is unknown."""
+    """Keys of allow-listed ``jku`` URLs: cached for a TTL, refetched on an unknown kid at most every 30 s."""
 
-    def __init__(self, ttl_seconds: int) -> None:
+    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl_seconds
-        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
-        self._lock = threading.Lock()
+        self.clock = clock
+        self._entries: dict[str, _FetchedJwks] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
 
-    def key(self, url: str, kid: str) -> Any:
-        """The key ``kid`` of the JWKS at ``url``; AuthError when it cannot be had."""
-        now = time.monotonic()
-        with self._lock:
-            fetched_at, keys = self._entries.get(url, (0.0, {}))
-        stale = now - fetched_at > self.ttl
-        if kid in keys and not stale:
-            return keys[kid]
-        if not stale and now - fetched_at < JKU_REFRESH_FLOOR_SECONDS:
-            raise AuthError(f"unknown kid {kid!r} for {url} (refetched recently)")
+    def key(self, url: str, kid: str) -> SigningKey:
+        """The key ``kid`` of the JWKS at ``url`` (fetching it when needed); AuthError when it cannot be had."""
+        with self._guard:
+            lock = self._locks.setdefault(url, threading.Lock())
+        with lock:  # one fetch per URL at a time; waiting callers then see its result
+            entry = self._entries.setdefault(url, _FetchedJwks())
+            now = self.clock()
+            fresh = entry.fetched_at is not None and now - entry.fetched_at < self.ttl
+            if fresh and kid in entry.keys:
+                return entry.keys[kid]
+            if entry.attempted_at is not None and now - entry.attempted_at < JKU_REFRESH_FLOOR_SECONDS:
+                if entry.fetched_at != entry.attempted_at:
+                    raise AuthError(f"JWKS {url} unavailable (last fetch failed; retrying later)")
+                raise AuthError(f"unknown kid {_show(kid)} at {url} (JWKS refetched recently)")
+            entry.attempted_at = now
+            entry.keys = self._fetch(url)
+            entry.fetched_at = now
+            if kid not in entry.keys:
+                raise AuthError(f"unknown kid {_show(kid)} at {url}")
+            return entry.keys[kid]
+
+    def _fetch(self, url: str) -> dict[str, SigningKey]:
+        """The signing keys served at ``url`` (no redirects, 2 s timeout, size-capped); AuthError on failure."""
         try:
-            response = requests.get(url, timeout=JKU_TIMEOUT_SECONDS, headers={"Accept": "application/json"})
-            response.raise_for_status()
-            keys = keys_of(response.json())
-        except (requests.RequestException, ValueError) as exc:
+            with requests.get(
+                url,
+                timeout=JKU_TIMEOUT_SECONDS,
+                allow_redirects=False,
+                stream=True,
+                headers={"Accept": "application/json, application/jwk-set+json"},
+            ) as response:
+                if response.status_code != 200:
+                    raise AuthError(f"cannot fetch JWKS {url}: HTTP {response.status_code}")
+                body = b""
+                for chunk in response.iter_content(chunk_size=16_384):
+                    body += chunk
+                    if len(body) > MAX_JWKS_BYTES:
+                        raise AuthError(f"cannot fetch JWKS {url}: larger than {MAX_JWKS_BYTES} bytes")
+            keys, _skipped = keys_of(json.loads(body))
+        except requests.RequestException as exc:
             raise AuthError(f"cannot fetch JWKS {url}: {type(exc).__name__}") from None
-        with self._lock:
-            self._entries[url] = (now, keys)
-        if kid not in keys:
-            raise AuthError(f"unknown kid {kid!r} in {url}")
-        return keys[kid]
+        except ValueError as exc:
+            raise AuthError(f"cannot use JWKS {url}: {_show(str(exc), 120)}") from None
+        return keys
 
 
 class ClientAuthenticator:
@@ -166,71 +328,119 @@ class ClientAuthenticator:
         self.settings = settings
         self.issuers = load_trusted_issuers(settings.trusted_issuers_file)
         self.jwks = JwksCache(settings.jwks_cache_seconds)
-        self.replay = ReplayGuard(
-            settings.replay_db, settings.jwt_max_age_seconds + 2 * settings.jwt_clock_skew_seconds
-        )
+        self.replay = ReplayGuard(settings.replay_db)
 
     def verify(self, authorization: str | None, audience: str) -> dict[str, Any]:
         """The token's claims when every check passes; AuthError naming the first that fails."""
-        if not authorization or not authorization.startswith("Bearer ") or not authorization[7:].strip():
-            raise AuthError("no bearer token")
-        token = authorization[7:].strip()
+        token = _bearer_token(authorization)
         try:
             header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise AuthError("malformed JWT header") from None
+        algorithm = header.get("alg")
+        if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+            raise AuthError(f"algorithm {_show(algorithm)} not allowed")
+        try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
-            raise AuthError("malformed JWT") from None
-        algorithm = header.get("alg")
-        if algorithm not in ALGORITHMS:
-            raise AuthError(f"algorithm {algorithm!r} not allowed")
-        issuer = self.issuers.get(unverified.get("iss"))  # type: ignore[arg-type]
+            raise AuthError("malformed JWT payload") from None
+        iss = unverified.get("iss")
+        issuer = self.issuers.get(iss) if isinstance(iss, str) else None
         if issuer is None:
-            raise AuthError(f"untrusted issuer {unverified.get('iss')!r}")
-        key = self._key(issuer, header)
+            raise AuthError(f"untrusted issuer {_show(iss)}")
+        key = self._key(issuer, header, algorithm)
         skew = self.settings.jwt_clock_skew_seconds
         try:
             claims = jwt.decode(
                 token,
-                key,
+                key.key,
                 algorithms=[algorithm],
                 audience=_audiences(audience),
                 issuer=issuer.iss,
                 leeway=skew,
-                options={"require": ["iss", "aud", "exp", "iat", "jti"]},
+                options={"require": list(REQUIRED_CLAIMS)},
             )
         except jwt.PyJWTError as exc:
-            raise AuthError(f"invalid token: {type(exc).__name__}") from None
+            raise AuthError(_decode_failure(exc, audience)) from None
         now = time.time()
-        if claims["iat"] > now + skew:
+        exp, iat = claims["exp"], claims["iat"]
+        if not _is_number(exp) or not _is_number(iat):
+            raise AuthError("exp and iat must be numbers")
+        if iat > now + skew:
             raise AuthError("iat is in the future")
-        if claims["iat"] < now - self.settings.jwt_max_age_seconds - skew:
+        if iat < now - self.settings.jwt_max_age_seconds - skew:
             raise AuthError("token too old (iat)")
-        if not isinstance(claims["jti"], str) or not claims["jti"]:
-            raise AuthError("jti missing")
-        if not self.replay.first_use(issuer.iss, claims["jti"], now):
+        jti = claims["jti"]
+        if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
+            raise AuthError("jti missing, empty or too long")
+        expires = min(exp, iat + self.settings.jwt_max_age_seconds) + skew
+        if not self.replay.first_use(issuer.iss, jti, expires, now):
             raise AuthError("jti replayed")
         return claims
 
-    def _key(self, issuer: TrustedIssuer, header: dict[str, Any]) -> Any:
+    def _key(self, issuer: TrustedIssuer, header: dict[str, Any], algorithm: str) -> SigningKey:
+        """The issuer's key named by ``kid``: its JWKS file first, then the (allow-listed) ``jku``."""
         kid = header.get("kid")
-        if not isinstance(kid, str):
+        if not isinstance(kid, str) or not kid:
             raise AuthError("kid missing")
         jku = header.get("jku")
-        if jku is not None:
-            if jku not in issuer.jku:
-                raise AuthError(f"jku {jku!r} not on the allow-list of {issuer.iss}")
-            return self.jwks.key(jku, kid)
-        if kid in issuer.keys:
-            return issuer.keys[kid]
-        for url in issuer.jku:  # no jku header: the issuer's allow-listed JWKS may still hold the key
-            try:
-                return self.jwks.key(url, kid)
-            except AuthError:
-                continue
-        raise AuthError(f"unknown kid {kid!r} for {issuer.iss}")
+        if jku is not None and jku not in issuer.jku:
+            raise AuthError(f"jku {_show(jku)} not on the allow-list of {issuer.iss}")
+        key = issuer.keys.get(kid)
+        if key is None:
+            urls = (jku,) if jku is not None else issuer.jku
+            failures = []
+            for url in urls:
+                try:
+                    key = self.jwks.key(url, kid)
+                    break
+                except AuthError as exc:
+                    failures.append(exc.reason)
+            if key is None:
+                raise AuthError("; ".join(failures) or f"unknown kid {_show(kid)} for {issuer.iss}")
+        if not key.allows(algorithm):
+            raise AuthError(f"key {_show(kid)} ({key.describe()}) cannot verify {algorithm}")
+        return key
+
+
+def _bearer_token(authorization: str | None) -> str:
+    """The JWT of an ``Authorization: Bearer <JWT>`` header (scheme case-insensitive); AuthError otherwise."""
+    if not authorization:
+        raise AuthError("no Authorization header")
+    parts = authorization.split()
+    if not parts or parts[0].lower() != "bearer":
+        raise AuthError("Authorization is not a Bearer token")
+    if len(parts) != 2:
+        raise AuthError("Bearer token missing or malformed")
+    token = parts[1]
+    if len(token) > MAX_TOKEN_CHARS:
+        raise AuthError("Bearer token too long")
+    if token.count(".") != 2:
+        raise AuthError("Bearer token is not a compact JWS")
+    return token
+
+
+def _decode_failure(exc: jwt.PyJWTError, audience: str) -> str:
+    """A short log reason for a PyJWT rejection (the exception type; never the token)."""
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "token expired (exp)"
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return "iat is in the future (ImmatureSignatureError)"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return f"aud does not match {audience} (InvalidAudienceError)"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"claim {exc.claim} missing (MissingRequiredClaimError)"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "bad signature (InvalidSignatureError)"
+    return f"invalid token: {type(exc).__name__}"
+
+
+def _is_number(value: object) -> bool:
+    """True for an int or float that is not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _audiences(url: str) -> list[str]:
-    """The URL called, with and without a trailing slash (both spell the same endpoint)."""
-    base = url.rstrip("/")
+    """The URL called, with and without one trailing slash (both spell the same endpoint)."""
+    base = url.removesuffix("/")
     return [base, base + "/"]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +30,36 @@ class FeedbackStoreUnavailable(Exception):
     """The feedback database cannot be opened or written; nothing stored before is affected."""
 
 
+# RFC 3339 date-time (ISO 8601 profile): full date, full time with seconds, optional fraction, and a zone.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?", re.ASCII)
+
+
 def _timestamp(value: Any, field: str) -> str:
-    if not isinstance(value, str) or "T" not in value:
+    """The instant ``value`` names, normalised to UTC (``...Z``) so one outcome has one key however it is spelled."""
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
         raise ProtocolError(field, "must be an RFC 3339 date-time, e.g. 2025-03-03T10:05:00Z")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ProtocolError(field, "must be an RFC 3339 date-time, e.g. 2025-03-03T10:05:00Z") from None
-    if parsed.tzinfo is None:
+    if match.group(2) is None:
         raise ProtocolError(field, "needs a time zone (Z or an offset)")
-    return value
+    text = value.upper().replace("Z", "+00:00")
+    if match.group(1) and len(match.group(1)) > 7:  # Python parses at most microseconds
+        text = text[: match.start(1) + 7] + text[match.end(1) :]
+    try:
+        instant = datetime.fromisoformat(text).astimezone(UTC)
+    except (ValueError, OverflowError):  # e.g. 2025-02-30, or 0001-01-01T00:00:00+01:00 (before year 1 in UTC)
+        raise ProtocolError(field, "must be an RFC 3339 date-time, e.g. 2025-03-03T10:05:00Z") from None
+    return instant.isoformat().replace("+00:00", "Z")
 
 
 def _coding(value: Any, field: str) -> None:
-    if not isinstance(value, dict) or not isinstance(value.get("code"), str) or not value["code"]:
-        raise ProtocolError(field, "must be a Coding with a code")
-    if "system" in value and not isinstance(value["system"], str):
-        raise ProtocolError(f"{field}.system", "must be a string")
+    """Check a CDS Hooks Coding: ``code`` and ``system`` required strings, ``display`` a string if present."""
+    if not isinstance(value, dict):
+        raise ProtocolError(field, "must be a Coding with a code and a system")
+    for member in ("code", "system"):
+        if not isinstance(value.get(member), str) or not value[member]:
+            raise ProtocolError(f"{field}.{member}", "is required and must be a non-empty string")
+    if "display" in value and not isinstance(value["display"], str):
+        raise ProtocolError(f"{field}.display", "must be a string")
 
 
 def parse_feedback(body: Any) -> list[dict[str, Any]]:
@@ -73,7 +87,8 @@ def parse_feedback(body: Any) -> list[dict[str, Any]]:
             if not isinstance(accepted, list) or not accepted:
                 raise ProtocolError(f"{where}.acceptedSuggestions", "is required when the outcome is accepted")
             for j, suggestion in enumerate(accepted):
-                if not isinstance(suggestion, dict) or not isinstance(suggestion.get("id"), str):
+                suggestion_id = suggestion.get("id") if isinstance(suggestion, dict) else None
+                if not isinstance(suggestion_id, str) or not suggestion_id:
                     raise ProtocolError(f"{where}.acceptedSuggestions[{j}].id", "must be a suggestion uuid")
             if reason is not None:
                 raise ProtocolError(f"{where}.overrideReason", "is only allowed when the outcome is overridden")

@@ -5,15 +5,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
 MAX_DIAGNOSTICS = 200
+REDACTED = "[redacted]"
 
 
 class FhirError(Exception):
-    """A FHIR query failed; the message is safe to show (never holds the token)."""
+    """A FHIR query failed; the message is shown in logs and on cards (the client strips the token from it)."""
 
 
 @dataclass
@@ -27,6 +28,58 @@ class FetchResult:
     """The slowest single HTTP request."""
     elapsed_seconds: float = 0.0
     """The whole query, all its pages."""
+
+
+def read_bundle(bundle: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """A Bundle's entry resources (``outcome`` entries dropped, ``include`` kept), a problem, and its ``next`` link."""
+    entries = bundle.get("entry")
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        return [], "Bundle.entry is not an array", None
+    resources = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            return [], "a Bundle entry is not an object", None
+        search = entry.get("search")
+        if isinstance(search, dict) and search.get("mode") == "outcome":
+            continue
+        resource = entry.get("resource")
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            return [], "a Bundle entry holds no FHIR resource", None
+        resources.append(resource)
+    links = bundle.get("link")
+    following = next(
+        (
+            link.get("url")
+            for link in (links if isinstance(links, list) else [])
+            if isinstance(link, dict) and link.get("relation") == "next"
+        ),
+        None,
+    )
+    return resources, None, following if isinstance(following, str) and following else None
+
+
+def outcome_text(outcome: Any) -> str:
+    """The diagnostics (else details.text) of an OperationOutcome's issues, joined and shortened; '' if none."""
+    if not isinstance(outcome, dict) or outcome.get("resourceType") != "OperationOutcome":
+        return ""
+    issues = outcome.get("issue")
+    texts = []
+    for issue in issues if isinstance(issues, list) else []:
+        if not isinstance(issue, dict):
+            continue
+        details = issue.get("details")
+        text = issue.get("diagnostics") or (details.get("text") if isinstance(details, dict) else None)
+        if isinstance(text, str) and text:
+            texts.append(text)
+    return "; ".join(texts)[:MAX_DIAGNOSTICS]
+
+
+def same_origin(url: str, base_url: str) -> bool:
+    """Whether ``url`` has the scheme, host and port of ``base_url``."""
+    a, b = urlsplit(url), urlsplit(base_url)
+    return bool(a.netloc) and (a.scheme.lower(), a.netloc.lower()) == (b.scheme.lower(), b.netloc.lower())
 
 
 class FhirClient:
@@ -46,6 +99,7 @@ class FhirClient:
         self.page_cap = page_cap
         self.page_size = page_size
         self.session = session or requests.Session()
+        self._token = access_token or None
         self._headers = {"Accept": "application/fhir+json"}
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
@@ -54,16 +108,16 @@ class FhirClient:
         return f"FhirClient({self.base_url!r})"
 
     def read(self, path: str) -> FetchResult:
-        """``GET Type/id``: the resource, or an error."""
+        """``GET Type/id``: the resource, or an error (a 404 says the resource does not exist)."""
         result = FetchResult()
         try:
-            resource = self._get(urljoin(self.base_url, path), result)
-            expected = path.split("/", 1)[0].split("?", 1)[0]
+            resource = self._get(self._url(path), result, read=path)
+            expected = path.split("?", 1)[0].split("/", 1)[0]
             if resource.get("resourceType") != expected:
-                raise FhirError(f"expected a {expected}, got {resource.get('resourceType')!r}")
+                raise FhirError(f"expected a {expected}, got {_type_name(resource)}")
             result.resources.append(resource)
         except FhirError as exc:
-            result.error = str(exc)
+            result.error = self._redact(str(exc))
         return result
 
     def search(self, query: str) -> FetchResult:
@@ -72,38 +126,37 @@ class FhirClient:
         # Ask for big pages on our own queries; a server's absolute `next` link is followed as given.
         if self.page_size and "_count=" not in query and "://" not in query:
             query += ("&" if "?" in query else "?") + f"_count={self.page_size}"
-        url: str | None = urljoin(self.base_url, query)
         pages = 0
         try:
+            url: str | None = self._url(query)
             while url:
                 if pages >= self.page_cap:
                     raise FhirError(f"results truncated at {self.page_cap} pages")
                 bundle = self._get(url, result)
                 pages += 1
                 if bundle.get("resourceType") != "Bundle":
-                    raise FhirError(f"expected a search Bundle, got {bundle.get('resourceType')!r}")
-                for entry in bundle.get("entry") or []:
-                    resource = entry.get("resource") if isinstance(entry, dict) else None
-                    if (entry.get("search") or {}).get("mode") == "outcome":
-                        continue
-                    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-                        raise FhirError("a Bundle entry holds no resource")
-                    result.resources.append(resource)
-                url = next(
-                    (
-                        link.get("url")
-                        for link in bundle.get("link") or []
-                        if isinstance(link, dict) and link.get("relation") == "next"
-                    ),
-                    None,
-                )
-                if url:
-                    url = urljoin(self.base_url, url)
+                    raise FhirError(f"expected a search Bundle, got {_type_name(bundle)}")
+                found, problem, following = read_bundle(bundle)
+                if problem:
+                    raise FhirError(problem)
+                result.resources.extend(found)
+                url = self._url(following) if following else None
         except FhirError as exc:
-            result.error = str(exc)
+            result.error = self._redact(str(exc))
         return result
 
-    def _get(self, url: str, result: FetchResult) -> dict[str, Any]:
+    def _url(self, reference: str) -> str:
+        """An absolute URL on this server; the bearer token must never go to another host."""
+        url = urljoin(self.base_url, reference)
+        if not same_origin(url, self.base_url):
+            raise FhirError(f"refused to follow a link to another server ({urlsplit(url).netloc or url[:60]})")
+        return url
+
+    def _redact(self, text: str) -> str:
+        # Careless servers echo the request (Authorization header included) in their diagnostics.
+        return text.replace(self._token, REDACTED) if self._token else text
+
+    def _get(self, url: str, result: FetchResult, read: str | None = None) -> dict[str, Any]:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise FhirError("time budget exhausted before the query could run")
@@ -123,9 +176,12 @@ class FhirClient:
             result.elapsed_seconds += took
         if response.status_code in (401, 403):
             raise FhirError(f"FHIR server refused the access token ({response.status_code})")
+        if response.status_code == 404 and read:
+            raise FhirError(f"{read} does not exist on the FHIR server (404)")
         body = self._json(response)
         if response.status_code >= 400:
-            raise FhirError(f"FHIR server answered {response.status_code}{_diagnostics(body)}")
+            diagnostics = outcome_text(body)
+            raise FhirError(f"FHIR server answered {response.status_code}{': ' if diagnostics else ''}{diagnostics}")
         if not isinstance(body, dict):
             raise FhirError("FHIR server returned JSON that is not a resource")
         return body
@@ -135,20 +191,12 @@ class FhirClient:
         try:
             return response.json()
         except ValueError:
-            kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+            kind = response.headers.get("Content-Type", "no content type").split(";")[0][:60]
             if response.status_code >= 400:
                 raise FhirError(f"FHIR server answered {response.status_code} ({kind})") from None
             raise FhirError(f"FHIR server returned non-JSON ({kind})") from None
 
 
-def _diagnostics(body: Any) -> str:
-    """``: <diagnostics>`` of an OperationOutcome body, shortened; empty otherwise."""
-    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
-        return ""
-    texts = [
-        i.get("diagnostics") or (i.get("details") or {}).get("text")
-        for i in body.get("issue") or []
-        if isinstance(i, dict)
-    ]
-    text = "; ".join(t for t in texts if isinstance(t, str))
-    return f": {text[:MAX_DIAGNOSTICS]}" if text else ""
+def _type_name(resource: dict[str, Any]) -> str:
+    rtype = resource.get("resourceType")
+    return repr(rtype[:60]) if isinstance(rtype, str) else "no resourceType"

