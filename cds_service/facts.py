@@ -100,6 +100,23 @@ def _as_object(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+_DURATION_HOURS = {"s": 1 / 3600, "min": 1 / 60, "h": 1.0, "d": 24.0}
+
+
+def _as_hours(value: Any) -> float | None:
+    """Hours of a Duration (``value`` with a UCUM ``code``/``unit`` s, min, h, d) or of a Period (end - start)."""
+    if not isinstance(value, dict):
+        return None
+    if "start" in value or "end" in value:
+        start, end = parse_instant(value.get("start")), parse_instant(value.get("end"))
+        if start is None or end is None or end < start:
+            return None
+        return (end - start).total_seconds() / 3600
+    amount = _as_number(value.get("value"))
+    factor = _DURATION_HOURS.get(value.get("code") or value.get("unit") or "")
+    return None if amount is None or factor is None else amount * factor
+
+
 CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "string": _as_string,
     "code": _as_string,
@@ -110,6 +127,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "datetime-end": lambda v: parse_instant(v, end_of_period=True),
     "reference": _as_reference,
     "object": _as_object,
+    "hours": _as_hours,
 }
 FACT_TYPES = frozenset(CONVERTERS)
 

@@ -22,6 +22,7 @@ from cds_service.selections import (
 from cds_service.timecalc import (
     age_at,
     calendar_days_deadline,
+    encounter_hours,
     hours_deadline,
     hours_per_session,
     hours_per_week,
@@ -223,6 +224,8 @@ class Deadline(Rule):
     selection: Selection
     time_fact: Fact | None
     due: DueSpec
+    wait: bool = True
+    """False: judge now, never pending (e.g. an aftercare appointment must already be booked at discharge)."""
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         due = self.due.resolve(ctx)
@@ -241,7 +244,7 @@ class Deadline(Rule):
                 return RuleResult(
                     True, [resource_key(r)], f"{self.selection.title} at {_fmt_time(t)}, due by {_fmt_time(due)}", due
                 )
-            if ctx.now < due:
+            if ctx.now < due and self.wait:
                 return RuleResult(None, [resource_key(r)], f"due by {_fmt_time(due)}", due, pending=True)
             return RuleResult(
                 False,
@@ -249,7 +252,7 @@ class Deadline(Rule):
                 f"{self.selection.title} at {_fmt_time(t)}, after the due time {_fmt_time(due)}",
                 due,
             )
-        if ctx.now <= due:
+        if ctx.now <= due and self.wait:
             return RuleResult(None, [], f"{self.selection.title} due by {_fmt_time(due)}", due, pending=True)
         return RuleResult(False, [], f"no {self.selection.title} by {_fmt_time(due)}", due)
 
@@ -349,6 +352,10 @@ class EveryWindow(Rule):
     start: TimeBound
     end: TimeBound
     at_least: int = 1
+    at_most: int | None = None
+    hours_at_least: float | None = None
+    """With hours bounds, members' hours (Encounter.length, else period end − start) are summed per window."""
+    hours_at_most: float | None = None
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         start, end = self.start.resolve(ctx), self.end.resolve(ctx)
@@ -363,6 +370,7 @@ class EveryWindow(Rule):
         if not spans:
             return RuleResult(None, detail=f"the stay is shorter than {self.days} days")
         evidence = []
+        undecided = ""
         for lo, hi in spans:
             inside = [r for t, r in times if lo <= t < hi]
             if len(inside) < self.at_least:
@@ -372,7 +380,27 @@ class EveryWindow(Rule):
                     f"{len(inside)} × {self.selection.title} between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} "
                     f"(at least {self.at_least} needed)",
                 )
+            if self.at_most is not None and len(inside) > self.at_most:
+                return RuleResult(
+                    False,
+                    _keys(inside),
+                    f"{len(inside)} × {self.selection.title} between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} "
+                    f"(at most {self.at_most})",
+                )
+            if self.hours_at_least is not None or self.hours_at_most is not None:
+                hours = [encounter_hours(r) for r in inside]
+                span = f"between {lo:%Y-%m-%d} and {hi:%Y-%m-%d}"
+                if any(h is None for h in hours):
+                    undecided = undecided or f"a {self.selection.title} {span} has no duration"
+                    continue
+                total = sum(h for h in hours if h is not None)
+                low, high = self.hours_at_least, self.hours_at_most
+                if (low is not None and total < low) or (high is not None and total > high):
+                    bounds = f"{low or 0:g} to {'no limit' if high is None else f'{high:g}'} h"
+                    return RuleResult(False, _keys(inside), f"{total:g} h of {self.selection.title} {span} ({bounds})")
             evidence.extend(inside[: self.at_least])
+        if undecided:
+            return RuleResult(None, _keys(evidence), undecided)
         return RuleResult(
             True, _keys(evidence), f"{self.selection.title} in each of {len(spans)} windows of {self.days} days"
         )
@@ -415,9 +443,12 @@ class Cadence(Rule):
             return RuleResult(None, detail="the stay's start or end is unknown")
         days = sorted({t.date() for t in ctx.session_starts if start <= t <= end})
         dated = sorted(
-            (t, r)
-            for r in ctx.select(self.selection.name)
-            if (t := ctx.time_of(self.selection.name, r, self.time_fact)) is not None and t <= end
+            (
+                (t, r)
+                for r in ctx.select(self.selection.name)
+                if (t := ctx.time_of(self.selection.name, r, self.time_fact)) is not None and t <= end
+            ),
+            key=lambda item: item[0],  # members at the same instant must not be compared as dicts
         )
         if not dated:
             return RuleResult(None if not days else False, [], f"no {self.selection.title} during the stay")
@@ -452,9 +483,12 @@ class SupplyBridge(Rule):
         start = self.start.resolve(ctx)
         meds = ctx.select(self.medications.name)
         times = sorted(
-            (t, r)
-            for r in ctx.select(self.appointments.name)
-            if (t := ctx.time_of(self.appointments.name, r, self.appointment_time)) is not None
+            (
+                (t, r)
+                for r in ctx.select(self.appointments.name)
+                if (t := ctx.time_of(self.appointments.name, r, self.appointment_time)) is not None
+            ),
+            key=lambda item: item[0],  # appointments at the same instant must not be compared as dicts
         )
         if start is None or not meds:
             return RuleResult(None, _keys(meds), f"no {self.medications.title} or no discharge time")
@@ -653,7 +687,9 @@ class RuleCompiler:
     def _deadline(self, args: object) -> Rule:
         a = self._args(args, "deadline", ("of", "due"))
         sel = self._selection(a["of"])
-        return Deadline(sel, self._time_fact(a, sel), parse_due(a["due"]))
+        if not isinstance(a.get("pending", True), bool):
+            raise SpecError("'deadline' pending must be true or false")
+        return Deadline(sel, self._time_fact(a, sel), parse_due(a["due"]), wait=a.get("pending", True))
 
     def _order(self, args: object) -> Rule:
         a = self._args(args, "order", ("measure", "op", "than"))
@@ -686,7 +722,19 @@ class RuleCompiler:
             parse_time_bound(a["from"]),
             parse_time_bound(a["to"]),
             int(a.get("at-least", 1)),
+            int(a["at-most"]) if "at-most" in a else None,
+            hours_at_least=self._hours_bound(a, "hours-at-least"),
+            hours_at_most=self._hours_bound(a, "hours-at-most"),
         )
+
+    @staticmethod
+    def _hours_bound(args: dict[str, Any], key: str) -> float | None:
+        value = args.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise SpecError(f"'every-window' {key} must be a non-negative number")
+        return float(value)
 
     def _cadence(self, args: object) -> Rule:
         a = self._args(args, "cadence", ("of", "max-treatment-days", "from", "to"))

@@ -150,14 +150,35 @@ class RefersTo(Predicate):
 
 @dataclass
 class ReferencedBy(Predicate):
-    """Some member of another selection points to this resource through a reference fact."""
+    """At least ``at_least`` members of another selection point to this resource through a reference fact."""
 
     selection: str
     fact: Fact
+    at_least: int = 1
 
     def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
         key = f"{resource.get('resourceType')}/{resource.get('id')}"
-        return key in ctx.referenced_keys(self.selection, self.fact)
+        if key not in ctx.referenced_keys(self.selection, self.fact):
+            return False
+        if self.at_least <= 1:
+            return True
+        count = sum(1 for r in ctx.select(self.selection) if key in ctx.values(self.fact, r))
+        return count >= self.at_least
+
+
+@dataclass
+class FactAfter(Predicate):
+    """A time fact is later than another time fact of the same resource by more than ``by`` (e.g. an update)."""
+
+    fact: Fact
+    other: Fact
+    by: timedelta
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        others = ctx.values(self.other, resource)
+        if not others:
+            return False
+        return any(t > max(others) + self.by for t in ctx.values(self.fact, resource))
 
 
 @dataclass
@@ -215,7 +236,7 @@ class AllOf(Predicate):
 def specialize(predicate: Predicate, resource_type: str) -> Predicate | bool:
     """A predicate simplified for resources of one type: tests of another type's facts become constants."""
     fact = getattr(predicate, "fact", None)
-    if isinstance(fact, Fact) and not isinstance(predicate, Resolve) and fact.resource != resource_type:
+    if isinstance(fact, Fact) and not isinstance(predicate, Resolve | ReferencedBy) and fact.resource != resource_type:
         return (not predicate.expected) if isinstance(predicate, FactExists) else False
     if isinstance(predicate, Not):
         inner = specialize(predicate.inner, resource_type)
@@ -319,7 +340,10 @@ class PredicateCompiler:
         if "all" in spec:
             return AllOf(self.compile_all(spec["all"], resource_type))
         if "referenced-by" in spec:
-            return ReferencedBy(self.selection(spec["referenced-by"]), self.fact(spec.get("via")))
+            at_least = spec.get("at-least", 1)
+            if isinstance(at_least, bool) or not isinstance(at_least, int) or at_least < 1:
+                raise SpecError(f"'referenced-by' at-least must be a positive integer, got {at_least!r}")
+            return ReferencedBy(self.selection(spec["referenced-by"]), self.fact(spec.get("via")), at_least)
         if "resolve" in spec:
             fact = self.fact(spec["resolve"], resource_type)
             return Resolve(fact, self.compile_all(spec.get("where"), None))
@@ -356,6 +380,15 @@ class PredicateCompiler:
                 raise SpecError(f"'between' needs a datetime fact; {fact.name!r} is {fact.type}")
             low, high = (parse_time_bound(b) if b is not None else None for b in bounds)
             return FactBetween(fact, low, high)
+        if "after" in spec:
+            other = self.fact(spec["after"], fact.resource)
+            if {fact.type, other.type} - {"datetime", "datetime-end"}:
+                raise SpecError(f"'after' compares two datetime facts; {fact.name!r} and {other.name!r} are not")
+            by = spec.get("by", "0h")
+            m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(h|d|w)\s*$", by) if isinstance(by, str) else None
+            if not m:
+                raise SpecError(f"'after' by must be a duration like '12h' or '1d', got {by!r}")
+            return FactAfter(fact, other, timedelta(days=float(m.group(1)) * _UNIT[m.group(2)]))
         if "among" in spec:
             among = spec["among"]
             if not isinstance(among, dict) or "from" not in among or "via" not in among:
@@ -366,5 +399,5 @@ class PredicateCompiler:
                 raise SpecError(f"'refers-to' needs a reference fact; {fact.name!r} is {fact.type}")
             return RefersTo(fact, self.selection(spec["refers-to"]))
         raise SpecError(
-            f"no test given for fact {fact.name!r} (in-valueset, in, exists, op, between, refers-to, among)"
+            f"no test given for fact {fact.name!r} (in-valueset, in, exists, op, between, after, refers-to, among)"
         )

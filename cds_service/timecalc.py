@@ -173,6 +173,22 @@ def hours_per_week(timing: dict[str, Any] | None) -> float | None:
     return round(sessions * hours, 4)
 
 
+def encounter_hours(encounter: dict[str, Any]) -> float | None:
+    """Hours of an Encounter: ``length`` (a Duration), else period end − start; None when neither is readable."""
+    length = encounter.get("length")
+    if isinstance(length, dict):
+        value = _number(length.get("value"))
+        unit = _UNIT_HOURS.get(length.get("code") or length.get("unit") or "")
+        if value is not None and unit is not None:
+            return value * unit
+    period = encounter.get("period")
+    if isinstance(period, dict):
+        start, end = parse_instant(period.get("start")), parse_instant(period.get("end"))
+        if start is not None and end is not None and end >= start:
+            return (end - start).total_seconds() / 3600
+    return None
+
+
 def age_at(birth_date: Any, at: datetime) -> int | None:
     """Completed years between a FHIR birthDate (year, year-month or date) and ``at``; None when malformed."""
     born = parse_instant(birth_date)

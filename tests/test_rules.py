@@ -257,3 +257,151 @@ def test_logic_and_criterion(mappings: Mappings) -> None:
 def test_malformed_rules_name_the_problem(mappings: Mappings, spec: Any, message: str) -> None:
     with pytest.raises(SpecError, match=message):
         run(mappings, spec, [])
+
+
+def test_every_window_sums_session_hours_between_bounds(mappings: Mappings) -> None:
+    def session(day: int, hours: float | None, length: bool = False) -> dict[str, Any]:
+        enc: dict[str, Any] = {
+            "resourceType": "Encounter",
+            "id": f"h{day}",
+            "period": {"start": f"2025-03-{day:02d}T09:00:00Z"},
+        }
+        if hours is not None and length:
+            enc["length"] = {"value": hours * 60, "unit": "min"}
+        elif hours is not None:
+            enc["period"]["end"] = f"2025-03-{day:02d}T{9 + int(hours):02d}:00:00Z"
+        return enc
+
+    rule = {
+        "every-window": {
+            "of": "sessions",
+            "days": 7,
+            "from": "T0",
+            "to": "TD",
+            "at-least": 3,
+            "hours-at-least": 9,
+            "hours-at-most": 19,
+        }
+    }
+    three_by_three = [session(3, 3), session(5, 3, length=True), session(7, 3)]
+    assert run(mappings, rule, [], SESS=three_by_three).value is True
+    short = [session(3, 2), session(5, 2), session(7, 2)]
+    result = run(mappings, rule, [], SESS=short)
+    assert result.value is False and "6 h" in result.detail
+    long = [session(d, 5) for d in (3, 4, 5, 6)]
+    assert run(mappings, rule, [], SESS=long).value is False  # 20 h > 19
+    assert run(mappings, rule, [], SESS=[session(3, 3), session(5, None), session(7, 3)]).value is None
+    with pytest.raises(SpecError):
+        run(mappings, {"every-window": {**rule["every-window"], "hours-at-least": "nine"}}, [], SESS=short)
+
+
+def test_referenced_by_at_least_counts_the_pointers(mappings: Mappings) -> None:
+    def group(pid: str, session: str) -> dict[str, Any]:
+        return {
+            "resourceType": "Procedure",
+            "id": pid,
+            "status": "completed",
+            "code": {"coding": [{"system": HCPCS, "code": "G0410"}]},
+            "encounter": {"reference": f"Encounter/{session}"},
+        }
+
+    sessions = [{"resourceType": "Encounter", "id": s} for s in ("s1", "s2")]
+    twice = {"referenced-by": "Procedure", "via": "procedure.encounter", "at-least": 2}
+    rule = {"each": {"of": "sessions", "where": [twice]}}
+    record = [group("p1", "s1"), group("p2", "s1"), group("p3", "s2")]
+    result = run(mappings, rule, record, SESS=sessions)
+    assert result.value is False and result.evidence == ["Encounter/s2"]
+    assert run(mappings, rule, [*record, group("p4", "s2")], SESS=sessions).value is True
+    with pytest.raises(SpecError, match="at-least"):
+        run(mappings, {"each": {"of": "sessions", "where": [{**twice, "at-least": 0}]}}, [])
+
+
+def test_after_compares_two_times_of_one_resource(mappings: Mappings) -> None:
+    updated = {"fact": "careplan.last-updated", "after": "careplan.created", "by": "1d"}
+    rule = {"exists": {"of": "treatment-plans", "where": [updated]}}
+    reviewed = {**plan("tp", "2025-03-03T10:00:00Z"), "meta": {"lastUpdated": "2025-03-07T10:00:00Z"}}
+    assert run(mappings, rule, [reviewed]).value is True
+    saved = {**plan("tp", "2025-03-03T10:00:00Z"), "meta": {"lastUpdated": "2025-03-03T10:00:04Z"}}
+    assert run(mappings, rule, [saved]).value is False  # stamped when created: not an update
+    assert run(mappings, rule, [{**reviewed, "created": None}]).value is False  # nothing to compare with
+    with pytest.raises(SpecError, match="duration"):
+        run(mappings, {"exists": {"of": "treatment-plans", "where": [{**updated, "by": "soon"}]}}, [])
+    with pytest.raises(SpecError, match="datetime"):
+        run(mappings, {"exists": {"of": "treatment-plans", "where": [{**updated, "after": "careplan.status"}]}}, [])
+
+
+def test_deadline_without_waiting_is_judged_now(mappings: Mappings) -> None:
+    rule = {"deadline": {"of": "treatment-plans", "due": {"from": "T0", "hours": 48}, "pending": False}}
+    early = {"now": datetime(2025, 3, 4, tzinfo=UTC)}
+    assert run(mappings, rule, [], **early).value is False and not run(mappings, rule, [], **early).pending
+    assert run(mappings, rule, [plan("tp", "2025-03-06T10:00:00Z")], **early).value is False
+    assert run(mappings, rule, [plan("tp", "2025-03-04T10:00:00Z")], **early).value is True
+    with pytest.raises(SpecError, match="pending"):
+        run(mappings, {"deadline": {**rule["deadline"], "pending": "no"}}, [])
+
+
+def test_every_window_at_most(mappings: Mappings) -> None:
+    sessions = [
+        {"resourceType": "Encounter", "id": f"s{d}", "period": {"start": f"2025-03-{d:02d}T09:00:00Z"}}
+        for d in (3, 4, 5, 6, 7, 8)
+    ]
+    rule = {"every-window": {"of": "sessions", "days": 7, "from": "T0", "to": "TD", "at-least": 3, "at-most": 5}}
+    result = run(mappings, rule, [], SESS=sessions)
+    assert result.value is False and "at most 5" in result.detail
+    assert run(mappings, rule, [], SESS=sessions[:5]).value is True
+
+
+def test_hours_facts_read_a_duration_or_a_period() -> None:
+    from cds_service.facts import build_fact
+
+    period = build_fact("p", "Encounter", "$.period", "hours")
+    length = build_fact("l", "Encounter", "$.length", "hours")
+    session = {
+        "resourceType": "Encounter",
+        "period": {"start": "2025-03-03T13:00:00-05:00", "end": "2025-03-03T16:00:00-05:00"},
+    }
+    assert period.values(session) == [3.0]
+    assert length.values({**session, "length": {"value": 150, "unit": "min"}}) == [2.5]
+    assert length.values({**session, "length": {"value": 2, "code": "h"}}) == [2.0]
+    assert length.values({**session, "length": {"value": 2, "unit": "furlongs"}}) == []
+    assert period.values({**session, "period": {"start": "2025-03-03T13:00:00Z"}}) == []  # open period
+
+
+def test_cadence_and_bridge_accept_members_at_the_same_instant(mappings: Mappings) -> None:
+    """Two plan reviews (or two appointments) at the same time used to crash the sort (dicts compared)."""
+    starts = [datetime(2025, 3, d, 9, tzinfo=UTC) for d in (3, 4, 5, 6, 7)]
+    cadence = {"cadence": {"of": "treatment-plans", "max-treatment-days": 5, "from": "T0", "to": "TD"}}
+    twins = [plan("a", "2025-03-03T10:00:00Z"), plan("b", "2025-03-03T10:00:00Z")]
+    assert run(mappings, cadence, twins, sessions=starts).value is True
+    med = {
+        "resourceType": "MedicationRequest",
+        "id": "m1",
+        "status": "active",
+        "category": [
+            {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category", "code": "discharge"}
+                ]
+            }
+        ],
+        "dispenseRequest": {"expectedSupplyDuration": {"value": 30}},
+    }
+    appointments = [
+        {
+            "resourceType": "Appointment",
+            "id": f"a{i}",
+            "status": "booked",
+            "start": "2025-03-30T10:00:00Z",
+            "specialty": [{"coding": [{"system": "http://snomed.info/sct", "code": "394587001"}]}],
+        }
+        for i in (1, 2)
+    ]
+    bridge = {
+        "bridge": {
+            "of": "discharge-medications",
+            "supply-days": "medicationrequest.supply-days",
+            "until": "psychiatric-aftercare-appointments",
+            "from": "TD",
+        }
+    }
+    assert run(mappings, bridge, [med, *appointments]).value is True
