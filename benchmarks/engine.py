@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from benchmarks.latency import DISCHARGE_AT, IOP_ORDER, requests_for
-from cds_service.engine import evaluate
-from cds_service.gather import accept_prefetch
-from cds_service.gc_tuning import tune_garbage_collector
-from cds_service.mapping import load_mappings
-from cds_service.record import PatientRecord
-from cds_service.timecalc import BusinessCalendar
+from cds_service.engine.evaluator import evaluate
+from cds_service.engine.mapping import load_mappings
+from cds_service.engine.timecalc import BusinessCalendar
+from cds_service.hooks.gc_tuning import tune_garbage_collector
+from cds_service.record.gather import accept_prefetch
+from cds_service.record.patient_record import PatientRecord
 
 
 def record_of(body: dict[str, Any]) -> PatientRecord:

@@ -10,9 +10,9 @@ from typing import Any
 
 from benchmarks.latency import DISCHARGE_AT, IOP_ORDER, ORDER_AT
 from benchmarks.records import build_bundle
-from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.hook_requests import build_hook_request
+from cds_service.hooks.app import create_app
+from cds_service.record.hook_requests import build_hook_request
 from tests.integration.sekmet import FhirServer, running_sekmet
 
 RUNS = 5

@@ -13,9 +13,9 @@ from typing import Any
 from flask import Flask, jsonify, request
 
 from benchmarks.records import PATIENT_ID, build_bundle
-from cds_service.app import create_app
 from cds_service.config import POLICY_KEYS, Settings
-from cds_service.hook_requests import build_hook_request
+from cds_service.hooks.app import create_app
+from cds_service.record.hook_requests import build_hook_request
 
 ORDER_AT = "2025-03-12T10:00:00-04:00"
 DISCHARGE_AT = "2025-03-21T12:10:00-04:00"

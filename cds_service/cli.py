@@ -16,7 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
     """Run the service under gunicorn (app preloaded: mappings compile once, before the workers fork)."""
     from gunicorn.app.base import BaseApplication
 
-    from cds_service.app import create_app
+    from cds_service.hooks.app import create_app
 
     settings = Settings.from_env()
     bind = args.bind or settings.bind
@@ -45,9 +45,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from cds_service.mapping import MappingError
+    from cds_service.engine.mapping import MappingError
+    from cds_service.hooks.protocol import ProtocolError
     from cds_service.offline import OfflineInputError, evaluate_offline, format_table, load_request
-    from cds_service.protocol import ProtocolError
 
     try:
         body = load_request(Path(args.file), args.hook, args.policy, args.at)
@@ -67,8 +67,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _check_mappings(args: argparse.Namespace) -> int:
-    from cds_service.cards import CardTemplateError, load_templates
-    from cds_service.mapping import MappingError, load_mappings
+    from cds_service.cards.templates import CardTemplateError, load_templates
+    from cds_service.engine.mapping import MappingError, load_mappings
 
     settings = Settings.from_env()
     folder = args.dir or settings.mappings_dir

@@ -14,9 +14,10 @@ from typing import Any, TextIO
 import requests
 from werkzeug.serving import make_server
 
-from cds_service.app import create_app
 from cds_service.config import PROJECT_ROOT, Settings
-from cds_service.hook_requests import build_hook_request, service_for_hook
+from cds_service.hooks.app import create_app
+from cds_service.hooks.services import service_for_hook
+from cds_service.record.hook_requests import build_hook_request
 
 EXAMPLES = PROJECT_ROOT / "tests" / "fixtures" / "golden"
 MARK = {"met": "✓", "not-met": "✗", "unknown": "?", "pending": "…", "not-applicable": "-"}

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from cds_service.config import Settings
-from cds_service.hook_requests import build_hook_request, service_for_hook
-from cds_service.invocation import HookInvoker
-from cds_service.protocol import parse_hook_request
-from cds_service.services import SERVICES
+from cds_service.hooks.invocation import HookInvoker
+from cds_service.hooks.protocol import parse_hook_request
+from cds_service.hooks.services import SERVICES, service_for_hook
+from cds_service.record.hook_requests import build_hook_request
 
 STATUS_ORDER = {"not-met": 0, "unknown": 1, "pending": 2, "met": 3, "not-applicable": 4}
 

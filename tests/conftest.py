@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from cds_service.app import create_app
-from cds_service.config import Settings
+from cds_service.config import PROJECT_ROOT, Settings
+from cds_service.engine.mapping import Mappings, load_mappings
+from cds_service.hooks.app import create_app
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -17,6 +18,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def load_fixture(name: str) -> Any:
     """A JSON file from tests/fixtures."""
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def mappings() -> Mappings:
+    """The shipped mappings, loaded once for the whole run."""
+    return load_mappings(PROJECT_ROOT / "mappings")
 
 
 @pytest.fixture
@@ -50,7 +57,7 @@ def criterion_statuses(response_body: dict[str, Any]) -> dict[str, str]:
 
 def call_hook(client: Any, body: dict[str, Any]) -> dict[str, Any]:
     """POST a hook request to the service that answers its hook; asserts a 200 and returns the JSON body."""
-    from cds_service.hook_requests import service_for_hook
+    from cds_service.hooks.services import service_for_hook
 
     response = client.post(f"/cds-services/{service_for_hook(body['hook'])}", json=body)
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -119,7 +126,7 @@ def reported_statuses(response_body: dict[str, Any]) -> dict[str, str]:
 
 def golden(client: Any, name: str, hook: str, at: str, **options: Any) -> dict[str, Any]:
     """A golden patient (tests/fixtures/golden/NAME.json) through HTTP with full prefetch; checks Inferno's rules."""
-    from cds_service.hook_requests import build_hook_request
+    from cds_service.record.hook_requests import build_hook_request
 
     body = build_hook_request(load_fixture(f"golden/{name}.json"), hook, at=at, **options)
     result = call_hook(client, body)

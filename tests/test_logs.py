@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from test_app import empty_prefetch
 from test_protocol import DISCHARGE, ORDER_SIGN
 
-from cds_service.app import create_app
 from cds_service.config import Settings
+from cds_service.hooks.app import create_app
 from cds_service.logs import JsonFormatter, configure_logging, log_event
 
 FHIR = "https://ehr.example/fhir"

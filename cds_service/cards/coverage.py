@@ -1,0 +1,65 @@
+"""Which CRD coverage assertion each IOP order or discharged encounter gets, as update systemActions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cds_service.cards.coverage_info import coverage_information, detail, update_action
+from cds_service.cards.kit import ResponseInput
+from cds_service.engine.evaluator import PolicyEvaluation
+from cds_service.engine.outcome import Status
+
+
+def coverage_actions(data: ResponseInput, coverage_key: str) -> list[dict[str, Any]]:
+    """An update systemAction with coverage information per IOP order, or for the discharged Encounter."""
+    if data.hook == "order-sign":
+        targets = [
+            (o, [e for e in data.evaluations if e.order in (None, f"ServiceRequest/{o.get('id')}")])
+            for o in data.orders
+        ]
+    else:
+        encounter = data.record.resolve(f"Encounter/{data.encounter_id}") if data.encounter_id else None
+        targets = [(encounter, data.evaluations)] if encounter is not None else []
+    actions = []
+    for resource, evaluations in targets:
+        information = coverage_for(data, coverage_key, evaluations)
+        kind = resource.get("resourceType", "resource")
+        actions.append(
+            update_action(resource, information, f"Record the payer's IOP coverage information on the {kind}")
+        )
+    return actions
+
+
+def coverage_for(data: ResponseInput, coverage_key: str, evaluations: list[PolicyEvaluation]) -> dict[str, Any]:
+    """The coverage-information extension for one resource: indeterminate on data gaps, else covered or conditional."""
+    links = [detail("policy-link", "Policy", e.policy.url) for e in evaluations]
+    if data.gaps:
+        return coverage_information(
+            coverage_ref=coverage_key,
+            covered="indeterminate",
+            date=data.now,
+            reason=("technical", "Technical issue"),
+            reason_text="Some of the patient's data could not be read; requirements were not fully evaluated.",
+            details=links,
+        )
+    leaves = [c for e in evaluations for c in e.criteria if not c.group and not c.superseded and c.tier != "program"]
+    not_met = [c.id for c in leaves if c.status is Status.NOT_MET]
+    unknown = [c.id for c in leaves if c.status is Status.UNKNOWN]
+    if not not_met and not unknown:
+        return coverage_information(coverage_ref=coverage_key, covered="covered", date=data.now, details=links)
+    parts = []
+    if not_met:
+        parts.append(f"{len(not_met)} requirement(s) not met: {', '.join(not_met)}")
+    if unknown:
+        parts.append(f"{len(unknown)} requirement(s) need documentation: {', '.join(unknown)}")
+    # CRD hook-19: coverage information on encounter-discharge never requests documentation.
+    documentation = ["clinical"] if unknown and data.hook == "order-sign" else None
+    return coverage_information(
+        coverage_ref=coverage_key,
+        covered="conditional",
+        date=data.now,
+        reason_text="; ".join(parts),
+        doc_needed=documentation,
+        info_needed=["OTH"],
+        details=links,
+    )

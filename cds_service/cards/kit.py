@@ -1,0 +1,126 @@
+"""What every card kind shares: the call's data, card skeletons, sources, links, override reasons, suggestions."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cds_service.cards.templates import fill, load_templates, shorten
+from cds_service.config import Settings
+from cds_service.engine.evaluator import CriterionResult, PolicyEvaluation
+from cds_service.engine.mapping import Mappings
+from cds_service.engine.routing import RoutingDecision
+from cds_service.record.patient_record import DataGap, PatientRecord, Resource
+
+CRD_CARD_TYPE = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+OVERRIDE_SYSTEM = "urn:iop-cds:override"
+CRITERION_SYSTEM = "urn:iop-cds:criterion"
+ASSOCIATED_RESOURCE = "davinci-crd.associated-resource"
+INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
+# Card type (CRD cardType code) of each card, as offered in discovery's configuration options.
+CARD_TYPE = {
+    "safety": "guideline",
+    "unmet": "coverage-info",
+    "documentation": "clinical-reminder",
+    "incomplete": "coverage-info",
+    "no-coverage": "coverage-info",
+    "notice": "coverage-info",
+}
+
+
+@dataclass
+class ResponseInput:
+    """Everything the card layer needs from one hook call."""
+
+    hook: str
+    evaluations: list[PolicyEvaluation]
+    routing: RoutingDecision
+    gaps: list[DataGap]
+    now: datetime
+    orders: list[Resource]
+    record: PatientRecord
+    encounter_id: str | None = None
+    configuration: Any = None
+
+
+class CardKit:
+    """Templates and settings, and the parts every card is built from."""
+
+    def __init__(self, settings: Settings, mappings: Mappings) -> None:
+        self.settings = settings
+        self.templates = load_templates(settings.cards_dir, mappings)
+
+    def source(self, evaluation: PolicyEvaluation, card_type: str, criterion: str | None = None) -> dict[str, Any]:
+        """A card's source: the policy's payer label and URL, and the CRD card type as topic."""
+        policy = evaluation.policy
+        source: dict[str, Any] = {
+            "label": policy.payer,
+            "url": policy.url,
+            "topic": {"system": CRD_CARD_TYPE, "code": card_type},
+        }
+        if criterion:
+            source["topic"]["display"] = criterion
+        return source
+
+    def card(
+        self,
+        kind: str,
+        indicator: str,
+        summary: str,
+        detail_text: str,
+        source: dict[str, Any],
+        order: Resource | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A card skeleton with uuid, shortened summary and CRD card type; linked to the order when one is given."""
+        card: dict[str, Any] = {
+            "uuid": str(uuid.uuid4()),
+            "summary": shorten(summary),
+            "indicator": indicator,
+            "detail": detail_text,
+            "source": source,
+            **extra,
+            "_type": CARD_TYPE[kind],
+        }
+        if order is not None and order.get("id"):
+            card["extension"] = {ASSOCIATED_RESOURCE: [f"ServiceRequest/{order['id']}"]}
+        return card
+
+    def override_reasons(self) -> list[dict[str, Any]]:
+        """The override reasons of the templates, as Codings."""
+        return [
+            {"code": r["code"], "system": OVERRIDE_SYSTEM, "display": r["display"]}
+            for r in self.templates["override-reasons"]
+        ]
+
+    def policy_link(self, evaluation: PolicyEvaluation) -> dict[str, Any]:
+        """A link to the policy's text."""
+        label = fill(self.templates["documentation"]["policy-link"], policy=evaluation.policy.title)
+        return {"label": label, "url": evaluation.policy.url, "type": "absolute"}
+
+    def suggestion(self, name: str, data: ResponseInput, result: CriterionResult) -> dict[str, Any]:
+        """A suggestion that creates the resource a template names, filled in for this patient and due time."""
+        spec = self.templates["suggestions"][name]
+        resource = copy.deepcopy(spec["resource"])
+        patient = (
+            {"reference": f"Patient/{data.record.of_type('Patient')[0]['id']}"}
+            if data.record.of_type("Patient") and data.record.of_type("Patient")[0].get("id")
+            else None
+        )
+        if resource["resourceType"] == "Appointment":
+            if patient:
+                resource["participant"] = [{"actor": patient, "status": "needs-action"}]
+            if result.due is not None:
+                resource["requestedPeriod"] = [{"start": data.now.isoformat(), "end": result.due.isoformat()}]
+        elif patient:
+            resource["subject"] = patient
+        if resource["resourceType"] == "CarePlan":
+            resource["created"] = data.now.isoformat()
+        return {
+            "label": spec["label"],
+            "uuid": str(uuid.uuid4()),
+            "actions": [{"type": "create", "description": spec["description"], "resource": resource}],
+        }

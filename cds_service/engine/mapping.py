@@ -1,0 +1,297 @@
+"""Load and validate a mappings folder: value sets, facts, selections, payer routes and policy trees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cds_service.engine.facts import Fact, build_fact
+from cds_service.engine.policy import Policy, PolicyParser, collect_ids
+from cds_service.engine.routing import PayerRoutes, parse_routes
+from cds_service.engine.rules.compiler import RuleCompiler
+from cds_service.engine.selections import BUILTIN_SELECTIONS, Predicate, PredicateCompiler, Selection, SpecError
+from cds_service.engine.valuesets import ValueSet, ValueSetError, compile_valuesets
+
+# Selections and facts the episode derivation relies on (DATA-PROFILE §2); a site may redefine, not remove them.
+REQUIRED_SELECTIONS = ("iop-programs", "treatment-plans", "discharge-plans")
+REQUIRED_FACTS = (
+    "encounter.part-of",
+    "encounter.start",
+    "encounter.end",
+    "encounter.status",
+    "careplan.period-end",
+    "servicerequest.replaces",
+)
+
+
+class MappingError(ValueError):
+    """A mappings folder with problems; ``problems`` has one line per problem naming file, id and reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the mappings:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+@dataclass
+class Mappings:
+    """Everything compiled from a mappings folder, ready for evaluation."""
+
+    folder: Path
+    valuesets: dict[str, ValueSet]
+    facts: dict[str, Fact]
+    selections: dict[str, Selection]
+    policies: dict[str, Policy]
+    routes: PayerRoutes
+    jsonpath_direct: int = 0
+    jsonpath_parsed: int = 0
+
+
+def _read_yaml(path: Path, problems: list[str]) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problems.append(f"{path.name}: file is missing")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        problems.append(f"{path.name}: not valid YAML{where}: {getattr(exc, 'problem', exc)}")
+    except OSError as exc:
+        problems.append(f"{path.name}: cannot be read: {exc.strerror}")
+    return None
+
+
+ORIGIN = "__origin__"
+
+
+def _read_merged(folder: Path, name: str, sections: tuple[str, ...], problems: list[str]) -> dict[str, Any] | None:
+    """``NAME.yaml`` merged with every ``NAME/*.yaml`` fragment; a name defined twice is a problem."""
+    paths = [folder / f"{name}.yaml", *sorted((folder / name).glob("*.yaml"))]
+    merged: dict[str, dict[str, Any]] = {s: {} for s in sections}
+    origin: dict[tuple[str, str], str] = {}
+    readable = False
+    for path in paths:
+        doc = _read_yaml(path, problems)
+        if doc is None:
+            continue
+        label = path.relative_to(folder).as_posix()
+        if not isinstance(doc, dict):
+            problems.append(f"{label}: must be a mapping with {', '.join(sections)}")
+            continue
+        readable = True
+        for key in set(doc) - set(sections):
+            problems.append(f"{label}: unknown section {key!r} (expected {', '.join(sections)})")
+        for section in sections:
+            entries = doc.get(section) or {}
+            if not isinstance(entries, dict):
+                problems.append(f"{label}: '{section}' must be a mapping")
+                continue
+            for key, value in entries.items():
+                if (section, key) in origin and section != "systems":
+                    problems.append(f"{label}: {section[:-1]} {key}: already defined in {origin[(section, key)]}")
+                    continue
+                origin[(section, key)] = label
+                merged[section][key] = value
+    merged[ORIGIN] = origin  # type: ignore[assignment]
+    return merged if readable else None
+
+
+def _where(doc: Any, selection: str) -> str:
+    """``FILE: selection NAME`` for messages about a selection."""
+    return f"{_origin(doc, 'selections', selection, 'facts.yaml')}: selection {selection}"
+
+
+def _origin(doc: Any, section: str, name: str, default: str) -> str:
+    """The file (relative to the mappings folder) that defined an entry."""
+    origin = doc.get(ORIGIN, {}) if isinstance(doc, dict) else {}
+    return origin.get((section, name), default)
+
+
+def _load_facts(doc: Any, problems: list[str]) -> dict[str, Fact]:
+    facts: dict[str, Fact] = {}
+    entries = doc.get("facts") if isinstance(doc, dict) else None
+    if not isinstance(entries, dict):
+        problems.append("facts.yaml: needs a 'facts' mapping")
+        return facts
+    for name, spec in entries.items():
+        if not isinstance(spec, dict) or not {"resource", "path", "type"} <= set(spec):
+            problems.append(f"{_origin(doc, 'facts', name, 'facts.yaml')}: {name}: needs resource, path and type")
+            continue
+        try:
+            facts[name] = build_fact(name, str(spec["resource"]), str(spec["path"]), str(spec["type"]))
+        except ValueError as exc:
+            problems.append(f"{_origin(doc, 'facts', name, 'facts.yaml')}: {name}: {exc}")
+    return facts
+
+
+def _selection_deps(selection: Selection) -> set[str]:
+    deps = set(selection.sources)
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, list):
+            for item in obj:
+                walk(item)
+        elif isinstance(obj, Predicate) and is_dataclass(obj):
+            for f in fields(obj):
+                value = getattr(obj, f.name)
+                if f.name == "selection" and isinstance(value, str):
+                    deps.add(value)
+                else:
+                    walk(value)
+
+    walk(selection.predicates)
+    return deps
+
+
+def _load_selections(
+    doc: Any, facts: dict[str, Fact], valuesets: dict[str, ValueSet], problems: list[str]
+) -> dict[str, Selection]:
+    entries = doc.get("selections", {}) if isinstance(doc, dict) else {}
+    if not isinstance(entries, dict):
+        problems.append("facts.yaml: 'selections' must be a mapping")
+        return {}
+    compiler = PredicateCompiler(facts, valuesets, set(entries))
+    selections: dict[str, Selection] = {}
+    for name in entries:
+        if name in BUILTIN_SELECTIONS:
+            problems.append(f"{_where(doc, name)}: the name is reserved for a built-in selection")
+
+    def resource_types(name: str, seen: tuple[str, ...] = ()) -> set[str] | None:
+        """Resource types a selection can hold (None when unknown, e.g. a built-in)."""
+        if name in BUILTIN_SELECTIONS or name in seen:
+            return {"Encounter"} if name in ("PROG", "SESS") else None
+        spec = entries.get(name)
+        if spec is None:
+            return {name} if name[:1].isupper() else None
+        sources = spec.get("from") if isinstance(spec, dict) else None
+        sources = [sources] if isinstance(sources, str) else sources
+        if not isinstance(sources, list):
+            return None
+        out: set[str] = set()
+        for source in sources:
+            types = (
+                resource_types(source, (*seen, name))
+                if source in entries or source in BUILTIN_SELECTIONS
+                else ({source} if isinstance(source, str) else None)
+            )
+            if types is None:
+                return None
+            out |= types
+        return out
+
+    for name, spec in entries.items():
+        sources = spec.get("from") if isinstance(spec, dict) else None
+        sources = [sources] if isinstance(sources, str) else sources
+        if not isinstance(sources, list) or not sources or not all(isinstance(s, str) for s in sources):
+            problems.append(f"{_where(doc, name)}: needs 'from' (resource types or other selections)")
+            continue
+        bad = [s for s in sources if not (s in entries or s in BUILTIN_SELECTIONS or s[:1].isupper())]
+        if bad:
+            problems.append(f"{_where(doc, name)}: 'from' names unknown selection {bad[0]!r}")
+            continue
+        types = resource_types(name)
+        single = next(iter(types)) if types and len(types) == 1 else None
+        try:
+            times = spec.get("time", [])
+            times = [times] if isinstance(times, str) else times
+            time_facts = [compiler.fact(f) for f in times]
+            if types:
+                for f in time_facts:
+                    if f.resource not in types:
+                        raise SpecError(f"time fact {f.name!r} reads {f.resource}, not {'/'.join(sorted(types))}")
+            selections[name] = Selection(
+                name=name,
+                sources=sources,
+                predicates=compiler.compile_all(spec.get("where"), single),
+                label=str(spec.get("label", "")),
+                time=time_facts,
+            )
+        except SpecError as exc:
+            problems.append(f"{_where(doc, name)}: {exc}")
+    # A selection may not depend on itself through `from`, `refers-to` or `referenced-by`.
+    deps = {name: _selection_deps(sel) for name, sel in selections.items()}
+
+    def cycle_from(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        while stack:
+            current, path = stack.pop()
+            for nxt in deps.get(current, ()):
+                if nxt == start:
+                    return [*path, nxt]
+                if nxt in deps and nxt not in path:
+                    stack.append((nxt, [*path, nxt]))
+        return None
+
+    for name in selections:
+        cycle = cycle_from(name)
+        if cycle:
+            problems.append(f"{_where(doc, name)}: depends on itself ({' -> '.join(cycle)})")
+    return selections
+
+
+def load_mappings(folder: str | Path) -> Mappings:
+    """Compile a mappings folder; raises MappingError listing every problem found."""
+    folder = Path(folder)
+    problems: list[str] = []
+    if not folder.is_dir():
+        raise MappingError([f"{folder}: not a folder"])
+    vs_doc = _read_merged(folder, "valuesets", ("systems", "valuesets"), problems)
+    valuesets: dict[str, ValueSet] = {}
+    if vs_doc is not None:
+        try:
+            valuesets = compile_valuesets(vs_doc["systems"], vs_doc["valuesets"])
+        except ValueSetError as exc:
+            problems.extend(f"valuesets: {p}" for p in getattr(exc, "problems", [str(exc)]))
+    facts_doc = _read_merged(folder, "facts", ("facts", "selections"), problems)
+    facts = _load_facts(facts_doc, problems) if facts_doc is not None else {}
+    selections = _load_selections(facts_doc, facts, valuesets, problems) if facts_doc is not None else {}
+    for name in REQUIRED_FACTS:
+        if facts_doc is not None and name not in facts:
+            problems.append(f"facts.yaml: fact {name}: required by the episode model (DATA-PROFILE §2)")
+    for name in REQUIRED_SELECTIONS:
+        if facts_doc is not None and name not in selections:
+            problems.append(f"facts.yaml: selection {name}: required by the episode model (DATA-PROFILE §2)")
+
+    policies: dict[str, Policy] = {}
+    predicates = PredicateCompiler(facts, valuesets, set(selections))
+    policy_dir = folder / "policies"
+    files = sorted(policy_dir.glob("*.yaml")) if policy_dir.is_dir() else []
+    if not files:
+        problems.append("policies/: no policy files")
+    for path in files:
+        doc = _read_yaml(path, problems)
+        if doc is None:
+            continue
+        rules = RuleCompiler(predicates, selections, collect_ids(doc, set()))
+        parser = PolicyParser(rules, f"policies/{path.name}")
+        policy = parser.parse(doc)
+        if policy is not None:
+            parser.check_mirrors()
+            if policy.key != path.stem:
+                parser.problem("(file)", f"policy key {policy.key!r} differs from the file name {path.stem!r}")
+            if policy.key in policies:
+                parser.problem("(file)", f"policy key {policy.key!r} defined twice")
+            policies[policy.key] = policy
+        problems.extend(parser.problems)
+
+    routes_doc = _read_yaml(folder / "payers.yaml", problems)
+    routes = PayerRoutes([], [])
+    if routes_doc is not None:
+        try:
+            routes = parse_routes(routes_doc, set(policies))
+        except SpecError as exc:
+            problems.append(f"payers.yaml: {exc}")
+    if problems:
+        raise MappingError(problems)
+    return Mappings(
+        folder=folder,
+        valuesets=valuesets,
+        facts=facts,
+        selections=selections,
+        policies=policies,
+        routes=routes,
+        jsonpath_direct=sum(1 for f in facts.values() if f.direct),
+        jsonpath_parsed=sum(1 for f in facts.values() if not f.direct),
+    )

@@ -1,0 +1,318 @@
+"""Operators over time: deadlines, overlap with a stay, rolling windows, cadences and supply bridges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cds_service.engine.context import EvaluationContext, resource_key
+from cds_service.engine.facts import Fact
+from cds_service.engine.rules.base import Rule, RuleResult, evidence_keys, format_time
+from cds_service.engine.selections import (
+    Selection,
+    SpecError,
+    TimeBound,
+    parse_time_bound,
+)
+from cds_service.engine.timecalc import (
+    calendar_days_deadline,
+    encounter_hours,
+    hours_deadline,
+    period_overlaps,
+    treatment_day_deadline,
+    windows,
+)
+
+
+@dataclass
+class DueSpec:
+    """When a duty falls due: an anchor plus hours, calendar days, business days or treatment days."""
+
+    anchor: str
+    hours: float | None = None
+    days: int | None = None
+    business_days: int | None = None
+    treatment_days: int | None = None
+    fallback_days: int | None = None
+
+    def resolve(self, ctx: EvaluationContext) -> datetime | None:
+        base = ctx.anchor(self.anchor)
+        if base is None:
+            return None
+        if self.hours is not None:
+            return hours_deadline(base, self.hours)
+        if self.days is not None:
+            return calendar_days_deadline(base, self.days)
+        if self.business_days is not None:
+            return ctx.calendar.business_days_deadline(base, self.business_days)
+        if self.treatment_days is not None:
+            due = treatment_day_deadline(ctx.session_starts, self.treatment_days)
+            if due is None and self.fallback_days is not None:
+                due = calendar_days_deadline(base, self.fallback_days)
+            if due is None and ctx.phase == "admission":
+                # At admission no session exists yet: the nth treatment day is at the earliest day n-1.
+                due = calendar_days_deadline(base, self.treatment_days - 1)
+            return due
+        return base
+
+    def describe(self) -> str:
+        for amount, unit in (
+            (self.hours, "h"),
+            (self.days, " calendar days"),
+            (self.business_days, " business days"),
+            (self.treatment_days, " treatment days"),
+        ):
+            if amount is not None:
+                return f"{self.anchor} + {amount:g}{unit}"
+        return self.anchor
+
+
+def parse_due(spec: object) -> DueSpec:
+    """``{from: T0, hours|days|business-days|treatment-days: N, fallback-days?: N}``."""
+    if not isinstance(spec, dict):
+        raise SpecError(f"'due' must be a mapping, got {spec!r}")
+    anchor = parse_time_bound(spec.get("from", "T0")).anchor
+    kinds = [k for k in ("hours", "days", "business-days", "treatment-days") if k in spec]
+    if len(kinds) != 1:
+        raise SpecError("'due' needs exactly one of hours, days, business-days, treatment-days")
+    amount = spec[kinds[0]]
+    if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
+        raise SpecError(f"'due' {kinds[0]} must be a non-negative number")
+    return DueSpec(
+        anchor=anchor,
+        hours=float(amount) if kinds[0] == "hours" else None,
+        days=int(amount) if kinds[0] == "days" else None,
+        business_days=int(amount) if kinds[0] == "business-days" else None,
+        treatment_days=int(amount) if kinds[0] == "treatment-days" else None,
+        fallback_days=spec.get("fallback-days"),
+    )
+
+
+@dataclass
+class Deadline(Rule):
+    """The earliest member's time is at or before the due time; pending while not due; false when late."""
+
+    selection: Selection
+    time_fact: Fact | None
+    due: DueSpec
+    wait: bool = True
+    """False: judge now, never pending (e.g. an aftercare appointment must already be booked at discharge)."""
+
+    def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        due = self.due.resolve(ctx)
+        dated = [
+            (t, r)
+            for r in ctx.select(self.selection.name)
+            if (t := ctx.time_of(self.selection.name, r, self.time_fact)) is not None
+        ]
+        if due is None:
+            return RuleResult(
+                None, evidence_keys([r for _, r in dated]), f"due time ({self.due.describe()}) cannot be computed"
+            )
+        if dated:
+            t, r = min(dated, key=lambda item: item[0])
+            if t <= due:
+                return RuleResult(
+                    True,
+                    [resource_key(r)],
+                    f"{self.selection.title} at {format_time(t)}, due by {format_time(due)}",
+                    due,
+                )
+            if ctx.now < due and self.wait:
+                return RuleResult(None, [resource_key(r)], f"due by {format_time(due)}", due, pending=True)
+            return RuleResult(
+                False,
+                [resource_key(r)],
+                f"{self.selection.title} at {format_time(t)}, after the due time {format_time(due)}",
+                due,
+            )
+        if ctx.now <= due and self.wait:
+            return RuleResult(None, [], f"{self.selection.title} due by {format_time(due)}", due, pending=True)
+        return RuleResult(False, [], f"no {self.selection.title} by {format_time(due)}", due)
+
+
+@dataclass
+class Overlap(Rule):
+    """True when a member of one selection overlaps a member of the other in time."""
+
+    a: Selection
+    b: Selection
+    start: Fact
+    end: Fact
+
+    def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        def first(fact: Fact, resource: dict[str, Any]) -> datetime | None:
+            values = ctx.values(fact, resource)
+            return values[0] if values else None
+
+        unknown = False
+        for ra in ctx.select(self.a.name):
+            for rb in ctx.select(self.b.name):
+                if ra is rb:
+                    continue
+                overlap = period_overlaps(
+                    first(self.start, ra), first(self.end, ra), first(self.start, rb), first(self.end, rb)
+                )
+                if overlap:
+                    return RuleResult(
+                        True, [resource_key(ra), resource_key(rb)], f"{resource_key(ra)} overlaps {resource_key(rb)}"
+                    )
+                unknown = unknown or overlap is None
+        if unknown:
+            return RuleResult(None, detail=f"a {self.a.title} or {self.b.title} has no start time")
+        return RuleResult(False, detail=f"no {self.a.title} overlaps a {self.b.title}")
+
+
+@dataclass
+class EveryWindow(Rule):
+    """Every window of N days from one anchor to another holds at least ``at_least`` members of the selection."""
+
+    selection: Selection
+    time_fact: Fact | None
+    days: int
+    start: TimeBound
+    end: TimeBound
+    at_least: int = 1
+    at_most: int | None = None
+    hours_at_least: float | None = None
+    """With hours bounds, members' hours (Encounter.length, else period end − start) are summed per window."""
+    hours_at_most: float | None = None
+
+    def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        start, end = self.start.resolve(ctx), self.end.resolve(ctx)
+        if start is None or end is None:
+            return RuleResult(None, detail="the stay's start or end is unknown")
+        times = [
+            (t, r)
+            for r in ctx.select(self.selection.name)
+            if (t := ctx.time_of(self.selection.name, r, self.time_fact)) is not None
+        ]
+        spans = windows(start, end, self.days)
+        if not spans:
+            return RuleResult(None, detail=f"the stay is shorter than {self.days} days")
+        evidence = []
+        undecided = ""
+        for lo, hi in spans:
+            inside = [r for t, r in times if lo <= t < hi]
+            if len(inside) < self.at_least:
+                return RuleResult(
+                    False,
+                    evidence_keys(evidence + inside),
+                    f"{len(inside)} × {self.selection.title} between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} "
+                    f"(at least {self.at_least} needed)",
+                )
+            if self.at_most is not None and len(inside) > self.at_most:
+                return RuleResult(
+                    False,
+                    evidence_keys(inside),
+                    f"{len(inside)} × {self.selection.title} between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} "
+                    f"(at most {self.at_most})",
+                )
+            if self.hours_at_least is not None or self.hours_at_most is not None:
+                hours = [encounter_hours(r) for r in inside]
+                span = f"between {lo:%Y-%m-%d} and {hi:%Y-%m-%d}"
+                if any(h is None for h in hours):
+                    undecided = undecided or f"a {self.selection.title} {span} has no duration"
+                    continue
+                total = sum(h for h in hours if h is not None)
+                low, high = self.hours_at_least, self.hours_at_most
+                if (low is not None and total < low) or (high is not None and total > high):
+                    bounds = f"{low or 0:g} to {'no limit' if high is None else f'{high:g}'} h"
+                    return RuleResult(
+                        False, evidence_keys(inside), f"{total:g} h of {self.selection.title} {span} ({bounds})"
+                    )
+            evidence.extend(inside[: self.at_least])
+        if undecided:
+            return RuleResult(None, evidence_keys(evidence), undecided)
+        return RuleResult(
+            True, evidence_keys(evidence), f"{self.selection.title} in each of {len(spans)} windows of {self.days} days"
+        )
+
+
+@dataclass
+class Cadence(Rule):
+    """No stretch between consecutive members (and from the last one to the end) spans more than N treatment days."""
+
+    selection: Selection
+    time_fact: Fact | None
+    max_treatment_days: int
+    start: TimeBound
+    end: TimeBound
+
+    def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        start, end = self.start.resolve(ctx), self.end.resolve(ctx)
+        if start is None or end is None:
+            return RuleResult(None, detail="the stay's start or end is unknown")
+        days = sorted({t.date() for t in ctx.session_starts if start <= t <= end})
+        dated = sorted(
+            (
+                (t, r)
+                for r in ctx.select(self.selection.name)
+                if (t := ctx.time_of(self.selection.name, r, self.time_fact)) is not None and t <= end
+            ),
+            key=lambda item: item[0],  # members at the same instant must not be compared as dicts
+        )
+        if not dated:
+            return RuleResult(None if not days else False, [], f"no {self.selection.title} during the stay")
+        marks = [t.date() for t, _ in dated] + [end.date()]
+        for lo, hi in zip(marks, marks[1:], strict=False):
+            span = [d for d in days if lo < d <= hi]
+            if len(span) > self.max_treatment_days:
+                return RuleResult(
+                    False,
+                    evidence_keys([r for _, r in dated]),
+                    f"{len(span)} treatment days between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} "
+                    f"without a {self.selection.title} (at most {self.max_treatment_days})",
+                )
+        return RuleResult(
+            True,
+            evidence_keys([r for _, r in dated]),
+            f"{self.selection.title} at most every {self.max_treatment_days} treatment days",
+        )
+
+
+@dataclass
+class SupplyBridge(Rule):
+    """Each medication's supply from the anchor reaches the first follow-up appointment."""
+
+    medications: Selection
+    supply_days: Fact
+    appointments: Selection
+    appointment_time: Fact | None
+    start: TimeBound
+
+    def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        start = self.start.resolve(ctx)
+        meds = ctx.select(self.medications.name)
+        times = sorted(
+            (
+                (t, r)
+                for r in ctx.select(self.appointments.name)
+                if (t := ctx.time_of(self.appointments.name, r, self.appointment_time)) is not None
+            ),
+            key=lambda item: item[0],  # appointments at the same instant must not be compared as dicts
+        )
+        if start is None or not meds:
+            return RuleResult(None, evidence_keys(meds), f"no {self.medications.title} or no discharge time")
+        if not times:
+            return RuleResult(False, evidence_keys(meds), f"no {self.appointments.title} to bridge to")
+        first, appointment = times[0]
+        short, unknown = [], []
+        for med in meds:
+            values = ctx.values(self.supply_days, med)
+            if not values:
+                unknown.append(med)
+            elif start + timedelta(days=values[0]) < first:
+                short.append(med)
+        evidence = evidence_keys([*meds, appointment])
+        if short:
+            return RuleResult(
+                False,
+                evidence,
+                f"supply of {', '.join(evidence_keys(short))} ends before the {self.appointments.title} "
+                f"on {first:%Y-%m-%d}",
+            )
+        if unknown:
+            return RuleResult(None, evidence, f"no supply duration on {', '.join(evidence_keys(unknown))}")
+        return RuleResult(True, evidence, f"supply lasts until the {self.appointments.title} on {first:%Y-%m-%d}")

@@ -1,0 +1,401 @@
+"""Selections: named, filtered sets of resources (``from`` a type or another selection, ``where`` predicates)."""
+
+from __future__ import annotations
+
+import operator
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cds_service.engine.context import EvaluationContext
+from cds_service.engine.facts import Fact
+from cds_service.engine.valuesets import ValueSet
+from cds_service.record.patient_record import Resource
+
+ANCHORS = ("now", "T0", "TD", "TDa", "order-start", "order-end", "order-authored")
+# Selections the engine derives itself from the hook context and the episode (DATA-PROFILE §2).
+BUILTIN_SELECTIONS = ("draft-orders", "iop-order", "PROG", "SESS")
+
+COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_ANCHOR_EXPR = re.compile(
+    r"^\s*([A-Za-z][A-Za-z0-9]*(?:-[A-Za-z][A-Za-z0-9]*)*)\s*(?:([+-])\s*(\d+(?:\.\d+)?)\s*(h|d|w))?\s*$"
+)
+_UNIT = {"h": 1 / 24, "d": 1, "w": 7}
+
+
+class SpecError(ValueError):
+    """A mapping entry that cannot be compiled; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class TimeBound:
+    """An anchor plus an offset, e.g. ``T0-30d``."""
+
+    anchor: str
+    offset: timedelta
+
+    def resolve(self, ctx: EvaluationContext) -> datetime | None:
+        base = ctx.anchor(self.anchor)
+        return None if base is None else base + self.offset
+
+    def __str__(self) -> str:
+        days = self.offset.total_seconds() / 86400
+        if not days:
+            return self.anchor
+        return f"{self.anchor}{'+' if days > 0 else '-'}{abs(days):g}d"
+
+
+def parse_time_bound(text: object) -> TimeBound:
+    """Parse ``ANCHOR[+-]N(h|d|w)``; raises SpecError for an unknown anchor or bad syntax."""
+    if not isinstance(text, str):
+        raise SpecError(f"time bound {text!r} must be a string like 'T0-30d'")
+    m = _ANCHOR_EXPR.match(text)
+    if not m:
+        raise SpecError(f"time bound {text!r} is not of the form ANCHOR[+-]N(h|d|w)")
+    anchor, sign, amount, unit = m.groups()
+    if anchor not in ANCHORS:
+        raise SpecError(f"unknown time anchor {anchor!r} (one of {', '.join(ANCHORS)})")
+    days = float(amount) * _UNIT[unit] if amount else 0.0
+    return TimeBound(anchor, timedelta(days=-days if sign == "-" else days))
+
+
+class Predicate(ABC):
+    """A test on one resource."""
+
+    @abstractmethod
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        """Whether the resource passes."""
+
+
+@dataclass
+class FactIn(Predicate):
+    fact: Fact
+    values: frozenset[Any]
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        return any(v in self.values for v in ctx.values(self.fact, resource))
+
+
+@dataclass
+class FactInValueSet(Predicate):
+    fact: Fact
+    valueset: ValueSet
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        return any(self.valueset.contains_coding(v) for v in ctx.values(self.fact, resource))
+
+
+@dataclass
+class FactExists(Predicate):
+    fact: Fact
+    expected: bool
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        return bool(ctx.values(self.fact, resource)) == self.expected
+
+
+@dataclass
+class FactCompare(Predicate):
+    fact: Fact
+    op: str
+    value: Any
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        compare = COMPARATORS[self.op]
+        return any(compare(v, self.value) for v in ctx.values(self.fact, resource))
+
+
+@dataclass
+class FactBetween(Predicate):
+    """The fact's time lies in [low, high]; a bound whose anchor is unknown makes the test false."""
+
+    fact: Fact
+    low: TimeBound | None
+    high: TimeBound | None
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        low = self.low.resolve(ctx) if self.low else None
+        high = self.high.resolve(ctx) if self.high else None
+        if (self.low and low is None) or (self.high and high is None):
+            return False
+        for t in ctx.values(self.fact, resource):
+            if (low is None or t >= low) and (high is None or t <= high):
+                return True
+        return False
+
+
+@dataclass
+class RefersTo(Predicate):
+    """A reference fact points to a member of another selection."""
+
+    fact: Fact
+    selection: str
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        targets = ctx.selection_keys(self.selection)
+        return any(v in targets for v in ctx.values(self.fact, resource))
+
+
+@dataclass
+class ReferencedBy(Predicate):
+    """At least ``at_least`` members of another selection point to this resource through a reference fact."""
+
+    selection: str
+    fact: Fact
+    at_least: int = 1
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        key = f"{resource.get('resourceType')}/{resource.get('id')}"
+        if key not in ctx.referenced_keys(self.selection, self.fact):
+            return False
+        if self.at_least <= 1:
+            return True
+        count = sum(1 for r in ctx.select(self.selection) if key in ctx.values(self.fact, r))
+        return count >= self.at_least
+
+
+@dataclass
+class FactAfter(Predicate):
+    """A time fact is later than another time fact of the same resource by more than ``by`` (e.g. an update)."""
+
+    fact: Fact
+    other: Fact
+    by: timedelta
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        others = ctx.values(self.other, resource)
+        if not others:
+            return False
+        return any(t > max(others) + self.by for t in ctx.values(self.fact, resource))
+
+
+@dataclass
+class Among(Predicate):
+    """A reference fact points where members of a selection (or type) point through another reference fact."""
+
+    fact: Fact
+    selection: str
+    via: Fact
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        targets = ctx.referenced_keys(self.selection, self.via)
+        return any(v in targets for v in ctx.values(self.fact, resource))
+
+
+@dataclass
+class Resolve(Predicate):
+    """A reference fact resolves (within the record) to a resource passing every nested predicate."""
+
+    fact: Fact
+    predicates: list[Predicate]
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        for ref in ctx.values(self.fact, resource):
+            target = ctx.record.resolve(ref)
+            if target is not None and all(p.test(target, ctx) for p in self.predicates):
+                return True
+        return False
+
+
+@dataclass
+class Not(Predicate):
+    inner: Predicate
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        return not self.inner.test(resource, ctx)
+
+
+@dataclass
+class AnyOf(Predicate):
+    inner: list[Predicate]
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        return any(p.test(resource, ctx) for p in self.inner)
+
+
+@dataclass
+class AllOf(Predicate):
+    inner: list[Predicate]
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        return all(p.test(resource, ctx) for p in self.inner)
+
+
+def specialize(predicate: Predicate, resource_type: str) -> Predicate | bool:
+    """A predicate simplified for resources of one type: tests of another type's facts become constants."""
+    fact = getattr(predicate, "fact", None)
+    if isinstance(fact, Fact) and not isinstance(predicate, Resolve | ReferencedBy) and fact.resource != resource_type:
+        return (not predicate.expected) if isinstance(predicate, FactExists) else False
+    if isinstance(predicate, Not):
+        inner = specialize(predicate.inner, resource_type)
+        return (not inner) if isinstance(inner, bool) else Not(inner)
+    if isinstance(predicate, AnyOf | AllOf):
+        parts = [specialize(p, resource_type) for p in predicate.inner]
+        decisive, neutral = (True, False) if isinstance(predicate, AnyOf) else (False, True)
+        if any(p is decisive for p in parts):
+            return decisive
+        kept = [p for p in parts if p is not neutral]
+        if not kept:
+            return neutral
+        return kept[0] if len(kept) == 1 else type(predicate)(kept)  # type: ignore[arg-type]
+    return predicate
+
+
+@dataclass
+class Selection:
+    """A named set of resources: the members of ``source`` that pass every predicate."""
+
+    name: str
+    sources: list[str]
+    predicates: list[Predicate] = field(default_factory=list)
+    label: str = ""
+    time: list[Fact] = field(default_factory=list)
+    """Facts that date a member, first applicable one wins (ordering, ``latest``, deadlines, windows)."""
+
+    def evaluate(self, ctx: EvaluationContext) -> list[Resource]:
+        out: list[Resource] = []
+        for source in self.sources:
+            if source in ctx.selections or source in ctx.builtins:
+                out.extend(r for r in ctx.source(source) if all(p.test(r, ctx) for p in self.predicates))
+                continue
+            predicates = self._for_type(source)
+            if predicates is None:
+                continue  # a test on another resource type rules this source out entirely
+            # A code test on a resource type is answered from the record's index by code instead of a scan.
+            coded = next((p for p in predicates if isinstance(p, FactInValueSet)), None)
+            if coded is not None:
+                rest = [p for p in predicates if p is not coded]
+                candidates = ctx.coded(source, coded.fact, coded.valueset)
+            else:
+                rest, candidates = predicates, ctx.source(source)
+            out.extend(r for r in candidates if all(p.test(r, ctx) for p in rest))
+        return out
+
+    def _for_type(self, resource_type: str) -> list[Predicate] | None:
+        """The predicates simplified for one resource type (None: nothing of that type can pass)."""
+        cache = self.__dict__.setdefault("_specialized", {})
+        if resource_type not in cache:
+            simplified = [specialize(p, resource_type) for p in self.predicates]
+            cache[resource_type] = (
+                None if any(p is False for p in simplified) else [p for p in simplified if isinstance(p, Predicate)]
+            )
+        return cache[resource_type]
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+
+class PredicateCompiler:
+    """Turns ``where`` entries into Predicates, naming unknown facts, value sets and selections."""
+
+    def __init__(self, facts: dict[str, Fact], valuesets: dict[str, ValueSet], selection_names: set[str]) -> None:
+        self.facts = facts
+        self.valuesets = valuesets
+        self.selection_names = selection_names | set(BUILTIN_SELECTIONS)
+
+    def fact(self, name: object, resource_type: str | None = None) -> Fact:
+        if not isinstance(name, str) or name not in self.facts:
+            raise SpecError(f"unknown fact {name!r}")
+        fact = self.facts[name]
+        if resource_type and fact.resource != resource_type:
+            raise SpecError(f"fact {name!r} reads {fact.resource}, not {resource_type}")
+        return fact
+
+    def selection(self, name: object) -> str:
+        """A selection name, a built-in, or a resource type (capitalised)."""
+        if isinstance(name, str) and name[:1].isupper() and name not in BUILTIN_SELECTIONS:
+            return name
+        if not isinstance(name, str) or name not in self.selection_names:
+            raise SpecError(f"unknown selection {name!r}")
+        return name
+
+    def compile_all(self, specs: object, resource_type: str | None) -> list[Predicate]:
+        if specs is None:
+            return []
+        if not isinstance(specs, list):
+            specs = [specs]
+        return [self.compile(spec, resource_type) for spec in specs]
+
+    def compile(self, spec: object, resource_type: str | None) -> Predicate:
+        """One predicate from its YAML form; ``resource_type`` (when known) is checked against each fact."""
+        if not isinstance(spec, dict):
+            raise SpecError(f"a 'where' entry must be a mapping, got {spec!r}")
+        if "not" in spec:
+            return Not(self.compile(spec["not"], resource_type))
+        if "any" in spec:
+            return AnyOf(self.compile_all(spec["any"], resource_type))
+        if "all" in spec:
+            return AllOf(self.compile_all(spec["all"], resource_type))
+        if "referenced-by" in spec:
+            at_least = spec.get("at-least", 1)
+            if isinstance(at_least, bool) or not isinstance(at_least, int) or at_least < 1:
+                raise SpecError(f"'referenced-by' at-least must be a positive integer, got {at_least!r}")
+            return ReferencedBy(self.selection(spec["referenced-by"]), self.fact(spec.get("via")), at_least)
+        if "resolve" in spec:
+            fact = self.fact(spec["resolve"], resource_type)
+            return Resolve(fact, self.compile_all(spec.get("where"), None))
+        if "fact" not in spec:
+            raise SpecError(
+                f"a 'where' entry needs 'fact', 'not', 'any', 'all', 'resolve' or 'referenced-by': {spec!r}"
+            )
+        fact = self.fact(spec["fact"], resource_type)
+        if "in-valueset" in spec:
+            vs = spec["in-valueset"]
+            if vs not in self.valuesets:
+                raise SpecError(f"unknown value set {vs!r}")
+            if fact.type != "coding":
+                raise SpecError(f"'in-valueset' needs a coding fact; {fact.name!r} is {fact.type}")
+            return FactInValueSet(fact, self.valuesets[vs])
+        if "in" in spec:
+            values = spec["in"]
+            if not isinstance(values, list) or not values:
+                raise SpecError(f"'in' must be a non-empty list for fact {fact.name!r}")
+            return FactIn(fact, frozenset(values))
+        if "exists" in spec:
+            return FactExists(fact, bool(spec["exists"]))
+        if "op" in spec:
+            if spec["op"] not in COMPARATORS:
+                raise SpecError(f"unknown comparison {spec['op']!r}")
+            if "value" not in spec:
+                raise SpecError(f"comparison on {fact.name!r} needs 'value'")
+            return FactCompare(fact, spec["op"], spec["value"])
+        if "between" in spec:
+            bounds = spec["between"]
+            if not isinstance(bounds, list) or len(bounds) != 2:
+                raise SpecError(f"'between' on {fact.name!r} needs [low, high] (null for open)")
+            if fact.type not in {"datetime", "datetime-end"}:
+                raise SpecError(f"'between' needs a datetime fact; {fact.name!r} is {fact.type}")
+            low, high = (parse_time_bound(b) if b is not None else None for b in bounds)
+            return FactBetween(fact, low, high)
+        if "after" in spec:
+            other = self.fact(spec["after"], fact.resource)
+            if {fact.type, other.type} - {"datetime", "datetime-end"}:
+                raise SpecError(f"'after' compares two datetime facts; {fact.name!r} and {other.name!r} are not")
+            by = spec.get("by", "0h")
+            m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(h|d|w)\s*$", by) if isinstance(by, str) else None
+            if not m:
+                raise SpecError(f"'after' by must be a duration like '12h' or '1d', got {by!r}")
+            return FactAfter(fact, other, timedelta(days=float(m.group(1)) * _UNIT[m.group(2)]))
+        if "among" in spec:
+            among = spec["among"]
+            if not isinstance(among, dict) or "from" not in among or "via" not in among:
+                raise SpecError(f"'among' on {fact.name!r} needs {{from: SELECTION, via: FACT}}")
+            return Among(fact, self.selection(among["from"]), self.fact(among["via"]))
+        if "refers-to" in spec:
+            if fact.type != "reference":
+                raise SpecError(f"'refers-to' needs a reference fact; {fact.name!r} is {fact.type}")
+            return RefersTo(fact, self.selection(spec["refers-to"]))
+        raise SpecError(
+            f"no test given for fact {fact.name!r} (in-valueset, in, exists, op, between, after, refers-to, among)"
+        )

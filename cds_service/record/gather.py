@@ -1,0 +1,182 @@
+"""Gather the PatientRecord of a hook call: prefetch first, then the EHR's FHIR server for what is missing."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from cds_service.config import Settings
+from cds_service.logs import log_event
+from cds_service.record.fhir_client import REDACTED, FetchResult, FhirClient, outcome_text, read_bundle
+from cds_service.record.patient_record import DataGap, GatheredRecord, PatientRecord
+from cds_service.record.prefetch import render_prefetch
+from cds_service.record.referenced import missing_references
+from cds_service.record.request import HookRequest
+
+logger = logging.getLogger("iop_cds.gather")
+
+
+class PreconditionFailed(Exception):
+    """Required data is neither prefetched nor obtainable (no fhirServer): CDS Hooks answers 412."""
+
+
+@dataclass
+class _Fetch:
+    key: str
+    query: str
+    read: bool
+
+
+def _expected_type(template: str) -> str:
+    return template.split("?", 1)[0].split("/", 1)[0]
+
+
+def _operation_outcome_text(outcome: dict[str, Any]) -> str:
+    text = outcome_text(outcome)
+    if text:
+        return text
+    issues = outcome.get("issue")
+    codes = [i.get("code") for i in (issues if isinstance(issues, list) else []) if isinstance(i, dict)]
+    return "; ".join(c for c in codes if isinstance(c, str))[:200] or "no details"
+
+
+def accept_prefetch(value: Any, expected: str) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """Resources of one prefetch value, a problem that makes it unusable, and a ``next`` page link to follow."""
+    if value is None:
+        return [], None, None  # the EHR says: nothing to prefetch
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        return [], f"prefetch value is not a FHIR resource ({type(value).__name__})", None
+    rtype = value["resourceType"]
+    if rtype == "OperationOutcome":
+        return [], f"the EHR could not run this query: {_operation_outcome_text(value)}", None
+    if rtype != "Bundle":
+        if expected and rtype != expected:
+            return [], f"expected {expected}, got {rtype[:60]}", None
+        return [value], None, None
+    return read_bundle(value)
+
+
+def gather_record(
+    request: HookRequest, prefetch: Mapping[str, str], settings: Settings, session: requests.Session | None = None
+) -> GatheredRecord:
+    """Every prefetch key's resources; missing or broken keys fetched in parallel within the time budget."""
+    token = request.fhir_authorization.access_token if request.fhir_authorization else None
+    resources: list[dict[str, Any]] = []
+    gathered = GatheredRecord(record=PatientRecord())
+    fetches: list[_Fetch] = []
+    missing: list[str] = []
+
+    def gap(key: str, reason: str) -> None:
+        gathered.gaps.append(DataGap(key, reason.replace(token, REDACTED) if token else reason))
+        gathered.sources[key] = "failed"
+
+    for key, template in prefetch.items():
+        query = render_prefetch(template, request)
+        read = "?" not in template
+        if key not in request.prefetch:
+            missing.append(key)
+            if query is not None:
+                fetches.append(_Fetch(key, query, read))
+            elif request.fhir_server:
+                gap(key, f"the query {template} needs a context field this request does not have")
+            continue
+        found, problem, following = accept_prefetch(request.prefetch[key], _expected_type(template))
+        if problem is None:
+            resources.extend(found)
+            gathered.sources[key] = "prefetch"
+            if following and request.fhir_server:
+                fetches.append(_Fetch(key, following, False))
+            elif following:
+                # Only the EHR's fhirServer is ever called: a prefetch link elsewhere is not followed.
+                gap(key, "the prefetch holds only the first page of results and no fhirServer to read the rest from")
+            continue
+        if request.fhir_server and query is not None:
+            log_event(logger, "gather.prefetch-refetched", hookInstance=request.hook_instance, key=key, reason=problem)
+            fetches.append(_Fetch(key, query, read))
+        else:
+            gap(key, problem)
+    if missing and not request.fhir_server:
+        raise PreconditionFailed(
+            f"prefetch is missing {', '.join(missing)} and the request has no fhirServer to fetch it from"
+        )
+    if not request.fhir_server:
+        gathered.record = PatientRecord(resources)
+        return gathered
+    deadline = time.monotonic() + settings.fhir_time_budget_seconds
+    own_session = session is None
+    http = session or _session(settings.fhir_max_workers)
+    try:
+        client = FhirClient(request.fhir_server, token, deadline, settings.fhir_page_cap, http, settings.fhir_page_size)
+        if fetches:
+            for fetch, result in _run(client, fetches, settings.fhir_max_workers):
+                _record(gathered, resources, fetch, result, request.hook_instance)
+        record = PatientRecord(resources)
+        people = missing_references(record, request.draft_orders)
+        if people:
+            lookups = [
+                _Fetch(f"referenced {rtype}", f"{rtype}?_id={','.join(ids)}", False) for rtype, ids in people.items()
+            ]
+            for fetch, result in _run(client, lookups, settings.fhir_max_workers):
+                _record(gathered, resources, fetch, result, request.hook_instance, gap=False)
+                for resource in result.resources:
+                    record.add(resource)
+    finally:
+        if own_session:
+            http.close()
+    gathered.record = record
+    return gathered
+
+
+def _session(workers: int) -> requests.Session:
+    """A session whose connection pool holds one connection per worker (urllib3 keeps 10 by default)."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, workers))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def _run(client: FhirClient, fetches: list[_Fetch], workers: int) -> list[tuple[_Fetch, FetchResult]]:
+    def one(fetch: _Fetch) -> FetchResult:
+        return client.read(fetch.query) if fetch.read else client.search(fetch.query)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(fetches)))) as pool:
+        return list(zip(fetches, pool.map(one, fetches), strict=True))
+
+
+def _record(
+    gathered: GatheredRecord,
+    resources: list[dict[str, Any]],
+    fetch: _Fetch,
+    result: FetchResult,
+    hook_instance: str,
+    gap: bool = True,
+) -> None:
+    gathered.fhir_requests += result.requests
+    gathered.slowest_fhir_seconds = max(gathered.slowest_fhir_seconds, result.slowest_seconds)
+    gathered.slowest_query_seconds = max(gathered.slowest_query_seconds, result.elapsed_seconds)
+    resources.extend(result.resources)
+    if result.error and gap:
+        gathered.gaps.append(DataGap(fetch.key, result.error))
+        gathered.sources[fetch.key] = "failed"
+    elif not result.error:
+        gathered.sources.setdefault(fetch.key, "fetched")
+    log_event(
+        logger,
+        "gather.fetched",
+        level=logging.WARNING if result.error else logging.INFO,
+        hookInstance=hook_instance,
+        key=fetch.key,
+        status="failed" if result.error else "ok",
+        resources=len(result.resources),
+        requests=result.requests,
+        error=result.error,
+        duration_ms=round(result.elapsed_seconds * 1000, 2),
+    )

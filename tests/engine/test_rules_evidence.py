@@ -1,0 +1,95 @@
+"""Rules over what the record holds: exists, absent, count, latest, change, age, and selection predicates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rules_helpers import HCPCS, condition, plan, run, score
+
+from cds_service.engine.mapping import Mappings
+from cds_service.engine.selections import SpecError
+
+
+def test_exists_absent_and_count(mappings: Mappings) -> None:
+    record = [condition("c1", "F33.1"), condition("c2", "F41.1"), condition("c3", "E11.9")]
+    assert run(mappings, {"exists": "mh-conditions"}, record).value is True
+    assert run(mappings, {"absent": "sud-conditions"}, record).value is True
+    assert run(mappings, {"count": {"of": "mh-conditions", "at-least": 3}}, record).value is False
+    assert run(mappings, {"count": {"of": "mh-conditions", "at-least": 2}}, record).evidence == [
+        "Condition/c1",
+        "Condition/c2",
+    ]
+
+
+def test_latest_compares_the_newest_score_and_is_unknown_without_one(mappings: Mappings) -> None:
+    record = [score("o1", "44261-6", 19, "2025-03-01T10:00:00Z"), score("o2", "44261-6", 8, "2025-03-08T10:00:00Z")]
+    rule = {"latest": {"of": "symptom-scores", "value": "observation.value", "op": ">=", "than": 10}}
+    assert run(mappings, rule, record).value is False
+    assert run(mappings, rule, []).value is None
+    assert run(mappings, rule, [score("o3", "44261-6", 12, when=None)]).value is None  # undated: not usable
+
+
+def test_change_needs_two_scores(mappings: Mappings) -> None:
+    rule = {"change": {"of": "symptom-scores", "value": "observation.value", "op": "<=", "than": -5}}
+    record = [score("o1", "70274-6", 14, "2025-03-01T10:00:00Z"), score("o2", "70274-6", 9, "2025-03-08T10:00:00Z")]
+    assert run(mappings, rule, record).value is True
+    assert run(mappings, rule, record[:1]).value is None
+
+
+def test_age_at_an_anchor(mappings: Mappings) -> None:
+    rule = {"age": {"at": "T0", "op": "<", "than": 18}}
+    assert run(mappings, rule, [{"resourceType": "Patient", "id": "p", "birthDate": "2008-09-09"}]).value is True
+    assert run(mappings, rule, [{"resourceType": "Patient", "id": "p", "birthDate": "1990"}]).value is False
+    assert run(mappings, rule, [{"resourceType": "Patient", "id": "p", "birthDate": "soon"}]).value is None
+
+
+def test_referenced_by_at_least_counts_the_pointers(mappings: Mappings) -> None:
+    def group(pid: str, session: str) -> dict[str, Any]:
+        return {
+            "resourceType": "Procedure",
+            "id": pid,
+            "status": "completed",
+            "code": {"coding": [{"system": HCPCS, "code": "G0410"}]},
+            "encounter": {"reference": f"Encounter/{session}"},
+        }
+
+    sessions = [{"resourceType": "Encounter", "id": s} for s in ("s1", "s2")]
+    twice = {"referenced-by": "Procedure", "via": "procedure.encounter", "at-least": 2}
+    rule = {"each": {"of": "sessions", "where": [twice]}}
+    record = [group("p1", "s1"), group("p2", "s1"), group("p3", "s2")]
+    result = run(mappings, rule, record, SESS=sessions)
+    assert result.value is False and result.evidence == ["Encounter/s2"]
+    assert run(mappings, rule, [*record, group("p4", "s2")], SESS=sessions).value is True
+    with pytest.raises(SpecError, match="at-least"):
+        run(mappings, {"each": {"of": "sessions", "where": [{**twice, "at-least": 0}]}}, [])
+
+
+def test_after_compares_two_times_of_one_resource(mappings: Mappings) -> None:
+    updated = {"fact": "careplan.last-updated", "after": "careplan.created", "by": "1d"}
+    rule = {"exists": {"of": "treatment-plans", "where": [updated]}}
+    reviewed = {**plan("tp", "2025-03-03T10:00:00Z"), "meta": {"lastUpdated": "2025-03-07T10:00:00Z"}}
+    assert run(mappings, rule, [reviewed]).value is True
+    saved = {**plan("tp", "2025-03-03T10:00:00Z"), "meta": {"lastUpdated": "2025-03-03T10:00:04Z"}}
+    assert run(mappings, rule, [saved]).value is False  # stamped when created: not an update
+    assert run(mappings, rule, [{**reviewed, "created": None}]).value is False  # nothing to compare with
+    with pytest.raises(SpecError, match="duration"):
+        run(mappings, {"exists": {"of": "treatment-plans", "where": [{**updated, "by": "soon"}]}}, [])
+    with pytest.raises(SpecError, match="datetime"):
+        run(mappings, {"exists": {"of": "treatment-plans", "where": [{**updated, "after": "careplan.status"}]}}, [])
+
+
+def test_hours_facts_read_a_duration_or_a_period() -> None:
+    from cds_service.engine.facts import build_fact
+
+    period = build_fact("p", "Encounter", "$.period", "hours")
+    length = build_fact("l", "Encounter", "$.length", "hours")
+    session = {
+        "resourceType": "Encounter",
+        "period": {"start": "2025-03-03T13:00:00-05:00", "end": "2025-03-03T16:00:00-05:00"},
+    }
+    assert period.values(session) == [3.0]
+    assert length.values({**session, "length": {"value": 150, "unit": "min"}}) == [2.5]
+    assert length.values({**session, "length": {"value": 2, "code": "h"}}) == [2.0]
+    assert length.values({**session, "length": {"value": 2, "unit": "furlongs"}}) == []
+    assert period.values({**session, "period": {"start": "2025-03-03T13:00:00Z"}}) == []  # open period

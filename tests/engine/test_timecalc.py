@@ -1,0 +1,134 @@
+"""Dates and deadlines: FHIR date parsing, calendar / business / treatment days, order intensity, age, overlap."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from cds_service.engine.timecalc import (
+    BusinessCalendar,
+    age_at,
+    calendar_days_deadline,
+    hours_deadline,
+    hours_per_session,
+    hours_per_week,
+    parse_instant,
+    period_overlaps,
+    sessions_per_week,
+    treatment_day_deadline,
+    windows,
+)
+
+EST = timezone(timedelta(hours=-5))
+
+
+@pytest.mark.parametrize(
+    ("text", "end", "expected"),
+    [
+        ("2025-03-03T10:00:00Z", False, datetime(2025, 3, 3, 10, tzinfo=UTC)),
+        ("2025-03-03T10:00:00-05:00", False, datetime(2025, 3, 3, 10, tzinfo=EST)),
+        ("2025-03-03T10:00:00.5+00:00", False, datetime(2025, 3, 3, 10, 0, 0, 500000, tzinfo=UTC)),
+        ("2025-03-03", False, datetime(2025, 3, 3, tzinfo=UTC)),
+        ("2025-03-03", True, datetime(2025, 3, 3, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("2025-02", True, datetime(2025, 2, 28, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("2024-12", True, datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("2025", False, datetime(2025, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_fhir_dates_parse_to_aware_datetimes(text: str, end: bool, expected: datetime) -> None:
+    assert parse_instant(text, end_of_period=end) == expected
+
+
+@pytest.mark.parametrize("bad", [None, 20250303, "", "yesterday", "2025-02-30", "2025-13-01", "2025-03-03T25:00:00Z"])
+def test_missing_and_malformed_dates_are_none_never_an_exception(bad: object) -> None:
+    assert parse_instant(bad) is None
+
+
+def test_hours_and_calendar_day_deadlines() -> None:
+    t0 = datetime(2025, 3, 3, 9, tzinfo=EST)
+    assert hours_deadline(t0, 48) == datetime(2025, 3, 5, 9, tzinfo=EST)
+    # "within 7 days" counts calendar days from the date, the day itself being day 0; ends at local midnight.
+    assert calendar_days_deadline(t0, 7) == datetime(2025, 3, 10, 23, 59, 59, 999999, tzinfo=EST)
+
+
+def test_business_days_skip_the_weekend() -> None:
+    calendar = BusinessCalendar.from_spec("US-MA")
+    friday = datetime(2025, 4, 4, 13, tzinfo=EST)
+    assert calendar.business_days_deadline(friday, 1).date() == date(2025, 4, 7)  # Monday
+    assert calendar.business_days_deadline(friday, 0).date() == date(2025, 4, 4)
+
+
+def test_business_days_skip_a_state_holiday() -> None:
+    massachusetts = BusinessCalendar.from_spec("US-MA")
+    federal = BusinessCalendar.from_spec("US")
+    # Patriots' Day (third Monday of April) is a Massachusetts holiday, not a federal one.
+    friday = datetime(2025, 4, 18, 13, tzinfo=EST)
+    assert massachusetts.business_days_deadline(friday, 1).date() == date(2025, 4, 22)
+    assert federal.business_days_deadline(friday, 1).date() == date(2025, 4, 21)
+    assert not massachusetts.is_business_day(date(2025, 7, 4))
+
+
+def test_business_calendar_none_counts_weekdays_only_and_unknown_calendars_fail() -> None:
+    assert BusinessCalendar.from_spec("none").is_business_day(date(2025, 7, 4))
+    with pytest.raises(ValueError, match="unknown holiday calendar"):
+        BusinessCalendar.from_spec("XX-YY")
+
+
+def test_treatment_days_count_distinct_session_dates() -> None:
+    starts = [datetime(2025, 3, d, h, tzinfo=UTC) for d, h in ((3, 9), (3, 14), (5, 9), (7, 9))]
+    assert treatment_day_deadline(starts, 3) == datetime(2025, 3, 7, 23, 59, 59, 999999, tzinfo=UTC)
+    assert treatment_day_deadline(starts, 2).date() == date(2025, 3, 5)
+    assert treatment_day_deadline(starts, 4) is None
+    assert treatment_day_deadline([], 1) is None
+
+
+@pytest.mark.parametrize(
+    ("repeat", "per_week", "sessions", "per_session"),
+    [
+        ({"frequency": 3, "period": 1, "periodUnit": "wk", "duration": 3, "durationUnit": "h"}, 9, 3, 3),
+        ({"frequency": 1, "period": 1, "periodUnit": "d", "duration": 180, "durationUnit": "min"}, 21, 7, 3),
+        ({"dayOfWeek": ["mon", "wed", "fri"], "duration": 3, "durationUnit": "h"}, 9, 3, 3),
+        ({"frequency": 5, "period": 2, "periodUnit": "wk", "duration": 4, "durationUnit": "h"}, 10, 2.5, 4),
+        ({"frequency": 3, "period": 1, "periodUnit": "wk"}, None, 3, None),
+        ({"duration": 3, "durationUnit": "h"}, None, None, 3),
+        ({"frequency": 3, "period": 0, "periodUnit": "wk", "duration": 3, "durationUnit": "h"}, None, None, 3),
+        ({"frequency": "three", "period": 1, "periodUnit": "wk", "duration": 3, "durationUnit": "h"}, None, None, 3),
+        ({"frequency": 3, "period": 1, "periodUnit": "fortnight", "duration": 3, "durationUnit": "h"}, None, None, 3),
+    ],
+)
+def test_order_intensity_from_occurrence_timing(
+    repeat: dict, per_week: float | None, sessions: float | None, per_session: float | None
+) -> None:
+    timing = {"repeat": repeat}
+    assert hours_per_week(timing) == per_week
+    assert sessions_per_week(timing) == sessions
+    assert hours_per_session(timing) == per_session
+
+
+def test_intensity_without_a_timing_is_none() -> None:
+    assert hours_per_week(None) is None and hours_per_week({}) is None and hours_per_week({"repeat": []}) is None
+
+
+def test_age_in_completed_years() -> None:
+    at = datetime(2025, 3, 3, tzinfo=UTC)
+    assert age_at("2008-09-09", at) == 16
+    assert age_at("2007-03-03", at) == 18
+    assert age_at("2007-03-04", at) == 17
+    assert age_at("1990", at) == 35
+    assert age_at("not a date", at) is None and age_at(None, at) is None and age_at("2030-01-01", at) is None
+
+
+def test_period_overlap_with_open_ends_and_unknown_starts() -> None:
+    d = lambda day: datetime(2025, 3, day, tzinfo=UTC)  # noqa: E731
+    assert period_overlaps(d(1), d(5), d(4), d(9)) is True
+    assert period_overlaps(d(1), d(5), d(5), d(9)) is False
+    assert period_overlaps(d(1), None, d(20), d(21)) is True
+    assert period_overlaps(None, d(5), d(4), d(9)) is None
+
+
+def test_windows_are_full_consecutive_spans() -> None:
+    start = datetime(2025, 2, 3, 9, tzinfo=UTC)
+    spans = windows(start, datetime(2025, 2, 28, 12, tzinfo=UTC), 7)
+    assert [s.date() for s, _ in spans] == [date(2025, 2, 3), date(2025, 2, 10), date(2025, 2, 17)]
+    assert windows(start, start + timedelta(days=3), 7) == []
