@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from cds_service.engine.mapping import Mappings, load_mappings
 from cds_service.hooks.app import create_app
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# The policy tests in tests/policies/<key>/ share their case builders through tests/policies/sentence_cases.py.
+sys.path.insert(0, str(Path(__file__).parent / "policies"))
 
 
 def load_fixture(name: str) -> Any:

@@ -1,0 +1,136 @@
+"""Pro and con cases built from the policy sentence: one FHIR Bundle, the hook, the time, and the verdict it gives."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from cds_service.config import Settings
+from cds_service.hooks.invocation import HookInvoker
+from cds_service.hooks.protocol import parse_hook_request
+from cds_service.hooks.services import SERVICES, service_for_hook
+from cds_service.record.hook_requests import build_hook_request
+
+Bundle = dict[str, Any]
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden"
+POLICY_TEXTS = Path(__file__).resolve().parents[3] / "shared" / "policies"
+PRO = {"met"}
+CON = {"not-met", "not-applicable"}
+
+
+@dataclass(frozen=True)
+class SentenceCase:
+    """A record the policy sentence gives a verdict on: ``expect`` is what the sentence says of ``criterion``."""
+
+    criterion: str
+    expect: str
+    quote: str
+    build: Callable[[], Bundle]
+    hook: str
+    at: str
+    policy: str
+    encounter_id: str | None = None
+    name: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.criterion}:{self.expect}" + (f":{self.name}" if self.name else "")
+
+
+@cache
+def golden(name: str) -> Bundle:
+    """A golden patient Bundle (tests/fixtures/golden/NAME.json), read once; callers get a deep copy."""
+    return json.loads((GOLDEN / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def from_golden(name: str, *changes: Callable[[Bundle], None]) -> Callable[[], Bundle]:
+    """A builder: golden patient ``name`` with each change applied in order to a fresh copy."""
+
+    def build() -> Bundle:
+        bundle = copy.deepcopy(golden(name))
+        for change in changes:
+            change(bundle)
+        return bundle
+
+    return build
+
+
+def resources(bundle: Bundle, resource_type: str | None = None) -> list[dict[str, Any]]:
+    """The Bundle's resources, optionally of one type (the dicts themselves: changing them changes the Bundle)."""
+    found = [e["resource"] for e in bundle.get("entry", [])]
+    return [r for r in found if resource_type is None or r.get("resourceType") == resource_type]
+
+
+def by_id(bundle: Bundle, resource_id: str) -> dict[str, Any]:
+    """The resource with this id (KeyError naming it when absent)."""
+    for resource in resources(bundle):
+        if resource.get("id") == resource_id:
+            return resource
+    raise KeyError(f"no resource with id {resource_id!r} in the bundle")
+
+
+def add(bundle: Bundle, *new: dict[str, Any]) -> None:
+    """Append resources to the Bundle."""
+    bundle.setdefault("entry", []).extend({"resource": r} for r in new)
+
+
+def drop(bundle: Bundle, predicate: Callable[[dict[str, Any]], bool]) -> None:
+    """Remove every resource the predicate accepts."""
+    bundle["entry"] = [e for e in bundle.get("entry", []) if not predicate(e["resource"])]
+
+
+@cache
+def _invoker() -> HookInvoker:
+    return HookInvoker(Settings(auth=False))
+
+
+def evaluate(case: SentenceCase) -> dict[str, dict[str, Any]]:
+    """Criterion id -> its entry in the response's evaluations, for the case's policy."""
+    body = build_hook_request(
+        case.build(), case.hook, at=case.at, policies=[case.policy], encounter_id=case.encounter_id
+    )
+    service = SERVICES[service_for_hook(case.hook)]
+    response = _invoker().invoke(service, parse_hook_request(body, service.hook))
+    found: dict[str, dict[str, Any]] = {}
+    for evaluation in response.get("extension", {}).get("iop-cds.evaluations", []):
+        for criterion in evaluation["criteria"]:
+            found.setdefault(criterion["id"], criterion)
+    return found
+
+
+def check(case: SentenceCase) -> None:
+    """Assert the service gives the verdict the sentence gives, showing the quote and the service's reason."""
+    got = evaluate(case).get(case.criterion)
+    status = got["status"] if got else "absent"
+    assert status == case.expect, (
+        f"{case.criterion}: policy says {case.expect!r} — “{case.quote}” — service says {status!r}"
+        + (f": {got['reason']}" if got else "")
+    )
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("’", "'").replace("“", '"').replace("”", '"')).strip().lower()
+
+
+@cache
+def policy_text(filename: str) -> str:
+    """A policy text from ../shared/policies, whitespace and quotes normalised for quote checks."""
+    return _normalise((POLICY_TEXTS / filename).read_text(encoding="utf-8"))
+
+
+def quote_is_in(quote: str, filename: str) -> bool:
+    """Whether every fragment of the quote ('…' separates fragments) occurs verbatim in the policy text."""
+    text = policy_text(filename)
+    return all(_normalise(part) in text for part in re.split(r"\s*(?:…|\.\.\.)\s*", quote) if part.strip())
+
+
+def pro_and_con(cases: Iterable[SentenceCase]) -> tuple[set[str], set[str]]:
+    """Criterion ids with a pro (met) case, and ids with a con (not-met / not-applicable) case."""
+    cases = list(cases)
+    return {c.criterion for c in cases if c.expect in PRO}, {c.criterion for c in cases if c.expect in CON}
