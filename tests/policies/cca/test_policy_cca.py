@@ -1082,7 +1082,7 @@ CASES: list[tuple[str, str, str, Callable[[Bundle], None] | None, str]] = [
         "D",
         "daughter on the plan without consent",
         both(plus(related_person("X-daughter")), res("P6-dcp", contributors(PATIENT, "RelatedPerson/X-daughter"))),
-        "unknown",
+        "not-met",  # "Proper consent must be documented in the member's record" (DECISIONS.md, cca)
     ),
     (
         "cca.planning.6-involvement-consent",
