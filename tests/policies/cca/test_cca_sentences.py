@@ -217,6 +217,22 @@ def housing_unstable(bundle: Bundle) -> None:
     by_id(bundle, "P6-prapare-housing")["valueCodeableConcept"] = coding(LOINC, "LA33-6")
 
 
+def inpatient_stay(end: str | None) -> Resource:
+    """A psychiatric inpatient stay in progress at order-sign, with its planned end (or none recorded)."""
+    stay: Resource = {
+        "resourceType": "Encounter",
+        "id": "X-imp",
+        "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "subject": {"reference": PATIENT},
+        "reasonReference": [{"reference": "Condition/P6-dx"}],
+        "period": {"start": "2025-03-27T20:00:00-04:00"},
+    }
+    if end:
+        stay["period"]["end"] = end
+    return stay
+
+
 def previous_episode(rid: str) -> Change:
     """The plan belongs to an earlier IOP episode: created, updated and ended months before this admission."""
 
@@ -358,6 +374,21 @@ CASES: list[SentenceCase] = [
     ),
     admission(
         "cca.eligibility.stable-environment-biomedical",
+        "met",
+        ENVIRONMENT,
+        plus(inpatient_stay("2025-04-03T16:00:00-04:00")),
+        attested("cca.eligibility.stable-environment-biomedical", True, ADMISSION_AT),
+        name="step-down: the inpatient stay ends the day before the IOP starts",
+    ),
+    admission(
+        "cca.eligibility.stable-environment-biomedical",
+        "not-met",
+        ENVIRONMENT,
+        plus(inpatient_stay(None)),
+        name="inpatient stay in progress with no end in sight",
+    ),
+    admission(
+        "cca.eligibility.stable-environment-biomedical",
         "not-met",
         ENVIRONMENT,
         attested("cca.eligibility.stable-environment-biomedical", False, ADMISSION_AT),
@@ -441,6 +472,13 @@ CASES: list[SentenceCase] = [
     ),
     discharge("cca.components.07-peer-recovery", "met", PEER, name="peer services in the plan"),
     discharge("cca.components.07-peer-recovery", "not-met", PEER, NO_PEER, name="no peer service"),
+    discharge(
+        "cca.components.07-peer-recovery",
+        "not-met",
+        PEER,
+        edit("P6-tp", lambda r: r["activity"][0]["detail"].update(code=coding(HCPCS, "H2027"))),
+        name="psycho-education is not peer support",
+    ),
     discharge("cca.components.08-med-eval-access", "met", MEDS_ACCESS, name="medication management in the plan"),
     discharge(
         "cca.components.08-med-eval-access",
@@ -757,6 +795,14 @@ CASES: list[SentenceCase] = [
         FOURTEEN_DAYS,
         setting("P6-psych-appt", start="2025-05-12T09:00:00-04:00", end="2025-05-12T09:30:00-04:00"),
         name="psychiatry on day 17",
+    ),
+    discharge(
+        "cca.discharge.6-psych-aftercare-14d",
+        "not-met",
+        FOURTEEN_DAYS,
+        edit("P6-sertraline", lambda r: r.pop("category")),
+        without("P6-psych-appt"),
+        name="on an uncategorised prescription, no psychiatric appointment",
     ),
     discharge(
         "cca.discharge.6-psych-aftercare-14d",
