@@ -20,6 +20,8 @@ PATIENT = "Patient/P6-patient"
 DISCHARGE_AT = "2025-04-25T16:05:00-04:00"
 # The P6 member the day before the program starts, signing the IOP order.
 ADMISSION_AT = "2025-04-03T10:30:00-04:00"
+# Day 12 of the P6 stay, signing an extension order.
+CONTINUED_AT = "2025-04-16T10:00:00-04:00"
 
 
 def coding(system: str, code: str) -> dict[str, Any]:
@@ -41,25 +43,23 @@ def discharge(criterion: str, expect: str, quote: str, *changes: Change, name: s
     )
 
 
-def _before_admission(bundle: Bundle) -> None:
-    """The P6 member before the stay: demographics, team and diagnosis, plus a draft order for 3 h, 3 days a week."""
-    keep = {"Patient", "Organization", "Coverage", "Practitioner", "Location", "CareTeam", "Condition"}
-    drop(bundle, lambda r: r["resourceType"] not in keep)
+def _before_admission_order(bundle: Bundle, rid: str, authored: str, start: str) -> None:
+    """Add a draft IOP order for 3 hours a day, 3 days a week, starting on ``start``."""
     add(
         bundle,
         {
             "resourceType": "ServiceRequest",
-            "id": "CA-order",
+            "id": rid,
             "status": "draft",
             "intent": "order",
             "code": coding(HCPCS, "S9480"),
             "subject": {"reference": PATIENT},
             "requester": {"reference": "Practitioner/P6-psy"},
             "reasonReference": [{"reference": "Condition/P6-dx"}],
-            "authoredOn": "2025-04-03T10:00:00-04:00",
+            "authoredOn": authored,
             "occurrenceTiming": {
                 "repeat": {
-                    "boundsPeriod": {"start": "2025-04-04"},
+                    "boundsPeriod": {"start": start},
                     "frequency": 3,
                     "period": 1,
                     "periodUnit": "wk",
@@ -71,6 +71,13 @@ def _before_admission(bundle: Bundle) -> None:
     )
 
 
+def _before_admission(bundle: Bundle) -> None:
+    """The P6 member before the stay: demographics, team and diagnosis, plus a draft order for 3 h, 3 days a week."""
+    keep = {"Patient", "Organization", "Coverage", "Practitioner", "Location", "CareTeam", "Condition"}
+    drop(bundle, lambda r: r["resourceType"] not in keep)
+    _before_admission_order(bundle, "CA-order", "2025-04-03T10:00:00-04:00", "2025-04-04")
+
+
 def admission(criterion: str, expect: str, quote: str, *changes: Change, name: str = "") -> SentenceCase:
     """A case at order-sign for the P6 member before admission, after ``changes``."""
     return SentenceCase(
@@ -80,6 +87,40 @@ def admission(criterion: str, expect: str, quote: str, *changes: Change, name: s
         build=from_golden("P6", _before_admission, *changes),
         hook="order-sign",
         at=ADMISSION_AT,
+        policy="cca",
+        name=name,
+    )
+
+
+def _day(rid: str) -> int:
+    """The April day of a session-linked P6 resource (P6-sess-16, P6-group-16-1, P6-note-16, ...), else 0."""
+    for prefix in ("P6-sess-", "P6-group-", "P6-note-", "P6-ind-", "P6-fam-"):
+        if rid.startswith(prefix):
+            return int(rid[len(prefix) :][:2])
+    return 0
+
+
+def _mid_stay(bundle: Bundle) -> None:
+    """The P6 member on day 12 (Wed 2025-04-16 10:00) with a draft extension order: only what existed by then."""
+    drop(bundle, lambda r: _day(r.get("id", "")) >= 16)
+    gone = {"P6-phq9-2", "P6-sertraline", "P6-therapy-appt", "P6-psych-appt", "P6-referral", "P6-instructions"}
+    drop(bundle, lambda r: r.get("id") in gone)
+    del by_id(bundle, "P6-prog")["period"]["end"]
+    by_id(bundle, "P6-tp")["meta"]["lastUpdated"] = "2025-04-14T15:00:00-04:00"
+    by_id(bundle, "P6-dcp")["meta"]["lastUpdated"] = "2025-04-14T15:30:00-04:00"
+    del by_id(bundle, "P6-goal")["outcomeReference"]
+    _before_admission_order(bundle, "CC-order-2", "2025-04-16T09:30:00-04:00", "2025-04-17")
+
+
+def continued(criterion: str, expect: str, quote: str, *changes: Change, name: str = "") -> SentenceCase:
+    """A case at order-sign of an extension order on day 12 of the P6 stay, after ``changes``."""
+    return SentenceCase(
+        criterion=criterion,
+        expect=expect,
+        quote=quote,
+        build=from_golden("P6", _mid_stay, *changes),
+        hook="order-sign",
+        at=CONTINUED_AT,
         policy="cca",
         name=name,
     )
@@ -408,6 +449,14 @@ CASES: list[SentenceCase] = [
         HOURS_DAYS,
         edit("CA-order", lambda r: r["occurrenceTiming"]["repeat"].update(duration=2)),
         name="order 2 h a day",
+    ),
+    continued("cca.intensity.1-3h-3to5-days", "met", HOURS_DAYS, name="extension order 3 h, 3 days a week"),
+    continued(
+        "cca.intensity.1-3h-3to5-days",
+        "not-met",
+        UNIT_DAYS,
+        edit("CC-order-2", lambda r: r["occurrenceTiming"]["repeat"].update(frequency=6)),
+        name="extension order 6 days a week",
     ),
     discharge("cca.intensity.1-3h-3to5-days", "met", HOURS_DAYS, name="3 sessions of 3 h each week"),
     discharge(
