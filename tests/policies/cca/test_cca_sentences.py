@@ -806,6 +806,22 @@ CASES: list[SentenceCase] = [
         dcp_addresses("X-housing"),
         name="housing addressed, transportation left out",
     ),
+    discharge(
+        "cca.discharge.2-sdoh-in-plan",
+        "not-met",
+        SDOH,
+        plus(TRANSPORT_DX, condition("X-aud", ICD, "F10.20")),
+        dcp_addresses("X-transport"),
+        name="alcohol use disorder without recovery or relapse services in the plan",
+    ),
+    discharge(
+        "cca.discharge.2-sdoh-in-plan",
+        "met",
+        SDOH,
+        plus(TRANSPORT_DX, condition("X-aud", ICD, "F10.20")),
+        dcp_addresses("X-transport", "X-aud"),
+        name="transportation and recovery services both in the plan",
+    ),
     discharge("cca.discharge.3-aftercare-documented", "met", AFTERCARE_DOCUMENTED, name="aftercare in the plan"),
     discharge(
         "cca.discharge.3-aftercare-documented",
