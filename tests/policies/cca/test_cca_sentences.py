@@ -787,7 +787,6 @@ CASES: list[SentenceCase] = [
         plus({**progress_note(16, "P6-sess-16"), "context": {}}),
         name="a note dated 04-16 linked to no session",
     ),
-
     # --- discharge planning, community and collateral linkages ---
     discharge("cca.discharge.1-planning-from-admission", "met", DC_PROCESS, name="from day 1, updated 04-23"),
     discharge(

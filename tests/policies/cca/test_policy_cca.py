@@ -279,6 +279,21 @@ def test_own_admission_patient(cca_client: Any) -> None:
     assert due["cca.assessment.3-provisional-tp-1bd"] == "2025-04-07T23:59:59.999999+00:00"
 
 
+def test_cca_never_asserts_coverage_even_with_every_admission_criterion_met(cca_client: Any) -> None:
+    """A performance specification sets standards of care: its order gets no `covered`, even when all is met."""
+    attestation = attested("cca.eligibility.stable-environment-biomedical", at=A_AT)
+    result = evaluate(cca_client, "A", attestation)
+    assert set(leaf_statuses(result).values()) <= {"met", "pending"}
+    covered = [
+        part["valueCode"]
+        for action in result.get("systemActions", [])
+        for extension in action["resource"].get("extension", [])
+        for part in extension.get("extension", [])
+        if part.get("url") == "covered"
+    ]
+    assert covered and "covered" not in covered
+
+
 def test_own_continued_stay_patient(cca_client: Any) -> None:
     result = evaluate(cca_client, "C")
     (evaluation,) = result["extension"]["iop-cds.evaluations"]
