@@ -862,6 +862,48 @@ CASES: list[SentenceCase] = [
     discharge("cca.discharge.5-aftercare-appt-7d", "not-met", SEVEN_DAYS, name="first appointment on day 10"),
     discharge("cca.discharge.6-psych-aftercare-14d", "met", FOURTEEN_DAYS, name="psychiatry on day 12"),
     discharge(
+        "cca.discharge.5-aftercare-appt-7d",
+        "not-met",
+        SEVEN_DAYS,
+        plus(
+            appointment(
+                "X-pcp-appt",
+                "2025-04-28T09:00:00-04:00",
+                participant=[
+                    {"actor": {"reference": PATIENT}, "status": "accepted"},
+                    {"actor": {"reference": "Practitioner/P6-pcp"}, "status": "accepted"},
+                    {"actor": {"reference": "Location/P6-loc-clinic"}, "status": "accepted"},
+                ],
+            )
+        ),
+        name="only a primary-care visit within 7 days",
+    ),
+    discharge(
+        "cca.discharge.6-psych-aftercare-14d",
+        "met",
+        FOURTEEN_DAYS,
+        without("P6-psych-appt"),
+        plus(
+            {
+                "resourceType": "Practitioner",
+                "id": "X-pmhnp",
+                "active": True,
+                "name": [{"family": "Lindqvist", "given": ["Eva"]}],
+                "qualification": [{"code": coding("http://nucc.org/provider-taxonomy", "363LP0808X")}],
+            },
+            appointment(
+                "X-np-appt",
+                "2025-05-06T11:00:00-04:00",
+                participant=[
+                    {"actor": {"reference": PATIENT}, "status": "accepted"},
+                    {"actor": {"reference": "Practitioner/X-pmhnp"}, "status": "accepted"},
+                    {"actor": {"reference": "Location/P6-loc-clinic"}, "status": "accepted"},
+                ],
+            ),
+        ),
+        name="psychiatric nurse practitioner on day 11",
+    ),
+    discharge(
         "cca.discharge.6-psych-aftercare-14d",
         "not-met",
         FOURTEEN_DAYS,
