@@ -76,6 +76,14 @@ class Settings:
     log_level: str = "INFO"
     bind: str = "127.0.0.1:8080"
     workers: int = 2
+    threads: int = 8
+    """Threads per gunicorn worker (gthread): a call waiting on a slow EHR holds one thread, not the worker."""
+    max_requests: int = 2000
+    """Calls a worker serves before it is recycled (with up to 10 % jitter), which keeps memory flat."""
+    max_request_bytes: int = 32 * 1024 * 1024
+    """Largest request body accepted (413 beyond); a 10,000-resource prefetch is about 15 MB."""
+    max_feedback_items: int = 100
+    """Most feedback items in one request (413 beyond)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
