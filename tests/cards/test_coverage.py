@@ -60,4 +60,3 @@ def test_discharging_an_encounter_that_is_not_an_iop_program_asserts_nothing(cli
     body = call_hook(client, request)
     assert body["extension"]["iop-cds.evaluations"] == []
     assert covered_values(body) == []
-
