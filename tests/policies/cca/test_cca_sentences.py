@@ -546,6 +546,21 @@ CASES: list[SentenceCase] = [
         without_sections("29762-2"),
         name="first screen a week in",
     ),
+    discharge(
+        "cca.components.10-sud-assessment",
+        "not-met",
+        SUD,
+        plus(condition("X-aud", ICD, "F10.20")),
+        name="alcohol use disorder, no substance use treatment in the stay",
+    ),
+    discharge(
+        "cca.components.10-sud-assessment",
+        "met",
+        SUD,
+        plus(condition("X-aud", ICD, "F10.20")),
+        edit("P6-dcp", lambda r: r["addresses"].append({"reference": "Condition/X-aud"})),
+        name="alcohol use disorder addressed by the plan",
+    ),
     discharge("cca.components.11-integrated-plan-consent", "met", INTEGRATED, name="PCP consent and team plan"),
     discharge(
         "cca.components.11-integrated-plan-consent",
