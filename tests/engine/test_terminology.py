@@ -22,7 +22,7 @@ from cds_service.engine.mapping import Mappings
 from cds_service.engine.valuesets import ValueSet, compile_valuesets, instrument_of, normalise_system
 from cds_service.hooks.services import SERVICES
 from cds_service.record.prefetch import SCREENING_LOINC
-from tests.policies.sentence_cases import SentenceCase, evaluate, from_golden, resources
+from tests.policies.sentence_cases import SentenceCase, by_id, evaluate, from_golden, resources
 
 with warnings.catch_warnings():  # the package reads its data with a deprecated importlib.resources call
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -240,6 +240,39 @@ def test_a_mental_health_diagnosis_is_recognised_however_it_is_coded(problems: l
 def test_a_problem_list_without_a_mental_health_code_is_not_a_mental_health_diagnosis() -> None:
     got = _molina_dx(_recode([(WHO_ICD10, "F32.1")]))
     assert got["status"] != "met", got["reason"]
+
+
+OPTUM_AT = "2025-03-03T09:30:00-05:00"  # golden P3: Optum LOCG order-sign (tests/policies/optum_locg)
+OPTUM_WITHDRAWAL = "optum-locg.admission.all.4-no-severe-withdrawal-dt-risk"
+
+
+def _optum(criterion: str, *changes: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    case = SentenceCase(criterion, "met", "", from_golden("P3", *changes), "order-sign", OPTUM_AT, "optum-locg")
+    return evaluate(case)[criterion]
+
+
+def _code(resource_id: str, system: str, code: str) -> Callable[[dict[str, Any]], None]:
+    def change(bundle: dict[str, Any]) -> None:
+        by_id(bundle, resource_id)["code"] = {"coding": [{"system": system, "code": code}]}
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("system", "code"),
+    [(ICD, "F10.231"), (ICD, "f10231"), ("2.16.840.1.113883.6.90", "F10231"), (SCT, "8635005")],
+    ids=["golden", "dotless-lowercase", "bare-oid", "snomed-alcohol-withdrawal-delirium"],
+)
+def test_a_withdrawal_delirium_diagnosis_is_a_safety_failure_however_it_is_coded(system: str, code: str) -> None:
+    got = _optum(OPTUM_WITHDRAWAL, _code("P3-alcohol", system, code))
+    assert got["status"] == "not-met", got["reason"]
+
+
+def test_a_snomed_coded_bipolar_disorder_is_in_the_policy_scope() -> None:
+    got = _optum(
+        "optum-locg.scope.mh-or-cooccurring", _code("P3-bipolar", SCT, "13746004"), _code("P3-alcohol", SCT, "7200002")
+    )
+    assert got["status"] == "met", got["reason"]
 
 
 # --- instruments: PHQ-9 and its teen variant are one instrument, and its scores reach the engine ---
