@@ -268,9 +268,11 @@ def test_a_withdrawal_delirium_diagnosis_is_a_safety_failure_however_it_is_coded
     assert got["status"] == "not-met", got["reason"]
 
 
-def test_a_snomed_coded_bipolar_disorder_is_in_the_policy_scope() -> None:
+def test_a_snomed_coded_bipolar_depression_is_in_the_policy_scope() -> None:
     got = _optum(
-        "optum-locg.scope.mh-or-cooccurring", _code("P3-bipolar", SCT, "13746004"), _code("P3-alcohol", SCT, "7200002")
+        "optum-locg.scope.mh-or-cooccurring",
+        _code("P3-bipolar", SCT, "191627008"),
+        _code("P3-alcohol", SCT, "44054006"),
     )
     assert got["status"] == "met", got["reason"]
 
