@@ -10,6 +10,7 @@ from cds_service.engine.rules.base import Rule
 from cds_service.engine.rules.compiler import RuleCompiler
 from cds_service.engine.rules.deadlines import DueSpec, parse_due
 from cds_service.engine.selections import SpecError
+from cds_service.engine.timecalc import zone_named
 
 PHASE_LETTERS = {"A": "admission", "C": "continued-stay", "D": "discharge"}
 PHASES = tuple(PHASE_LETTERS.values())
@@ -107,6 +108,8 @@ class Policy:
     tree: Group
     nodes: dict[str, Node]
     file: str = ""
+    timezone: str | None = None
+    """The policy's own IANA time zone for local dates (None: the site's ``IOP_CDS_TIMEZONE``)."""
 
     def criteria(self) -> Iterator[Criterion]:
         """Every leaf criterion, depth first."""
@@ -160,6 +163,12 @@ class PolicyParser:
         for key in ("policy", "title", "payer", "url", "tree"):
             if key not in doc:
                 self.problem("(file)", f"missing '{key}'")
+        timezone = doc.get("timezone")
+        if timezone is not None:
+            try:
+                zone_named(timezone)
+            except ValueError as exc:
+                self.problem("timezone", str(exc))
         if self.problems:
             return None
         tree = self.node(doc["tree"], "tree")
@@ -175,6 +184,7 @@ class PolicyParser:
             tree=tree,
             nodes=self.nodes,
             file=self.file,
+            timezone=str(timezone).strip() if timezone is not None else None,
         )
 
     def node(self, spec: object, where: str) -> Node | None:
