@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from cds_service.engine.context import EvaluationContext, resource_key
+from cds_service.engine.timecalc import format_local
 
 
-def format_time(t: datetime | None) -> str:
-    return t.strftime("%Y-%m-%d %H:%M") if t else "unknown"
+def format_time(t: datetime | None, zone: tzinfo | None = None) -> str:
+    """A time as shown in reasons: ``2025-05-02 23:59 -04:00``, in the site's zone when given, with its offset."""
+    return format_local(t, zone)
 
 
 @dataclass
@@ -23,6 +25,8 @@ class RuleResult:
     detail: str = ""
     due: datetime | None = None
     pending: bool = False
+    not_due: bool = False
+    """True only with a True value: a duty of the stay that fell due after the stay ended is not owed at all."""
 
 
 class Rule(ABC):
@@ -100,7 +104,12 @@ class Logic(Rule):
             evidence.extend(e for e in r.evidence if e not in evidence)
         pending = value is None and any(r.pending for r in chosen)
         due = next((r.due for r in chosen if r.due), None)
-        return RuleResult(value, evidence, "; ".join(dict.fromkeys(r.detail for r in chosen if r.detail)), due, pending)
+        # "all" of a duty that was never owed and other true rules is not owed either; "any" only if no hit was owed
+        not_due = value is True and (
+            any(r.not_due for r in chosen) if self.kind == "all" else all(r.not_due for r in chosen)
+        )
+        detail = "; ".join(dict.fromkeys(r.detail for r in chosen if r.detail))
+        return RuleResult(value, evidence, detail, due, pending, not_due)
 
     def criteria(self) -> set[str]:
         return set().union(*(r.criteria() for r in self.rules)) if self.rules else set()

@@ -68,7 +68,9 @@ class Latest(Rule):
             return RuleResult(None, detail=f"no dated {self.selection.title} with a value")
         t, r, v = max(dated, key=lambda item: item[0])
         ok = COMPARATORS[self.op](v, self.than)
-        return RuleResult(ok, [resource_key(r)], f"latest {self.selection.title} {v:g} on {format_time(t)}")
+        return RuleResult(
+            ok, [resource_key(r)], f"latest {self.selection.title} {v:g} on {format_time(t, ctx.calendar.zone)}"
+        )
 
 
 @dataclass
@@ -98,10 +100,12 @@ class Change(Rule):
         delta = (v2 - v1) / v1 * 100 if self.relative and v1 else v2 - v1
         ok = COMPARATORS[self.op](delta, self.than)
         unit = "%" if self.relative else ""
+        zone = ctx.calendar.zone
         return RuleResult(
             ok,
             [resource_key(r1), resource_key(r2)],
-            f"{self.selection.title} {v1:g} ({format_time(t1)}) → {v2:g} ({format_time(t2)}): change {delta:+g}{unit}",
+            f"{self.selection.title} {v1:g} ({format_time(t1, zone)}) → {v2:g} ({format_time(t2, zone)}): "
+            f"change {delta:+g}{unit}",
         )
 
 
