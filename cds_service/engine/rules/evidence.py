@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from cds_service.engine.context import EvaluationContext, resource_key
 from cds_service.engine.facts import Fact
-from cds_service.engine.rules.base import Rule, RuleResult, evidence_keys, format_time
+from cds_service.engine.rules.base import Rule, RuleResult, evidence_keys, format_time, unreadable_detail
 from cds_service.engine.selections import (
     COMPARATORS,
     Selection,
@@ -20,31 +20,52 @@ from cds_service.engine.timecalc import (
 
 @dataclass
 class Exists(Rule):
-    """True when the selection (optionally narrowed) has at least ``at_least`` members; false otherwise."""
+    """True when the selection (optionally narrowed) has at least ``at_least`` members; false otherwise.
+
+    An answer that rests on absence (too few members, or few enough for ``at_most``) is unknown when a source of
+    the selection could not be read; an answer that rests on members found stands.
+    """
 
     selection: Selection
     extra: list[Any] = field(default_factory=list)
     at_least: int = 1
     at_most: int | None = None
     negate: bool = False
+    gap_aware: ClassVar[bool] = True
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         candidates = ctx.select(self.selection.name)
         members = [r for r in candidates if all(p.test(r, ctx) for p in self.extra)] if self.extra else candidates
-        ok = len(members) >= self.at_least and (self.at_most is None or len(members) <= self.at_most)
+        too_few = len(members) < self.at_least
+        ok = not too_few and (self.at_most is None or len(members) <= self.at_most)
         title = self.selection.title
-        value = (not ok) if self.negate else ok
-        if members:
-            return RuleResult(
-                value, evidence_keys(members), f"{len(members)} × {title}: {', '.join(evidence_keys(members, 5))}"
-            )
-        if candidates:
+        value: bool | None = (not ok) if self.negate else ok
+        if members and not too_few:
+            detail = f"{len(members)} × {title}: {', '.join(evidence_keys(members, 5))}"
+            if self.at_most is not None and not ok:
+                detail += f" (at most {self.at_most} allowed)"
+            evidence = evidence_keys(members)
+        elif members:
+            listed = ", ".join(evidence_keys(members, 5))
+            detail = f"found {len(members)} × {title} ({listed}), fewer than the {self.at_least} required"
+            evidence = evidence_keys(members)
+        elif candidates:
             # Show what was looked at: the plan exists, but not with what the criterion asks of it.
             detail = (
-                f"{len(candidates)} × {title} ({', '.join(evidence_keys(candidates, 5))}), none with what is required"
+                f"found {len(candidates)} × {title} ({', '.join(evidence_keys(candidates, 5))}), "
+                "which fail what the criterion requires"
             )
-            return RuleResult(value, evidence_keys(candidates), detail)
-        return RuleResult(value, [], f"no {title} found")
+            evidence = evidence_keys(candidates)
+        else:
+            detail, evidence = f"no {title} found in the record", []
+        from_absence = too_few or (self.at_most is not None and ok)
+        if from_absence:
+            gaps = ctx.gaps_of([self.selection.name])
+        else:  # members chosen for lacking something (a session without a note) are found only from absence too
+            gaps = ctx.gaps_of(ctx.negated_sources(self.selection.name)) if ctx.unreadable else []
+        if gaps:
+            return RuleResult(None, evidence, unreadable_detail(gaps, detail), gaps=tuple(gaps))
+        return RuleResult(value, evidence, detail)
 
 
 @dataclass
@@ -116,11 +137,16 @@ class Age(Rule):
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         patients = ctx.record.of_type("Patient")
         at = self.at.resolve(ctx)
-        if not patients or at is None:
-            return RuleResult(None, detail="no patient birth date or anchor time")
+        if at is None:
+            return RuleResult(None, detail=f"age unknown: no {self.at.anchor} time")
+        if not patients:
+            gaps = ctx.gaps_of(["Patient"])
+            if gaps:
+                return RuleResult(None, detail=f"age unknown: {unreadable_detail(gaps, '')}", gaps=tuple(gaps))
+            return RuleResult(None, detail="age unknown: no patient in the record")
         age = age_at(patients[0].get("birthDate"), at)
         if age is None:
-            return RuleResult(None, [resource_key(patients[0])], "birth date missing or malformed")
+            return RuleResult(None, [resource_key(patients[0])], "age unknown: birth date missing or malformed")
         return RuleResult(
             COMPARATORS[self.op](age, self.than), [resource_key(patients[0])], f"age {age} at {at:%Y-%m-%d}"
         )
