@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from cds_service.engine.context import EvaluationContext, resource_key
@@ -16,6 +17,7 @@ from cds_service.engine.selections import (
 from cds_service.engine.timecalc import (
     age_at,
 )
+from cds_service.record.patient_record import Resource
 
 
 @dataclass
@@ -68,9 +70,55 @@ class Exists(Rule):
         return RuleResult(value, evidence, detail)
 
 
+LOINC_SYSTEMS = frozenset({"http://loinc.org", "urn:oid:2.16.840.1.113883.6.1"})
+# Codes that stand for the same instrument's total score: Synthea and many EHRs code the PHQ-9 total as 89204-2
+# and the GAD-7 total as 70274-6 (panel codes), others as 44261-6 and 69737-5. Scores compare within one instrument.
+INSTRUMENT_VARIANTS: dict[str, str] = {
+    "44261-6": "PHQ-9",
+    "89204-2": "PHQ-9",
+    "69737-5": "GAD-7",
+    "70274-6": "GAD-7",
+}
+
+
+def instrument_of(ctx: EvaluationContext, resource: Resource) -> str | None:
+    """The instrument a score belongs to: a declared LOINC variant, else its first code (None without a code)."""
+    code_fact = ctx.facts.get(f"{str(resource.get('resourceType', '')).lower()}.code")
+    codings = [c for c in ctx.values(code_fact, resource) if isinstance(c, dict)] if code_fact else []
+    for coding in codings:
+        if coding.get("system") in LOINC_SYSTEMS and coding.get("code") in INSTRUMENT_VARIANTS:
+            return INSTRUMENT_VARIANTS[coding["code"]]
+    for coding in codings:
+        if coding.get("code"):
+            return f"{coding.get('system', '')}|{coding['code']}"
+    return None
+
+
+def _dated_by_instrument(
+    ctx: EvaluationContext, selection: Selection, value_fact: Fact, time_fact: Fact | None
+) -> dict[str | None, list[tuple[datetime, Resource, float]]]:
+    """Dated values of a selection, oldest first, grouped by instrument."""
+    groups: dict[str | None, list[tuple[datetime, Resource, float]]] = {}
+    for r in ctx.select(selection.name):
+        t = ctx.time_of(selection.name, r, time_fact)
+        values = ctx.values(value_fact, r)
+        if t is not None and values:
+            groups.setdefault(instrument_of(ctx, r), []).append((t, r, values[0]))
+    for dated in groups.values():
+        dated.sort(key=lambda item: item[0])
+    return groups
+
+
+def _label(instrument: str | None, title: str) -> str:
+    return instrument if instrument and "|" not in instrument else title
+
+
 @dataclass
 class Latest(Rule):
-    """Compares the most recent member's value; unknown when the selection is empty."""
+    """Compares the newest value of each instrument in the selection; true when one of them passes.
+
+    Unknown when the selection has no dated value.
+    """
 
     selection: Selection
     value_fact: Fact
@@ -79,22 +127,25 @@ class Latest(Rule):
     than: float
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
-        dated = []
-        for r in ctx.select(self.selection.name):
-            t = ctx.time_of(self.selection.name, r, self.time_fact)
-            values = ctx.values(self.value_fact, r)
-            if t is not None and values:
-                dated.append((t, r, values[0]))
-        if not dated:
-            return RuleResult(None, detail=f"no dated {self.selection.title} with a value")
-        t, r, v = max(dated, key=lambda item: item[0])
-        ok = COMPARATORS[self.op](v, self.than)
-        return RuleResult(ok, [resource_key(r)], f"latest {self.selection.title} {v:g} on {format_time(t)}")
+        groups = _dated_by_instrument(ctx, self.selection, self.value_fact, self.time_fact)
+        if not groups:
+            return RuleResult(None, detail=f"no dated {self.selection.title} with a value found in the record")
+        newest = sorted((dated[-1] for dated in groups.values()), key=lambda item: item[0], reverse=True)
+        passing = [item for item in newest if COMPARATORS[self.op](item[2], self.than)]
+        shown = passing or newest
+        title = self.selection.title
+        detail = "; ".join(
+            f"latest {_label(instrument_of(ctx, r), title)} {v:g} on {format_time(t)}" for t, r, v in shown
+        )
+        return RuleResult(bool(passing), [resource_key(r) for _, r, _ in shown], detail)
 
 
 @dataclass
 class Change(Rule):
-    """Compares last minus first value of a dated selection; unknown with fewer than two values."""
+    """Compares last minus first value within one instrument; true when one instrument's change passes.
+
+    A PHQ-9 followed by a GAD-7 is no change at all: unknown while no instrument has two dated values.
+    """
 
     selection: Selection
     value_fact: Fact
@@ -104,26 +155,27 @@ class Change(Rule):
     relative: bool = False
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
-        dated = []
-        for r in ctx.select(self.selection.name):
-            t = ctx.time_of(self.selection.name, r, self.time_fact)
-            values = ctx.values(self.value_fact, r)
-            if t is not None and values:
-                dated.append((t, r, values[0]))
-        if len(dated) < 2:
+        groups = _dated_by_instrument(ctx, self.selection, self.value_fact, self.time_fact)
+        series = {k: v for k, v in groups.items() if len(v) >= 2}
+        if not series:
+            found = [r for dated in groups.values() for _, r, _ in dated]
             return RuleResult(
-                None, evidence_keys([d[1] for d in dated]), f"fewer than two dated {self.selection.title}"
+                None, evidence_keys(found), f"fewer than two dated {self.selection.title} of one instrument"
             )
-        dated.sort(key=lambda item: item[0])
-        (t1, r1, v1), (t2, r2, v2) = dated[0], dated[-1]
-        delta = (v2 - v1) / v1 * 100 if self.relative and v1 else v2 - v1
-        ok = COMPARATORS[self.op](delta, self.than)
         unit = "%" if self.relative else ""
-        return RuleResult(
-            ok,
-            [resource_key(r1), resource_key(r2)],
-            f"{self.selection.title} {v1:g} ({format_time(t1)}) → {v2:g} ({format_time(t2)}): change {delta:+g}{unit}",
-        )
+        results = []
+        for instrument, dated in series.items():
+            (t1, r1, v1), (t2, r2, v2) = dated[0], dated[-1]
+            delta = (v2 - v1) / v1 * 100 if self.relative and v1 else v2 - v1
+            detail = (
+                f"{_label(instrument, self.selection.title)} {v1:g} ({format_time(t1)}) → {v2:g} "
+                f"({format_time(t2)}): change {delta:+g}{unit}"
+            )
+            results.append((COMPARATORS[self.op](delta, self.than), [resource_key(r1), resource_key(r2)], detail))
+        passing = [r for r in results if r[0]]
+        shown = passing or results
+        evidence = [key for _, keys, _ in shown for key in keys]
+        return RuleResult(bool(passing), evidence, "; ".join(d for _, _, d in shown))
 
 
 @dataclass
