@@ -6,10 +6,11 @@ program Encounters. Every test asserts the status a clinician sees and the reaso
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
-from sentence_cases import Bundle, drop, from_golden, resources
+from sentence_cases import Bundle, add, by_id, drop, from_golden, resources
 
 from cds_service.config import Settings
 from cds_service.hooks.invocation import HookInvoker
@@ -113,3 +114,85 @@ def test_includes_of_a_failed_search_are_unreadable_too() -> None:
     plan = gap["bh803.doc.6-tx-plan-physician-signed-goals"]
     assert plan["status"] == "unknown"
     assert "could not be read: encounters" in plan["reason"]
+
+
+# --- duplicates and stale status ----------------------------------------------------------------------------------
+
+HOSPITAL = "urn:oid:2.16.840.1.113883.19.5"
+P4_AT = "2025-02-28T12:05:00-05:00"
+
+
+def _readmitted_twice_on_paper(bundle: Bundle) -> None:
+    """P1's November stay arrives twice (an interface resend under a new id), the June stay is gone."""
+    drop(bundle, lambda r: r.get("id") == "P1-ip1")
+    stay = by_id(bundle, "P1-ip2")
+    stay["identifier"] = [{"system": HOSPITAL, "value": "ADM-20241120"}]
+    stay["meta"] = {"lastUpdated": "2024-11-28T18:00:00Z"}
+    resend = {**copy.deepcopy(stay), "id": "P1-ip2-resend", "meta": {"lastUpdated": "2024-11-29T08:00:00Z"}}
+    add(bundle, resend)
+
+
+def test_duplicate_identifiers_count_once() -> None:
+    got = run(from_golden("P1", _readmitted_twice_on_paper), "medica", P1_AT)
+    readmission = got["medica.adult-admission.8d-high-readmission-risk"]
+    assert readmission["status"] == "not-met"
+    assert "found 1 × psychiatric inpatient or emergency admission in the last 12 months" in readmission["reason"]
+    assert readmission["evidence"] == ["Encounter/P1-ip2-resend"]  # the copy updated last
+
+
+def _one_session_recorded_twice(bundle: Bundle) -> None:
+    """In the week of 10 February only the Monday session took place, and it was recorded twice."""
+    drop(bundle, lambda r: r.get("id") in ("P4-sess-12", "P4-sess-14"))
+    add(bundle, {**copy.deepcopy(by_id(bundle, "P4-sess-10")), "id": "P4-sess-10-copy"})
+
+
+def test_sessions_of_one_program_with_the_same_start_count_once() -> None:
+    got = run(
+        from_golden("P4", _one_session_recorded_twice),
+        "optum-locg",
+        P4_AT,
+        hook="encounter-discharge",
+        encounter_id="P4-prog",
+    )
+    intensity = got["optum-locg.def.intensity-3h-2d"]
+    assert intensity["status"] == "not-met"
+    assert "2025-02-10" in intensity["reason"]
+
+
+def _program_left_open_in_2024(ended: bool) -> Callable[[Bundle], None]:
+    def change(bundle: Bundle) -> None:
+        iop = {"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "S9480"}
+        period = {"start": "2024-04-01T09:00:00-05:00"}
+        if ended:
+            period["end"] = "2024-05-10T12:00:00-05:00"
+        program = {
+            "resourceType": "Encounter",
+            "id": "P1-iop-2024",
+            "status": "in-progress",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "type": [{"coding": [iop]}],
+            "subject": {"reference": "Patient/P1-patient"},
+            "period": period,
+        }
+        session = {
+            **copy.deepcopy(program),
+            "id": "P1-iop-2024-s1",
+            "status": "finished",
+            "partOf": {"reference": "Encounter/P1-iop-2024"},
+            "period": {"start": "2024-05-10T09:00:00-05:00", "end": "2024-05-10T12:00:00-05:00"},
+        }
+        add(bundle, program, session)
+
+    return change
+
+
+def test_in_progress_program_whose_period_ended_is_not_the_current_episode() -> None:
+    got = run(from_golden("P1", _program_left_open_in_2024(ended=True)), "medica", P1_AT)
+    assert got["phase"]["status"] == "admission"
+    assert got["medica.adult-admission.1-dx-moderate-severe"]["status"] == "met"
+
+
+def test_in_progress_program_without_a_session_for_30_days_is_not_the_current_episode() -> None:
+    got = run(from_golden("P1", _program_left_open_in_2024(ended=False)), "medica", P1_AT)
+    assert got["phase"]["status"] == "admission"
+    assert got["medica.adult-admission.6-safety-plan"]["status"] == "met"  # admission criteria, not continuation
