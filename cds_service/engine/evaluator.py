@@ -306,6 +306,15 @@ class PolicyEvaluator:
             refute = None
         if c.met_if is not None:
             support = c.met_if.check(self.ctx)
+            if (
+                support.value is True
+                and refute is not None
+                and refute.value is None
+                and (refute.contested or refute.gaps)
+            ):
+                # Contrary evidence that is contested, or could sit in an unreadable source, is not ruled out.
+                reason = f"{refute.detail} (supporting evidence: {support.detail})"
+                return self._attest(c, out(Status.UNKNOWN, reason, refute))
             if support.value is True:
                 if c.confirm:
                     return self._attest(
@@ -322,6 +331,8 @@ class PolicyEvaluator:
             if support.value is False and c.closed_world:
                 return out(Status.NOT_MET, support.detail, support)
             detail = support.detail if support.value is None else f"not shown: {support.detail}"
+            if refute is not None and refute.value is None and (refute.contested or refute.gaps):
+                detail = f"{refute.detail}; {detail}"
             return self._attest(c, out(Status.UNKNOWN, detail, support))
         if c.attestation:
             return self._attest(c, out(Status.UNKNOWN, "clinical judgement: needs a clinician's attestation"))

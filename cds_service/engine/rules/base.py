@@ -25,6 +25,8 @@ class RuleResult:
     pending: bool = False
     gaps: tuple[str, ...] = ()
     """Prefetch keys that could not be read and made the answer unknown."""
+    contested: bool = False
+    """Unknown because evidence conflicts (e.g. a diagnosis newer than the assessment): a clinician must confirm."""
 
 
 class Rule(ABC):
@@ -117,6 +119,7 @@ class Logic(Rule):
                 inner.due,
                 inner.pending,
                 inner.gaps,
+                inner.contested,
             )
         decisive = False if self.kind == "all" else True
         hits = [r for r in results if r.value is decisive]
@@ -135,8 +138,9 @@ class Logic(Rule):
         pending = value is None and any(r.pending for r in chosen)
         due = next((r.due for r in chosen if r.due), None)
         gaps = tuple(dict.fromkeys(g for r in chosen for g in r.gaps)) if value is None else ()
+        contested = value is None and any(r.contested for r in chosen)
         detail = "; ".join(dict.fromkeys(r.detail for r in chosen if r.detail))
-        return RuleResult(value, evidence, detail, due, pending, gaps)
+        return RuleResult(value, evidence, detail, due, pending, gaps, contested)
 
     def criteria(self) -> set[str]:
         return set().union(*(r.criteria() for r in self.rules)) if self.rules else set()

@@ -224,3 +224,68 @@ class Each(Rule):
                 f"{', '.join(evidence_keys(failing, 5))}",
             )
         return RuleResult(True, evidence_keys(members), f"all {len(members)} {self.selection.title} qualify")
+
+
+@dataclass
+class CurrentState(Rule):
+    """Whether a state (risk, withdrawal) is present now, the newest evidence first (DATA-PROFILE §6).
+
+    ``findings`` are current positive evidence; ``assessments`` are structured assessments of the state whatever
+    they found; ``diagnoses`` are coded diagnoses, which a newer assessment outweighs. True when a finding is as new
+    as the newest assessment that found nothing; unknown (asking the clinician to confirm) when a diagnosis is newer
+    than that assessment, or stands alone; false when the newest assessment found nothing and nothing is newer.
+    """
+
+    label: str
+    assessments: list[Selection]
+    findings: list[Selection]
+    diagnoses: list[Selection]
+
+    def reads(self) -> list[str]:
+        return [s.name for s in (*self.assessments, *self.findings, *self.diagnoses)]
+
+    def _dated(self, ctx: EvaluationContext, selections: list[Selection]) -> list[tuple[datetime | None, Resource]]:
+        seen: set[int] = set()
+        dated = []
+        for selection in selections:
+            for r in ctx.select(selection.name):
+                if id(r) not in seen:
+                    seen.add(id(r))
+                    dated.append((ctx.time_of(selection.name, r), r))
+        return dated
+
+    def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        findings = self._dated(ctx, self.findings)
+        found = {id(r) for _, r in findings}
+        negatives = [(t, r) for t, r in self._dated(ctx, self.assessments) if id(r) not in found and t is not None]
+        diagnoses = [(t, r) for t, r in self._dated(ctx, self.diagnoses) if id(r) not in found]
+        newest = max(negatives, key=lambda item: item[0]) if negatives else None
+        since = newest[0] if newest else None
+
+        def describe(items: list[tuple[datetime | None, Resource]]) -> str:
+            return ", ".join(f"{resource_key(r)} ({format_time(t) if t else 'undated'})" for t, r in items[:5])
+
+        current = [(t, r) for t, r in findings if since is None or (t is not None and t >= since)]
+        if current:
+            return RuleResult(
+                True, [resource_key(r) for _, r in current], f"current evidence of {self.label}: {describe(current)}"
+            )
+        newer = [(t, r) for t, r in diagnoses if since is None or t is None or t > since]
+        if newer:
+            if newest is None:
+                detail = f"{self.label}: diagnosis {describe(newer)} with no structured assessment"
+            else:
+                detail = (
+                    f"{self.label}: diagnosis {describe(newer)} is newer than the assessment "
+                    f"{describe([newest])} that found none"
+                )
+            return RuleResult(
+                None, [resource_key(r) for _, r in newer], f"{detail}; a clinician needs to confirm", contested=True
+            )
+        if newest is None:  # unknown instead when a source could not be read (Rule.check)
+            return RuleResult(False, detail=f"no evidence of {self.label} found in the record")
+        outweighed = [*findings, *diagnoses]
+        detail = f"newest assessment {describe([newest])} found no {self.label}"
+        if outweighed:
+            detail += f"; older evidence outweighed: {describe(outweighed)}"
+        return RuleResult(False, [resource_key(newest[1])], detail)
