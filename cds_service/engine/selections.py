@@ -336,9 +336,12 @@ class Scope:
         return f"{self.low or 'open'} to {self.high or 'open'}" + (" (this episode)" if self.episode else "")
 
     def admits(self, resource: Resource, when: datetime | None, ctx: EvaluationContext) -> bool:
-        """Whether a member dated ``when`` belongs to the window (undated evidence cannot be placed: no)."""
+        """Whether a member dated ``when`` belongs to the window; an undated one only while it is in force."""
         if when is None:
-            return False
+            # No date to place it by: a resource still in force is this episode's; a closed one proves nothing.
+            return is_current(resource, state_time(ctx)) and not (
+                self.episode and _made_in_another_encounter(resource, ctx)
+            )
         low = self.low.resolve(ctx) if self.low else None
         high = self.high.resolve(ctx) if self.high else None
         if (self.low and low is None) or (self.high and high is None):
