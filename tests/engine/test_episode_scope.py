@@ -202,7 +202,8 @@ def _unscope(folder: Path, text: str, by: str = "") -> None:
 
 
 def test_check_mappings_rejects_a_deadline_read_selection_without_scope(copied_mappings: Path, capsys) -> None:
-    _unscope(copied_mappings, "    scope: episode\n    grace: 1d\n")  # the first one: treatment-plans
+    # the first one is treatment-plans; without its marker it is still a duty, because Molina's deadline reads it
+    _unscope(copied_mappings, "    scope: episode\n    grace: 1d\n    duty: true\n")
     with pytest.raises(MappingError) as caught:
         load_mappings(copied_mappings)
     [problem] = [p for p in caught.value.problems if "selection treatment-plans:" in p]
