@@ -246,3 +246,23 @@ def test_scope_needs_a_time_fact(copied_mappings: Path) -> None:
     with pytest.raises(MappingError) as caught:
         load_mappings(copied_mappings)
     assert "facts.yaml: selection undated: 'scope' needs a 'time' fact that dates each member" in caught.value.problems
+
+
+def test_a_look_back_counts_from_the_order_not_the_evaluation_time() -> None:
+    """P2's PHQ-9 of 15 on 02-28, the order signed 03-03, reviewed on 04-10: "in the last 30 days" of the order."""
+
+    def phq9_of_15(bundle: Bundle) -> None:
+        by_id(bundle, "P2-phq9")["valueQuantity"]["value"] = 15
+
+    case = SentenceCase(
+        "medica.adult-admission.1-dx-moderate-severe",
+        "met",
+        "A moderate to severe DSM mental health disorder",
+        from_golden("P2", phq9_of_15),
+        "order-sign",
+        "2025-04-10T14:00:00-05:00",
+        "medica",
+        name="a retrospective review",
+    )
+    got = evaluate(case)[case.criterion]
+    assert got["status"] == "met" and "Observation/P2-phq9" in got["evidence"], got["reason"]
