@@ -24,7 +24,9 @@ def test_deadline_met_late_missing_and_pending(mappings: Mappings) -> None:
 
 def test_deadline_in_business_and_treatment_days(mappings: Mappings) -> None:
     # Friday 2025-04-18; Monday 04-21 is Patriots' Day in Massachusetts, so one business day ends Tuesday.
-    friday = {"anchors": {"T0": datetime(2025, 4, 18, 13, tzinfo=UTC)}, "now": datetime(2025, 4, 25, tzinfo=UTC)}
+    # TD is the evaluation time: plans are scoped to the episode T0..TD.
+    later = datetime(2025, 4, 25, tzinfo=UTC)
+    friday = {"anchors": {"T0": datetime(2025, 4, 18, 13, tzinfo=UTC), "TD": later}, "now": later}
     business = {"deadline": {"of": "treatment-plans", "due": {"from": "T0", "business-days": 1}}}
     assert run(mappings, business, [plan("tp", "2025-04-22T10:00:00Z")], **friday).value is True
     assert run(mappings, business, [plan("tp", "2025-04-23T10:00:00Z")], **friday).value is False
