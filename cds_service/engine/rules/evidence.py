@@ -133,9 +133,9 @@ class Latest(Rule):
         newest = sorted((dated[-1] for dated in groups.values()), key=lambda item: item[0], reverse=True)
         passing = [item for item in newest if COMPARATORS[self.op](item[2], self.than)]
         shown = passing or newest
-        title = self.selection.title
+        title, zone = self.selection.title, ctx.calendar.zone
         detail = "; ".join(
-            f"latest {_label(instrument_of(ctx, r), title)} {v:g} on {format_time(t, ctx.calendar.zone)}" for t, r, v in shown
+            f"latest {_label(instrument_of(ctx, r), title)} {v:g} on {format_time(t, zone)}" for t, r, v in shown
         )
         return RuleResult(bool(passing), [resource_key(r) for _, r, _ in shown], detail)
 
@@ -263,7 +263,8 @@ class CurrentState(Rule):
         since = newest[0] if newest else None
 
         def describe(items: list[tuple[datetime | None, Resource]]) -> str:
-            return ", ".join(f"{resource_key(r)} ({format_time(t, ctx.calendar.zone) if t else 'undated'})" for t, r in items[:5])
+            zone = ctx.calendar.zone
+            return ", ".join(f"{resource_key(r)} ({format_time(t, zone) if t else 'undated'})" for t, r in items[:5])
 
         current = [(t, r) for t, r in findings if since is None or (t is not None and t >= since)]
         if current:
