@@ -80,6 +80,9 @@ class EvaluationContext:
             types = set()
             for source in [*selection.sources, *(name for name, _ in _looked_into(selection.predicates))]:
                 types |= self.source_types(source)
+            scope = getattr(selection, "scope", None)
+            if scope is not None and scope.reads_episode:
+                types.add("Encounter")  # with the encounters unread, the episode's window is unknown
         else:
             types = {name}
         memo[name] = frozenset(types)
