@@ -218,7 +218,14 @@ def test_cadence_and_bridge_accept_members_at_the_same_instant(mappings: Mapping
 
 
 def appointment(aid: str, start: str, status: str = "booked") -> dict[str, Any]:
-    return {"resourceType": "Appointment", "id": aid, "status": status, "start": start}
+    """A behavioural-health follow-up (aftercare is behavioural-health care: DATA-PROFILE §2)."""
+    return {
+        "resourceType": "Appointment",
+        "id": aid,
+        "status": status,
+        "start": start,
+        "reasonCode": [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F33.1"}]}],
+    }
 
 
 def session(sid: str, start: str, end: str | None = None, program: str = "Encounter/prog") -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, ClassVar
 
@@ -25,6 +25,7 @@ class RuleResult:
     detail: str = ""
     due: datetime | None = None
     pending: bool = False
+    _: KW_ONLY  # the flags below are named at every call: positional flags were mixed up once
     not_due: bool = False
     """True only with a True value: a duty of the stay that fell due after the stay ended is not owed at all."""
     gaps: tuple[str, ...] = ()
@@ -52,7 +53,7 @@ class Rule(ABC):
         if not gaps:
             return result
         return RuleResult(
-            None, result.evidence, unreadable_detail(gaps, result.detail), result.due, result.pending, tuple(gaps)
+            None, result.evidence, unreadable_detail(gaps, result.detail), result.due, result.pending, gaps=tuple(gaps)
         )
 
     def reads(self) -> list[str]:
@@ -122,8 +123,8 @@ class Logic(Rule):
                 f"not ({inner.detail})",
                 inner.due,
                 inner.pending,
-                inner.gaps,
-                inner.contested,
+                gaps=inner.gaps,
+                contested=inner.contested,
             )
         decisive = False if self.kind == "all" else True
         hits = [r for r in results if r.value is decisive]
