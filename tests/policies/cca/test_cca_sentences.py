@@ -16,6 +16,7 @@ Change = Callable[[Bundle], None]
 LOINC, SCT, ICD = "http://loinc.org", "http://snomed.info/sct", "http://hl7.org/fhir/sid/icd-10-cm"
 CPT, HCPCS = "http://www.ama-assn.org/go/cpt", "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 PATIENT = "Patient/P6-patient"
+CIWA_AR = "75632-6"  # CIWA-Ar total score
 # Golden P6: the program runs Fri 2025-04-04 13:00 to Fri 2025-04-25 16:00 (Boston); discharge hook at 16:05.
 DISCHARGE_AT = "2025-04-25T16:05:00-04:00"
 # The P6 member the day before the program starts, signing the IOP order.
@@ -185,6 +186,20 @@ def condition(rid: str, system: str, code: str, **extra: Any) -> Resource:
         "code": coding(system, code),
         "subject": {"reference": PATIENT},
         **extra,
+    }
+
+
+def score(rid: str, code: str, value: int, when: str) -> Resource:
+    """A withdrawal score (LOINC total score Observation)."""
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "category": [coding("http://terminology.hl7.org/CodeSystem/observation-category", "survey")],
+        "code": coding(LOINC, code),
+        "subject": {"reference": PATIENT},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": value, "unit": "{score}"},
     }
 
 
@@ -427,6 +442,24 @@ CASES: list[SentenceCase] = [
         ENVIRONMENT,
         plus(inpatient_stay(None)),
         name="inpatient stay in progress with no end in sight",
+    ),
+    admission(
+        "cca.eligibility.stable-environment-biomedical",
+        "not-met",
+        ENVIRONMENT,
+        plus(score("X-ciwa", CIWA_AR, 22, "2025-04-03T08:00:00-04:00")),
+        name="CIWA-Ar 22 this morning, no substance use disorder coded",
+    ),
+    admission(
+        "cca.eligibility.stable-environment-biomedical",
+        "met",
+        ENVIRONMENT,
+        plus(
+            condition("X-dt", ICD, "F10.231", onsetDateTime="2025-03-31"),
+            score("X-ciwa", CIWA_AR, 3, "2025-04-02T09:00:00-04:00"),
+        ),
+        attested("cca.eligibility.stable-environment-biomedical", True, ADMISSION_AT),
+        name="delirium on 03-31 outweighed by CIWA-Ar 3 on 04-02, clinician attests",
     ),
     admission(
         "cca.eligibility.stable-environment-biomedical",
