@@ -440,8 +440,15 @@ CASES: list[SentenceCase] = [
         "cca.eligibility.stable-environment-biomedical",
         "not-met",
         ENVIRONMENT,
+        plus(inpatient_stay("2025-04-08T12:00:00-04:00")),
+        name="inpatient stay planned to run into the IOP's first week",
+    ),
+    admission(
+        "cca.eligibility.stable-environment-biomedical",
+        "unknown",
+        ENVIRONMENT,
         plus(inpatient_stay(None)),
-        name="inpatient stay in progress with no end in sight",
+        name="order signed on the inpatient unit for an IOP after discharge: a judgement, not a finding",
     ),
     admission(
         "cca.eligibility.stable-environment-biomedical",

@@ -529,7 +529,7 @@ CASES: list[tuple[str, str, str, Callable[[Bundle], None] | None, str]] = [
     (
         "cca.eligibility.stable-environment-biomedical",
         "A",
-        "inpatient stay in progress",
+        "inpatient stay in progress, the IOP starts tomorrow (step-down: a judgement, DECISIONS.md cca)",
         plus(
             {
                 "resourceType": "Encounter",
@@ -538,6 +538,22 @@ CASES: list[tuple[str, str, str, Callable[[Bundle], None] | None, str]] = [
                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
                 "subject": {"reference": PATIENT},
                 "period": {"start": "2025-03-30T20:00:00-04:00"},
+            }
+        ),
+        "unknown",
+    ),
+    (
+        "cca.eligibility.stable-environment-biomedical",
+        "A",
+        "inpatient stay planned to end after the IOP starts",
+        plus(
+            {
+                "resourceType": "Encounter",
+                "id": "X-imp",
+                "status": "in-progress",
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+                "subject": {"reference": PATIENT},
+                "period": {"start": "2025-03-30T20:00:00-04:00", "end": "2025-04-07T12:00:00-04:00"},
             }
         ),
         "not-met",
