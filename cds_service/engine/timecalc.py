@@ -115,8 +115,9 @@ def format_local(t: datetime | None, zone: tzinfo | None = None) -> str:
 
 
 def hours_deadline(base: datetime, hours: float, zone: tzinfo | None = None) -> datetime:
-    """``base`` plus exactly a number of clock hours (shown in the site's zone)."""
-    return to_local(base, zone) + timedelta(hours=hours)
+    """``base`` plus exactly a number of elapsed hours (shown in the site's zone; a DST change does not shift it)."""
+    local = to_local(base, zone)
+    return (local.astimezone(UTC) + timedelta(hours=hours)).astimezone(local.tzinfo)
 
 
 def calendar_days_deadline(base: datetime, days: int, zone: tzinfo | None = None) -> datetime:

@@ -190,6 +190,12 @@ def test_business_days_count_local_dates_and_observed_holidays() -> None:
     assert pacific.business_days_deadline(datetime(2025, 4, 8, 5, tzinfo=UTC), 0).date() == date(2025, 4, 7)
 
 
+def test_hours_are_elapsed_hours_across_a_daylight_saving_change() -> None:
+    # Saturday 2025-03-08 10:00 EST + 48 h is Monday 11:00 EDT: 48 real hours, not 47
+    due = hours_deadline(datetime(2025, 3, 8, 15, tzinfo=UTC), 48, BOSTON)
+    assert due == datetime(2025, 3, 10, 15, tzinfo=UTC) and format_local(due) == "2025-03-10 11:00 -04:00"
+
+
 def test_treatment_days_are_local_dates() -> None:
     # 21:00 in Boston on 03-03 is 02:00Z on 03-04: still the 03-03 treatment day
     starts = [
