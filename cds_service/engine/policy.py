@@ -37,6 +37,11 @@ _CRITERION_KEYS = {
 _GROUP_KEYS = {"id", "text", "citation", "applies-if", "n", "note", *GROUP_KINDS}
 
 
+COVERAGE_POLICY = "coverage-policy"
+PERFORMANCE_SPECIFICATION = "performance-specification"
+POLICY_KINDS = (COVERAGE_POLICY, PERFORMANCE_SPECIFICATION)
+
+
 @dataclass
 class Criterion:
     """A leaf: how its status is decided from rules, attestations and its phases."""
@@ -110,6 +115,8 @@ class Policy:
     file: str = ""
     timezone: str | None = None
     """The policy's own IANA time zone for local dates (None: the site's ``IOP_CDS_TIMEZONE``)."""
+    kind: str = "coverage-policy"
+    """``coverage-policy`` (medical-necessity criteria) or ``performance-specification`` (standards of care)."""
 
     def criteria(self) -> Iterator[Criterion]:
         """Every leaf criterion, depth first."""
@@ -169,6 +176,9 @@ class PolicyParser:
                 zone_named(timezone)
             except ValueError as exc:
                 self.problem("timezone", str(exc))
+        kind = doc.get("kind", COVERAGE_POLICY)
+        if kind not in POLICY_KINDS:
+            self.problem("kind", f"unknown policy kind {kind!r} ({', '.join(POLICY_KINDS)})")
         if self.problems:
             return None
         tree = self.node(doc["tree"], "tree")
@@ -185,6 +195,7 @@ class PolicyParser:
             nodes=self.nodes,
             file=self.file,
             timezone=str(timezone).strip() if timezone is not None else None,
+            kind=kind,
         )
 
     def node(self, spec: object, where: str) -> Node | None:
