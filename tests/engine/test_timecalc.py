@@ -6,8 +6,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cds_service.engine.timecalc import (
+    END_OF_DAY,
     BusinessCalendar,
     age_at,
     calendar_days_deadline,
@@ -262,3 +265,29 @@ def test_calendar_windows_start_at_local_midnight() -> None:
         (datetime(2025, 2, 3, tzinfo=BOSTON), datetime(2025, 2, 10, tzinfo=BOSTON)),
         (datetime(2025, 2, 10, tzinfo=BOSTON), datetime(2025, 2, 17, tzinfo=BOSTON)),
     ]
+
+
+ZONES = st.sampled_from(["America/New_York", "America/Los_Angeles", "America/Phoenix", "Pacific/Honolulu", "UTC"])
+INSTANTS = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC))
+
+
+@given(t=INSTANTS, days=st.integers(min_value=0, max_value=90), zone_name=ZONES)
+def test_calendar_days_end_at_local_midnight_of_the_local_date_plus_n(t: datetime, days: int, zone_name: str) -> None:
+    zone = ZoneInfo(zone_name)
+    due = calendar_days_deadline(t, days, zone)
+    assert due >= t
+    assert local_date(due, zone) == local_date(t, zone) + timedelta(days=days)
+    assert local_date(due + timedelta(microseconds=1), zone) == local_date(t, zone) + timedelta(days=days + 1)
+
+
+@given(t=INSTANTS, days=st.integers(min_value=0, max_value=15))
+def test_business_days_end_on_a_business_day_at_local_midnight(t: datetime, days: int) -> None:
+    calendar = BusinessCalendar.from_spec("US-MA")
+    due = calendar.business_days_deadline(t, days)
+    day = local_date(due, calendar.zone)
+    assert calendar.is_business_day(day) and due.time() == END_OF_DAY
+    between = [
+        local_date(t, calendar.zone) + timedelta(days=i)
+        for i in range(1, (day - local_date(t, calendar.zone)).days + 1)
+    ]
+    assert sum(calendar.is_business_day(d) for d in between) == days or days == 0
