@@ -193,6 +193,13 @@ def test_business_days_count_local_dates_and_observed_holidays() -> None:
     assert pacific.business_days_deadline(datetime(2025, 4, 8, 5, tzinfo=UTC), 0).date() == date(2025, 4, 7)
 
 
+def test_age_counts_the_local_date_of_the_anchor() -> None:
+    # 21:00 in Boston on the day before the 18th birthday is already the birthday in UTC: still 17 there
+    evening = datetime(2025, 3, 4, 2, tzinfo=UTC)
+    assert age_at("2007-03-04", evening, BOSTON) == 17
+    assert age_at("2007-03-04", evening + timedelta(hours=5), BOSTON) == 18
+
+
 def test_hours_are_elapsed_hours_across_a_daylight_saving_change() -> None:
     # Saturday 2025-03-08 10:00 EST + 48 h is Monday 11:00 EDT: 48 real hours, not 47
     due = hours_deadline(datetime(2025, 3, 8, 15, tzinfo=UTC), 48, BOSTON)

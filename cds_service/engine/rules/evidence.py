@@ -122,7 +122,7 @@ class Age(Rule):
         at = self.at.resolve(ctx)
         if not patients or at is None:
             return RuleResult(None, detail="no patient birth date or anchor time")
-        age = age_at(patients[0].get("birthDate"), at)
+        age = age_at(patients[0].get("birthDate"), at, ctx.calendar.zone)
         if age is None:
             return RuleResult(None, [resource_key(patients[0])], "birth date missing or malformed")
         return RuleResult(
