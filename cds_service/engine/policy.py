@@ -113,10 +113,10 @@ class Policy:
     tree: Group
     nodes: dict[str, Node]
     file: str = ""
-    timezone: str | None = None
-    """The policy's own IANA time zone for local dates (None: the site's ``IOP_CDS_TIMEZONE``)."""
     kind: str = "coverage-policy"
     """``coverage-policy`` (medical-necessity criteria) or ``performance-specification`` (standards of care)."""
+    timezone: str | None = None
+    """The policy's own IANA time zone for local dates (None: the site's ``IOP_CDS_TIMEZONE``)."""
 
     def criteria(self) -> Iterator[Criterion]:
         """Every leaf criterion, depth first."""
@@ -170,15 +170,15 @@ class PolicyParser:
         for key in ("policy", "title", "payer", "url", "tree"):
             if key not in doc:
                 self.problem("(file)", f"missing '{key}'")
+        kind = doc.get("kind", COVERAGE_POLICY)
+        if kind not in POLICY_KINDS:
+            self.problem("kind", f"unknown policy kind {kind!r} ({', '.join(POLICY_KINDS)})")
         timezone = doc.get("timezone")
         if timezone is not None:
             try:
                 zone_named(timezone)
             except ValueError as exc:
                 self.problem("timezone", str(exc))
-        kind = doc.get("kind", COVERAGE_POLICY)
-        if kind not in POLICY_KINDS:
-            self.problem("kind", f"unknown policy kind {kind!r} ({', '.join(POLICY_KINDS)})")
         if self.problems:
             return None
         tree = self.node(doc["tree"], "tree")
@@ -194,8 +194,8 @@ class PolicyParser:
             tree=tree,
             nodes=self.nodes,
             file=self.file,
-            timezone=str(timezone).strip() if timezone is not None else None,
             kind=kind,
+            timezone=str(timezone).strip() if timezone is not None else None,
         )
 
     def node(self, spec: object, where: str) -> Node | None:

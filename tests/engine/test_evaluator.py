@@ -323,7 +323,8 @@ def test_continued_stay_by_replaces_and_in_time_plan_is_met(mappings):
         patient(),
         condition("c1", "F33.2"),
         program("2025-03-01T09:00:00Z", "2025-03-01T12:00:00Z", status="finished"),
-        careplan("tp1", "718347000", "2025-03-02T09:00:00Z"),
+        # made at intake the day before the new order starts: inside the episode's one-day grace
+        careplan("tp1", "718347000", "2025-03-04T09:00:00Z"),
     ]
     [ev] = run(mappings, resources, orders=[iop_order(replaces="ServiceRequest/old")])
     assert ev.phase == "continued-stay"

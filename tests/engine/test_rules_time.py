@@ -24,7 +24,9 @@ def test_deadline_met_late_missing_and_pending(mappings: Mappings) -> None:
 
 def test_deadline_in_business_and_treatment_days(mappings: Mappings) -> None:
     # Friday 2025-04-18; Monday 04-21 is Patriots' Day in Massachusetts, so one business day ends Tuesday.
-    friday = {"anchors": {"T0": datetime(2025, 4, 18, 13, tzinfo=UTC)}, "now": datetime(2025, 4, 25, tzinfo=UTC)}
+    # TD is the evaluation time: plans are scoped to the episode T0..TD.
+    later = datetime(2025, 4, 25, tzinfo=UTC)
+    friday = {"anchors": {"T0": datetime(2025, 4, 18, 13, tzinfo=UTC), "TD": later}, "now": later}
     business = {"deadline": {"of": "treatment-plans", "due": {"from": "T0", "business-days": 1}}}
     assert run(mappings, business, [plan("tp", "2025-04-22T10:00:00Z")], **friday).value is True
     assert run(mappings, business, [plan("tp", "2025-04-23T10:00:00Z")], **friday).value is False
@@ -216,7 +218,14 @@ def test_cadence_and_bridge_accept_members_at_the_same_instant(mappings: Mapping
 
 
 def appointment(aid: str, start: str, status: str = "booked") -> dict[str, Any]:
-    return {"resourceType": "Appointment", "id": aid, "status": status, "start": start}
+    """A behavioural-health follow-up (aftercare is behavioural-health care: DATA-PROFILE §2)."""
+    return {
+        "resourceType": "Appointment",
+        "id": aid,
+        "status": status,
+        "start": start,
+        "reasonCode": [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F33.1"}]}],
+    }
 
 
 def session(sid: str, start: str, end: str | None = None, program: str = "Encounter/prog") -> dict[str, Any]:

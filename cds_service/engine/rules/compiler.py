@@ -17,7 +17,7 @@ from cds_service.engine.rules.deadlines import (
     SupplyBridge,
     parse_due,
 )
-from cds_service.engine.rules.evidence import Age, Change, Each, Exists, Latest
+from cds_service.engine.rules.evidence import Age, Change, CurrentState, Each, Exists, Latest
 from cds_service.engine.rules.intensity import OrderIntensity
 from cds_service.engine.selections import (
     COMPARATORS,
@@ -50,6 +50,7 @@ class RuleCompiler:
             "overlap": self._overlap,
             "every-window": self._every_window,
             "each": self._each,
+            "current-state": self._current_state,
             "criterion": self._criterion,
             "all": self._all,
             "any": self._any,
@@ -230,6 +231,24 @@ class RuleCompiler:
     def _each(self, args: object) -> Rule:
         a = self._args(args, "each", ("of", "where"))
         return Each(self._selection(a["of"]), self.predicates.compile_all(a["where"], None))
+
+    def _current_state(self, args: object) -> Rule:
+        a = self._args(args, "current-state", ("of", "assessments", "findings"))
+
+        def selections(key: str) -> list[Selection]:
+            names = a.get(key, [])
+            names = [names] if isinstance(names, str) else names
+            if not isinstance(names, list):
+                raise SpecError(f"'current-state' {key} must be a list of selections")
+            chosen = [self._selection(n) for n in names]
+            if key == "assessments" and not chosen:
+                raise SpecError("'current-state' needs at least one selection in assessments")
+            for s in chosen:
+                if not s.time:
+                    raise SpecError(f"'current-state' {key}: selection {s.name!r} has no 'time' fact")
+            return chosen
+
+        return CurrentState(str(a["of"]), selections("assessments"), selections("findings"), selections("diagnoses"))
 
     def _criterion(self, args: object) -> Rule:
         if isinstance(args, str):
