@@ -196,7 +196,7 @@ class Age(Rule):
             if gaps:
                 return RuleResult(None, detail=f"age unknown: {unreadable_detail(gaps, '')}", gaps=tuple(gaps))
             return RuleResult(None, detail="age unknown: no patient in the record")
-        age = age_at(patients[0].get("birthDate"), at)
+        age = age_at(patients[0].get("birthDate"), at, ctx.calendar.zone)
         if age is None:
             return RuleResult(None, [resource_key(patients[0])], "age unknown: birth date missing or malformed")
         return RuleResult(
