@@ -325,7 +325,8 @@ class PolicyEvaluator:
                             support,
                         ),
                     )
-                return out(Status.MET, support.detail, support)
+                note = f" ({refute.note})" if refute is not None and refute.note else ""
+                return out(Status.MET, support.detail + note, support)
             if support.pending:
                 return out(Status.PENDING, f"not due yet: {support.detail}", support)
             if support.value is False and c.closed_world:

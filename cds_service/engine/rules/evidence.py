@@ -230,10 +230,11 @@ class Each(Rule):
 class CurrentState(Rule):
     """Whether a state (risk, withdrawal) is present now, the newest evidence first (DATA-PROFILE §6).
 
-    ``findings`` are current positive evidence; ``assessments`` are structured assessments of the state whatever
-    they found; ``diagnoses`` are coded diagnoses, which a newer assessment outweighs. True when a finding is as new
-    as the newest assessment that found nothing; unknown (asking the clinician to confirm) when a diagnosis is newer
-    than that assessment, or stands alone; false when the newest assessment found nothing and nothing is newer.
+    ``findings`` are positive evidence (a C-SSRS with intent, a CIWA-Ar at threshold, a withdrawal delirium);
+    ``assessments`` are structured assessments of the state whatever they found; ``diagnoses`` are coded diagnoses.
+    True when a finding is at least as new as the newest assessment that found nothing. A newer negative assessment
+    outweighs older diagnoses (false); it conflicts with an older finding, and a diagnosis newer than it (or with no
+    assessment at all) stands unconfirmed: unknown, asking a clinician to confirm.
     """
 
     label: str
@@ -261,31 +262,36 @@ class CurrentState(Rule):
         diagnoses = [(t, r) for t, r in self._dated(ctx, self.diagnoses) if id(r) not in found]
         newest = max(negatives, key=lambda item: item[0]) if negatives else None
         since = newest[0] if newest else None
-
-        def describe(items: list[tuple[datetime | None, Resource]]) -> str:
-            return ", ".join(f"{resource_key(r)} ({format_time(t) if t else 'undated'})" for t, r in items[:5])
-
         current = [(t, r) for t, r in findings if since is None or (t is not None and t >= since)]
         if current:
-            return RuleResult(
-                True, [resource_key(r) for _, r in current], f"current evidence of {self.label}: {describe(current)}"
+            return RuleResult(True, _keys(current), f"current evidence of {self.label}: {_describe(current)}")
+        if newest is not None and findings:
+            detail = (
+                f"{self.label}: {_describe(findings)} found, but the newer assessment {_describe([newest])} found none"
             )
-        newer = [(t, r) for t, r in diagnoses if since is None or t is None or t > since]
-        if newer:
+            return RuleResult(
+                None, _keys([*findings, newest]), f"{detail}; a clinician needs to confirm", contested=True
+            )
+        unconfirmed = [(t, r) for t, r in diagnoses if since is None or t is None or t > since]
+        if unconfirmed:
             if newest is None:
-                detail = f"{self.label}: diagnosis {describe(newer)} with no structured assessment"
+                detail = f"{self.label}: diagnosis {_describe(unconfirmed)} with no structured assessment"
             else:
                 detail = (
-                    f"{self.label}: diagnosis {describe(newer)} is newer than the assessment "
-                    f"{describe([newest])} that found none"
+                    f"{self.label}: diagnosis {_describe(unconfirmed)} is newer than the assessment "
+                    f"{_describe([newest])} that found none"
                 )
-            return RuleResult(
-                None, [resource_key(r) for _, r in newer], f"{detail}; a clinician needs to confirm", contested=True
-            )
+            return RuleResult(None, _keys(unconfirmed), f"{detail}; a clinician needs to confirm", contested=True)
         if newest is None:  # unknown instead when a source could not be read (Rule.check)
             return RuleResult(False, detail=f"no evidence of {self.label} found in the record")
-        outweighed = [*findings, *diagnoses]
-        detail = f"newest assessment {describe([newest])} found no {self.label}"
-        if outweighed:
-            detail += f"; older evidence outweighed: {describe(outweighed)}"
-        return RuleResult(False, [resource_key(newest[1])], detail)
+        detail = f"newest assessment {_describe([newest])} found no {self.label}"
+        note = f"{detail}; it outweighs the older diagnosis {_describe(diagnoses)}" if diagnoses else ""
+        return RuleResult(False, _keys([newest]), note or detail, note=note)
+
+
+def _keys(items: list[tuple[datetime | None, Resource]]) -> list[str]:
+    return [resource_key(r) for _, r in items]
+
+
+def _describe(items: list[tuple[datetime | None, Resource]]) -> str:
+    return ", ".join(f"{resource_key(r)} ({format_time(t) if t else 'undated'})" for t, r in items[:5])
