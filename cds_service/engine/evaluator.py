@@ -244,6 +244,8 @@ class PolicyEvaluator:
         """A section whose gate is undecided: every node in it is unknown, none is decided on its own."""
         status = Status.UNKNOWN
         if isinstance(node, Criterion):
+            if self._status.get((id(node), forced)) == status:
+                return  # already unknown on its own account (the gate criterion itself): keep its reason
             if forced or node.present_in(self.phase):
                 result = CriterionResult(node.id, status, node.citation, [], reason, node.text, node.tier)
                 self._report(result, forced)
