@@ -47,6 +47,8 @@ class EvaluationContext:
     anchors: dict[str, datetime | None] = field(default_factory=dict)
     session_starts: list[datetime] = field(default_factory=list)
     criterion_status: Callable[[str], Status | None] | None = None
+    valuesets: dict[str, ValueSet] = field(default_factory=dict)
+    """The mappings' value sets (rules read ``instrument:`` declarations from them)."""
     unreadable: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Resource type -> the prefetch keys for it that could not be read (DATA-PROFILE §6: unreadable is not absent).
 
@@ -80,6 +82,9 @@ class EvaluationContext:
             types = set()
             for source in [*selection.sources, *(name for name, _ in _looked_into(selection.predicates))]:
                 types |= self.source_types(source)
+            scope = getattr(selection, "scope", None)
+            if scope is not None and scope.reads_episode:
+                types.add("Encounter")  # with the encounters unread, the episode's window is unknown
         else:
             types = {name}
         memo[name] = frozenset(types)

@@ -12,7 +12,7 @@ from cds_service.engine.episode import Episode, derive_episode
 from cds_service.engine.mapping import Mappings
 from cds_service.engine.outcome import Status, all_of, combine
 from cds_service.engine.policy import Criterion, Group, Node, Policy
-from cds_service.engine.rules.base import RuleResult
+from cds_service.engine.rules.base import RuleResult, format_time
 from cds_service.engine.timecalc import BusinessCalendar, parse_instant
 from cds_service.record.patient_record import PatientRecord, Resource, reference_key
 
@@ -279,7 +279,7 @@ class PolicyEvaluator:
 
         if not forced and c.pending_in(self.phase):
             due = c.due.resolve(self.ctx) if c.due else None
-            when = f"due by {due:%Y-%m-%d %H:%M}" if due else "due after admission"
+            when = f"due by {format_time(due, self.ctx.calendar.zone)}" if due else "due after admission"
             return CriterionResult(
                 c.id, Status.PENDING, c.citation, [], f"not due yet: {when}", c.text, c.tier, due=due, suggest=c.suggest
             )
@@ -308,6 +308,8 @@ class PolicyEvaluator:
             refute = None
         if c.met_if is not None:
             support = c.met_if.check(self.ctx)
+            if support.value is True and support.not_due:
+                return out(Status.NOT_APPLICABLE, support.detail, support)
             if (
                 support.value is True
                 and refute is not None
@@ -390,6 +392,7 @@ def evaluate(
             now=now,
             phase="admission",
             calendar=calendar,
+            valuesets=mappings.valuesets,
             unreadable={rtype: tuple(keys) for rtype, keys in (unreadable or {}).items()},
         )
         ctx.builtins["draft-orders"] = list(draft_orders or [])
@@ -398,6 +401,10 @@ def evaluate(
         if episode is None:
             continue
         for key in policy_keys:
+            zoned = calendar.in_zone(mappings.policies[key].timezone)
+            if zoned.zone_name != ctx.calendar.zone_name:  # local dates, and so selections, differ per zone
+                ctx.reset_caches()
+            ctx.calendar = zoned
             evaluation = PolicyEvaluator(mappings.policies[key], ctx, attestations, program_attestations).run()
             evaluation.order = resource_key(order) if order is not None else None
             evaluation.episode = episode

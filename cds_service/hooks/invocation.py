@@ -85,7 +85,7 @@ class HookInvoker:
     def __init__(self, settings: Settings, mappings: Mappings | None = None) -> None:
         self.settings = settings
         self.mappings = mappings or load_mappings(settings.mappings_dir)
-        self.calendar = BusinessCalendar.from_spec(settings.business_calendar)
+        self.calendar = BusinessCalendar.from_spec(settings.business_calendar, zone=settings.timezone)
         self.cards = CardBuilder(settings, self.mappings)
         known = {c.id for policy in self.mappings.policies.values() for c in policy.criteria()}
         self.program = load_program_attestations(settings.program_attestations_file, known)

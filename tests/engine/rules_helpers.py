@@ -34,7 +34,8 @@ def run(mappings: Mappings, spec: Any, resources: list[dict[str, Any]], **ctx_op
         phase=ctx_options.pop("phase", "continued-stay"),
         calendar=BusinessCalendar.from_spec("US-MA"),
     )
-    ctx.anchors.update({"T0": T0, "TD": NOW, **ctx_options.pop("anchors", {})})
+    # TD is the program's end, else the evaluation time (DATA-PROFILE §2).
+    ctx.anchors.update({"T0": T0, "TD": ctx.now, **ctx_options.pop("anchors", {})})
     ctx.session_starts = ctx_options.pop("sessions", [])
     ctx.unreadable = ctx_options.pop("unreadable", {})
     ctx.builtins.update(ctx_options)

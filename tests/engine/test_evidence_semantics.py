@@ -250,7 +250,7 @@ def test_low_risk_cssrs_this_week_outweighs_an_older_si_code() -> None:
     older_si = from_golden("P3", _low_risk_cssrs, lambda b: add(b, _condition("si", "R45.851", "2025-03-01")))
     risk = run(older_si, "optum-locg", P3_AT)[RISK]
     assert risk["status"] == "met"
-    assert "outweighs the older diagnosis Condition/si (2025-03-01 00:00)" in risk["reason"]
+    assert "outweighs the older diagnosis Condition/si (2025-03-01 00:00 -05:00)" in risk["reason"]
 
 
 def test_si_code_newer_than_the_cssrs_asks_the_clinician_to_confirm() -> None:
@@ -280,7 +280,7 @@ def test_ciwa_ar_22_is_severe_withdrawal_without_a_substance_use_diagnosis() -> 
     )
     withdrawal = run(no_sud, "optum-locg", P3_AT)[WITHDRAWAL]
     assert withdrawal["status"] == "not-met"
-    assert "current evidence of severe withdrawal: Observation/ciwa (2025-03-02 20:00)" in withdrawal["reason"]
+    assert "current evidence of severe withdrawal: Observation/ciwa (2025-03-02 20:00 -05:00)" in withdrawal["reason"]
 
 
 def test_a_lone_withdrawal_code_asks_the_clinician_to_confirm() -> None:
@@ -291,7 +291,7 @@ def test_a_lone_withdrawal_code_asks_the_clinician_to_confirm() -> None:
     )
     withdrawal = run(lone_code, "optum-locg", P3_AT)[WITHDRAWAL]
     assert withdrawal["status"] == "unknown"
-    assert "diagnosis Condition/wd (2025-02-27 00:00) with no structured assessment" in withdrawal["reason"]
+    assert "diagnosis Condition/wd (2025-02-27 00:00 -05:00) with no structured assessment" in withdrawal["reason"]
 
 
 def test_a_low_ciwa_ar_after_the_withdrawal_code_outweighs_it() -> None:

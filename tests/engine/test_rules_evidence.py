@@ -50,7 +50,7 @@ def test_change_compares_scores_of_one_instrument_only(mappings: Mappings) -> No
     result = run(mappings, rule, [*phq9_then_gad7, later_phq9])
     assert result.value is True
     assert result.evidence == ["Observation/o1", "Observation/o3"]
-    assert "PHQ-9 17 (2025-03-01 10:00) → 12 (2025-03-09 10:00): change -5" in result.detail
+    assert "PHQ-9 17 (2025-03-01 05:00 -05:00) → 12 (2025-03-09 06:00 -04:00): change -5" in result.detail
 
 
 def test_latest_reads_the_newest_score_of_each_instrument(mappings: Mappings) -> None:

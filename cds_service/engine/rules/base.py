@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import KW_ONLY, dataclass, field
+from datetime import datetime, tzinfo
 from typing import Any, ClassVar
 
 from cds_service.engine.context import EvaluationContext, resource_key
+from cds_service.engine.timecalc import format_local
 
 
-def format_time(t: datetime | None) -> str:
-    return t.strftime("%Y-%m-%d %H:%M") if t else "unknown"
+def format_time(t: datetime | None, zone: tzinfo | None = None) -> str:
+    """A time as shown in reasons: ``2025-05-02 23:59 -04:00``, in the site's zone when given, with its offset."""
+    return format_local(t, zone)
 
 
 @dataclass
@@ -23,6 +25,9 @@ class RuleResult:
     detail: str = ""
     due: datetime | None = None
     pending: bool = False
+    _: KW_ONLY  # the flags below are named at every call: positional flags were mixed up once
+    not_due: bool = False
+    """True only with a True value: a duty of the stay that fell due after the stay ended is not owed at all."""
     gaps: tuple[str, ...] = ()
     """Prefetch keys that could not be read and made the answer unknown."""
     contested: bool = False
@@ -50,7 +55,7 @@ class Rule(ABC):
         if not gaps:
             return result
         return RuleResult(
-            None, result.evidence, unreadable_detail(gaps, result.detail), result.due, result.pending, tuple(gaps)
+            None, result.evidence, unreadable_detail(gaps, result.detail), result.due, result.pending, gaps=tuple(gaps)
         )
 
     def reads(self) -> list[str]:
@@ -120,9 +125,9 @@ class Logic(Rule):
                 f"not ({inner.detail})",
                 inner.due,
                 inner.pending,
-                inner.gaps,
-                inner.contested,
-                inner.note,
+                gaps=inner.gaps,
+                contested=inner.contested,
+                note=inner.note,
             )
         decisive = False if self.kind == "all" else True
         hits = [r for r in results if r.value is decisive]
@@ -140,11 +145,17 @@ class Logic(Rule):
             evidence.extend(e for e in r.evidence if e not in evidence)
         pending = value is None and any(r.pending for r in chosen)
         due = next((r.due for r in chosen if r.due), None)
+        # "all" of a duty that was never owed and other true rules is not owed either; "any" only if no hit was owed
+        not_due = value is True and (
+            any(r.not_due for r in chosen) if self.kind == "all" else all(r.not_due for r in chosen)
+        )
         gaps = tuple(dict.fromkeys(g for r in chosen for g in r.gaps)) if value is None else ()
         contested = value is None and any(r.contested for r in chosen)
         detail = "; ".join(dict.fromkeys(r.detail for r in chosen if r.detail))
         note = "; ".join(dict.fromkeys(r.note for r in results if r.note))
-        return RuleResult(value, evidence, detail, due, pending, gaps, contested, note)
+        return RuleResult(
+            value, evidence, detail, due, pending, not_due=not_due, gaps=gaps, contested=contested, note=note
+        )
 
     def criteria(self) -> set[str]:
         return set().union(*(r.criteria() for r in self.rules)) if self.rules else set()

@@ -8,7 +8,15 @@ from typing import Any
 from cds_service.engine.facts import Fact
 from cds_service.engine.outcome import Status
 from cds_service.engine.rules.base import Always, CriterionIs, Logic, Rule
-from cds_service.engine.rules.deadlines import Cadence, Deadline, EveryWindow, Overlap, SupplyBridge, parse_due
+from cds_service.engine.rules.deadlines import (
+    Cadence,
+    Deadline,
+    EveryWindow,
+    Overlap,
+    Recurring,
+    SupplyBridge,
+    parse_due,
+)
 from cds_service.engine.rules.evidence import Age, Change, CurrentState, Each, Exists, Latest
 from cds_service.engine.rules.intensity import OrderIntensity
 from cds_service.engine.selections import (
@@ -34,6 +42,7 @@ class RuleCompiler:
             "latest": self._latest,
             "change": self._change,
             "deadline": self._deadline,
+            "recurring": self._recurring,
             "cadence": self._cadence,
             "bridge": self._bridge,
             "order": self._order,
@@ -140,6 +149,17 @@ class RuleCompiler:
         if not isinstance(a.get("pending", True), bool):
             raise SpecError("'deadline' pending must be true or false")
         return Deadline(sel, self._time_fact(a, sel), parse_due(a["due"]), wait=a.get("pending", True))
+
+    def _recurring(self, args: object) -> Rule:
+        a = self._args(args, "recurring", ("of", "days"))
+        sel = self._selection(a["of"])
+        days = a["days"]
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise SpecError("'recurring' days must be a positive whole number of calendar days")
+        initial = self._selection(a["after"]) if "after" in a else None
+        if initial is not None:
+            self._time_fact({}, initial)  # the initial occurrence must be datable
+        return Recurring(sel, self._time_fact(a, sel), days, parse_time_bound(a.get("from", "T0")), initial)
 
     def _order(self, args: object) -> Rule:
         a = self._args(args, "order", ("measure", "op", "than"))

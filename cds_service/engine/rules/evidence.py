@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, ClassVar
 
 from cds_service.engine.context import EvaluationContext, resource_key
@@ -17,6 +17,7 @@ from cds_service.engine.selections import (
 from cds_service.engine.timecalc import (
     age_at,
 )
+from cds_service.engine.valuesets import instrument_of as declared_instrument
 from cds_service.record.patient_record import Resource
 
 
@@ -71,8 +72,8 @@ class Exists(Rule):
 
 
 LOINC_SYSTEMS = frozenset({"http://loinc.org", "urn:oid:2.16.840.1.113883.6.1"})
-# Codes that stand for the same instrument's total score: Synthea and many EHRs code the PHQ-9 total as 89204-2
-# and the GAD-7 total as 70274-6 (panel codes), others as 44261-6 and 69737-5. Scores compare within one instrument.
+# Fallback when the mappings declare no ``instrument:`` value set for a code: Synthea and many EHRs code the PHQ-9
+# total as 89204-2 and the GAD-7 total as 70274-6, others as 44261-6 and 69737-5. Scores compare within one instrument.
 INSTRUMENT_VARIANTS: dict[str, str] = {
     "44261-6": "PHQ-9",
     "89204-2": "PHQ-9",
@@ -82,9 +83,13 @@ INSTRUMENT_VARIANTS: dict[str, str] = {
 
 
 def instrument_of(ctx: EvaluationContext, resource: Resource) -> str | None:
-    """The instrument a score belongs to: a declared LOINC variant, else its first code (None without a code)."""
+    """The instrument a score belongs to: the mappings' ``instrument:`` value set holding its code, else a known LOINC
+    variant, else its first code (None without a code)."""
     code_fact = ctx.facts.get(f"{str(resource.get('resourceType', '')).lower()}.code")
     codings = [c for c in ctx.values(code_fact, resource) if isinstance(c, dict)] if code_fact else []
+    declared = declared_instrument(ctx.valuesets, codings) if ctx.valuesets else None
+    if declared:
+        return declared
     for coding in codings:
         if coding.get("system") in LOINC_SYSTEMS and coding.get("code") in INSTRUMENT_VARIANTS:
             return INSTRUMENT_VARIANTS[coding["code"]]
@@ -133,9 +138,9 @@ class Latest(Rule):
         newest = sorted((dated[-1] for dated in groups.values()), key=lambda item: item[0], reverse=True)
         passing = [item for item in newest if COMPARATORS[self.op](item[2], self.than)]
         shown = passing or newest
-        title = self.selection.title
+        title, zone = self.selection.title, ctx.calendar.zone
         detail = "; ".join(
-            f"latest {_label(instrument_of(ctx, r), title)} {v:g} on {format_time(t)}" for t, r, v in shown
+            f"latest {_label(instrument_of(ctx, r), title)} {v:g} on {format_time(t, zone)}" for t, r, v in shown
         )
         return RuleResult(bool(passing), [resource_key(r) for _, r, _ in shown], detail)
 
@@ -168,8 +173,8 @@ class Change(Rule):
             (t1, r1, v1), (t2, r2, v2) = dated[0], dated[-1]
             delta = (v2 - v1) / v1 * 100 if self.relative and v1 else v2 - v1
             detail = (
-                f"{_label(instrument, self.selection.title)} {v1:g} ({format_time(t1)}) → {v2:g} "
-                f"({format_time(t2)}): change {delta:+g}{unit}"
+                f"{_label(instrument, self.selection.title)} {v1:g} ({format_time(t1, ctx.calendar.zone)}) → {v2:g} "
+                f"({format_time(t2, ctx.calendar.zone)}): change {delta:+g}{unit}"
             )
             results.append((COMPARATORS[self.op](delta, self.than), [resource_key(r1), resource_key(r2)], detail))
         passing = [r for r in results if r[0]]
@@ -262,30 +267,30 @@ class CurrentState(Rule):
         diagnoses = [(t, r) for t, r in self._dated(ctx, self.diagnoses) if id(r) not in found]
         newest = max(negatives, key=lambda item: item[0]) if negatives else None
         since = newest[0] if newest else None
+        zone = ctx.calendar.zone
         current = [(t, r) for t, r in findings if since is None or (t is not None and t >= since)]
         if current:
-            return RuleResult(True, _keys(current), f"current evidence of {self.label}: {_describe(current)}")
+            return RuleResult(True, _keys(current), f"current evidence of {self.label}: {_describe(current, zone)}")
         if newest is not None and findings:
-            detail = (
-                f"{self.label}: {_describe(findings)} found, but the newer assessment {_describe([newest])} found none"
-            )
+            found_then, none_now = _describe(findings, zone), _describe([newest], zone)
+            detail = f"{self.label}: {found_then} found, but the newer assessment {none_now} found none"
             return RuleResult(
                 None, _keys([*findings, newest]), f"{detail}; a clinician needs to confirm", contested=True
             )
         unconfirmed = [(t, r) for t, r in diagnoses if since is None or t is None or t > since]
         if unconfirmed:
             if newest is None:
-                detail = f"{self.label}: diagnosis {_describe(unconfirmed)} with no structured assessment"
+                detail = f"{self.label}: diagnosis {_describe(unconfirmed, zone)} with no structured assessment"
             else:
                 detail = (
-                    f"{self.label}: diagnosis {_describe(unconfirmed)} is newer than the assessment "
-                    f"{_describe([newest])} that found none"
+                    f"{self.label}: diagnosis {_describe(unconfirmed, zone)} is newer than the assessment "
+                    f"{_describe([newest], zone)} that found none"
                 )
             return RuleResult(None, _keys(unconfirmed), f"{detail}; a clinician needs to confirm", contested=True)
         if newest is None:  # unknown instead when a source could not be read (Rule.check)
             return RuleResult(False, detail=f"no evidence of {self.label} found in the record")
-        detail = f"newest assessment {_describe([newest])} found no {self.label}"
-        note = f"{detail}; it outweighs the older diagnosis {_describe(diagnoses)}" if diagnoses else ""
+        detail = f"newest assessment {_describe([newest], zone)} found no {self.label}"
+        note = f"{detail}; it outweighs the older diagnosis {_describe(diagnoses, zone)}" if diagnoses else ""
         return RuleResult(False, _keys([newest]), note or detail, note=note)
 
 
@@ -293,5 +298,5 @@ def _keys(items: list[tuple[datetime | None, Resource]]) -> list[str]:
     return [resource_key(r) for _, r in items]
 
 
-def _describe(items: list[tuple[datetime | None, Resource]]) -> str:
-    return ", ".join(f"{resource_key(r)} ({format_time(t) if t else 'undated'})" for t, r in items[:5])
+def _describe(items: list[tuple[datetime | None, Resource]], zone: tzinfo | None) -> str:
+    return ", ".join(f"{resource_key(r)} ({format_time(t, zone) if t else 'undated'})" for t, r in items[:5])
