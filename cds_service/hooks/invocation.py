@@ -62,20 +62,26 @@ def unreadable_types(gaps: list[DataGap], prefetch: Mapping[str, str]) -> dict[s
     """Resource type -> prefetch keys for it that could not be read (a key's type is its query's first segment).
 
     Types with no key of their own (Practitioner, ServiceRequest, Location, ...) arrive as includes of other keys'
-    searches or by reference: any failed key may have carried them, so they fall under ``"*"``.
+    searches or by reference: any failed key may have carried them, so they fall under ``"*"``; a failed lookup by
+    reference (key ``referenced TYPE``) makes its type unreadable too.
     """
     if not gaps:
         return {}
     found: dict[str, list[str]] = {template.split("?", 1)[0].split("/", 1)[0]: [] for template in prefetch.values()}
     found["*"] = []
+    referenced: dict[str, list[str]] = {}
     for gap in gaps:
         template = prefetch.get(gap.key)
         if template is None:
+            if gap.key.startswith("referenced "):
+                referenced.setdefault(gap.key.split(" ", 1)[1], []).append(gap.key)
             continue
         rtype = template.split("?", 1)[0].split("/", 1)[0]
         for keys in (found[rtype], found["*"]):
             if gap.key not in keys:
                 keys.append(gap.key)
+    for rtype, keys in referenced.items():
+        found[rtype] = [*found.get(rtype, found["*"]), *keys]
     return found
 
 

@@ -13,10 +13,12 @@ from typing import Any
 from sentence_cases import Bundle, add, by_id, drop, from_golden, resources
 
 from cds_service.config import Settings
-from cds_service.hooks.invocation import HookInvoker
+from cds_service.hooks.invocation import HookInvoker, unreadable_types
 from cds_service.hooks.protocol import parse_hook_request
 from cds_service.hooks.services import SERVICES, service_for_hook
 from cds_service.record.hook_requests import build_hook_request
+from cds_service.record.patient_record import DataGap
+from cds_service.record.prefetch import PREFETCH_TEMPLATES
 
 UNREADABLE = {
     "resourceType": "OperationOutcome",
@@ -320,3 +322,13 @@ def test_a_severe_score_then_a_low_one_conflict() -> None:
     withdrawal = run(two_scores, "optum-locg", P3_AT)[WITHDRAWAL]
     assert withdrawal["status"] == "unknown"
     assert "but the newer assessment Observation/ciwa-2" in withdrawal["reason"]
+
+
+def test_each_failed_key_makes_its_types_unreadable() -> None:
+    gaps = [DataGap("conditions", "timed out"), DataGap("referenced Practitioner", "403")]
+    unreadable = unreadable_types(gaps, PREFETCH_TEMPLATES["order-sign"])
+    assert unreadable["Condition"] == ["conditions"]
+    assert unreadable["CarePlan"] == []  # read in full
+    assert unreadable["*"] == ["conditions"]  # a type without its own key may have come with the failed search
+    assert unreadable["Practitioner"] == ["conditions", "referenced Practitioner"]
+    assert unreadable_types([], PREFETCH_TEMPLATES["order-sign"]) == {}
