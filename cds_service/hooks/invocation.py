@@ -17,7 +17,7 @@ from cds_service.engine.timecalc import BusinessCalendar, parse_instant
 from cds_service.hooks.protocol import ProtocolError
 from cds_service.hooks.services import ServiceDefinition
 from cds_service.logs import log_event
-from cds_service.record.gather import PreconditionFailed, gather_record
+from cds_service.record.gather import REFERENCED, PreconditionFailed, gather_record
 from cds_service.record.orders import InvalidOrder, find_iop_orders
 from cds_service.record.patient_record import DataGap
 from cds_service.record.request import HookRequest
@@ -62,26 +62,24 @@ def unreadable_types(gaps: list[DataGap], prefetch: Mapping[str, str]) -> dict[s
     """Resource type -> prefetch keys for it that could not be read (a key's type is its query's first segment).
 
     Types with no key of their own (Practitioner, ServiceRequest, Location, ...) arrive as includes of other keys'
-    searches or by reference: any failed key may have carried them, so they fall under ``"*"``; a failed lookup by
-    reference (key ``referenced TYPE``) makes its type unreadable too.
+    searches or by reference: any failed key may have carried them, so they fall under ``"*"``.
     """
     if not gaps:
         return {}
     found: dict[str, list[str]] = {template.split("?", 1)[0].split("/", 1)[0]: [] for template in prefetch.values()}
     found["*"] = []
-    referenced: dict[str, list[str]] = {}
     for gap in gaps:
         template = prefetch.get(gap.key)
-        if template is None:
-            if gap.key.startswith("referenced "):
-                referenced.setdefault(gap.key.split(" ", 1)[1], []).append(gap.key)
+        if template is not None:
+            rtype = template.split("?", 1)[0].split("/", 1)[0]
+        elif gap.key.startswith(REFERENCED):
+            rtype = gap.key.removeprefix(REFERENCED)
+            found.setdefault(rtype, [])
+        else:
             continue
-        rtype = template.split("?", 1)[0].split("/", 1)[0]
         for keys in (found[rtype], found["*"]):
             if gap.key not in keys:
                 keys.append(gap.key)
-    for rtype, keys in referenced.items():
-        found[rtype] = [*found.get(rtype, found["*"]), *keys]
     return found
 
 
