@@ -99,6 +99,9 @@ def _read_merged(folder: Path, name: str, sections: tuple[str, ...], problems: l
                 if (section, key) in origin and section != "systems":
                     problems.append(f"{label}: {section[:-1]} {key}: already defined in {origin[(section, key)]}")
                     continue
+                earlier = merged[section].get(key)
+                if section == "systems" and isinstance(earlier, list) and isinstance(value, list):
+                    value = [*earlier, *value]  # a fragment naming a known alias adds URIs, never drops them
                 origin[(section, key)] = label
                 merged[section][key] = value
     merged[ORIGIN] = origin  # type: ignore[assignment]

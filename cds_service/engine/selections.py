@@ -18,6 +18,7 @@ from cds_service.record.patient_record import Resource, reference_key
 
 # ``event``: the event a look-back counts from — TD at discharge, else the order's authoring time (else now).
 # ``episode-start``: T0, or the order being signed when that is earlier (an admission signed before the program starts).
+EPISODE_ANCHORS = ("T0", "TD", "TDa", "episode-start")
 ANCHORS = ("now", "T0", "TD", "TDa", "order-start", "order-end", "order-authored", "event", "episode-start")
 # Selections the engine derives itself from the hook context and the episode (DATA-PROFILE §2).
 BUILTIN_SELECTIONS = ("draft-orders", "iop-order", "PROG", "SESS")
@@ -334,6 +335,11 @@ class Scope:
 
     def __str__(self) -> str:
         return f"{self.low or 'open'} to {self.high or 'open'}" + (" (this episode)" if self.episode else "")
+
+    @property
+    def reads_episode(self) -> bool:
+        """Whether the window hangs on the episode's dates, which come from the program Encounter."""
+        return self.episode or any(b is not None and b.anchor in EPISODE_ANCHORS for b in (self.low, self.high))
 
     def admits(self, resource: Resource, when: datetime | None, ctx: EvaluationContext) -> bool:
         """Whether a member dated ``when`` belongs to the window; an undated one only while it is in force."""

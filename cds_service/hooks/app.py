@@ -16,6 +16,7 @@ from cds_service.hooks.auth import AuthError, ClientAuthenticator
 from cds_service.hooks.feedback import FeedbackStore, FeedbackStoreUnavailable, parse_feedback
 from cds_service.hooks.gc_tuning import tune_garbage_collector
 from cds_service.hooks.invocation import HookInvoker, PreconditionFailed
+from cds_service.hooks.metrics import exposition, observe_request
 from cds_service.hooks.protocol import ProtocolError, parse_hook_request
 from cds_service.hooks.services import SERVICES
 from cds_service.logs import configure_logging, log_event
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     def log_request(response: Response) -> Response:
         started = getattr(g, "started", None)
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        observe_request(route, response.status_code, (duration_ms or 0.0) / 1000)
         log_event(
             logger,
             "http.request",
@@ -87,6 +90,11 @@ def create_app(settings: Settings | None = None) -> Flask:
             service=getattr(g, "service_id", None),
         )
         return response
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, content_type=content_type)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -6,11 +6,13 @@ import re
 
 from cds_service.record.request import FHIR_ID, HookRequest
 
-# LOINC codes of the screening instruments the criteria read (PHQ-9, GAD-7, C-SSRS, AUDIT-C, DAST-10,
-# CIWA-Ar, COWS, PRAPARE, Hunger Vital Sign, AHC-HRSN); the observations prefetch asks for these only.
+# LOINC codes of the screening instruments the criteria read (PHQ-9 with its teen variant PHQ-A, GAD-7, C-SSRS,
+# AUDIT-C, DAST-10, CIWA-Ar, COWS, PRAPARE, Hunger Vital Sign, AHC-HRSN); the observations prefetch asks for these
+# only, so every code of an instrument value set in mappings/ must be here (tests/engine/test_terminology.py).
 SCREENING_LOINC = (
     "44249-1",
     "44261-6",
+    "89204-2",
     "69737-5",
     "70274-6",
     "93373-9",
@@ -33,6 +35,12 @@ SCREENING_LOINC = (
     "93025-5",
     "88121-9",
     "96777-8",
+    # Single screening items the criteria read on their own: PRAPARE housing status and transportation, the
+    # Hunger Vital Sign's second item, and a urine drug screen (found missing by the fetch-equals-prefetch test).
+    "71802-3",
+    "93030-5",
+    "88122-7",
+    "59615-0",
 )
 _OBSERVATION_CODES = ",".join(f"http://loinc.org|{code}" for code in SCREENING_LOINC)
 
@@ -52,6 +60,7 @@ COMMON_PREFETCH: dict[str, str] = {
     "relatedpersons": "RelatedPerson?patient={{context.patientId}}",
     "careteams": "CareTeam?patient={{context.patientId}}",
     "goals": "Goal?patient={{context.patientId}}",
+    "servicerequests": "ServiceRequest?patient={{context.patientId}}",
 }
 
 PREFETCH_TEMPLATES: dict[str, dict[str, str]] = {
