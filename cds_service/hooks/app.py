@@ -17,6 +17,7 @@ from cds_service.hooks.feedback import FeedbackStore, FeedbackStoreUnavailable, 
 from cds_service.hooks.gc_tuning import tune_garbage_collector
 from cds_service.hooks.invocation import HookInvoker, PreconditionFailed
 from cds_service.hooks.metrics import exposition, observe_request
+from cds_service.hooks.openapi import openapi_document
 from cds_service.hooks.protocol import ProtocolError, parse_hook_request
 from cds_service.hooks.services import SERVICES
 from cds_service.logs import configure_logging, log_event
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     feedback_store = FeedbackStore(settings.feedback_db)
     app.extensions["iop_cds"] = {"invoker": invoker, "feedback": feedback_store, "authenticator": authenticator}
     tune_garbage_collector()
+    contract = openapi_document(invoker.policy_keys())
 
     @app.before_request
     def start_clock_and_authenticate() -> Response | None:
@@ -90,6 +92,10 @@ def create_app(settings: Settings | None = None) -> Flask:
             service=getattr(g, "service_id", None),
         )
         return response
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(contract)
 
     @app.get("/metrics")
     def metrics() -> Response:
