@@ -13,6 +13,7 @@ from sentence_cases import SentenceCase, check
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the record builders of the golden-patient tests
 
 from test_policy_bh803 import (  # noqa: E402
+    ACT,
     CPT,
     HCPCS,
     ICD10,
@@ -658,6 +659,51 @@ CASES: list[SentenceCase] = [
     discharge("bh803.otp.5-no-telehealth", "met", Q_OTP_TELEHEALTH, otp_discharge),
     discharge("bh803.otp.5-no-telehealth", "not-met", Q_OTP_TELEHEALTH, p8_virtual_session),
 ]
+
+
+def certified_only_in_2024(b: dict[str, Any]) -> None:
+    """The certification on record is of a 2024 stay; this stay's first order was signed by a social worker."""
+    the(b, "P8-cert")["date"] = "2024-06-03T10:00:00-07:00"
+    the(b, "P8-order-1")["requester"] = {"reference": "Practitioner/P8-licsw"}
+
+
+def plan_only_from_2024(b: dict[str, Any]) -> None:
+    plan = the(b, "P8-tp")
+    plan["created"] = "2024-06-04T10:00:00-07:00"
+    plan["status"] = "completed"
+
+
+def recertified_in_2024(b: dict[str, Any]) -> None:
+    p8_recertified("2024-08-01")(b)
+
+
+def asthma_emergency_visit(b: dict[str, Any]) -> None:
+    """A chronic depression (onset 2019) and an emergency visit for asthma 10 days ago."""
+    p7_onset_long_ago(b)
+    add(b, condition("P7-patient", "P7-asthma", ICD10, "J45.41", "2010-01-01"))
+    visit = {
+        "resourceType": "Encounter",
+        "id": "P7-ed-asthma",
+        "status": "finished",
+        "class": {"system": ACT, "code": "EMER"},
+        "subject": {"reference": "Patient/P7-patient"},
+        "period": {"start": "2025-04-22T20:00:00-05:00", "end": "2025-04-23T02:00:00-05:00"},
+        "diagnosis": [{"condition": {"reference": "Condition/P7-asthma"}}],
+    }
+    add(b, visit)
+
+
+# Episode scope and clinical domain (DATA-PROFILE §6): evidence of another stay or another domain does not count.
+CASES += [
+    continued("bh803.doc.1-initial-cert-upon-admission", "not-met", Q_CERT_ON_ADMISSION, certified_only_in_2024,
+              name="a-2024-certification-does-not-count"),
+    continued("bh803.doc.2-plan-of-care-by-physician", "not-met", Q_PLAN_BY_PHYSICIAN, plan_only_from_2024,
+              name="a-2024-plan-does-not-count"),
+    continued("bh803.doc.3-recert-60d", "not-met", Q_RECERT_TIMING, recertified_in_2024,
+              name="a-2024-recertification-does-not-count"),
+    admission("bh803.rn.4-acute-onset-or-decompensation", "unknown", Q_ACUTE, asthma_emergency_visit,
+              name="an-asthma-visit-is-no-decompensation"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
