@@ -51,9 +51,11 @@ class Settings:
     fhir_time_budget_seconds: float = 3.0
     """Wall-clock budget for all FHIR queries of one hook call."""
     fhir_page_cap: int = 20
+    """Most ``next`` pages followed per query."""
     fhir_page_size: int = 100
     """``_count`` asked of every search, so large records need few pages."""
-    """Most ``next`` pages followed per query."""
+    fhir_max_response_bytes: int = 64 * 1024 * 1024
+    """Largest FHIR answer read; a bigger one is a data gap (a 10,000-resource page is about 15 MB)."""
     fhir_max_workers: int = 16
     """Parallel FHIR queries: enough for every prefetch key at once."""
 
