@@ -677,6 +677,15 @@ def recertified_in_2024(b: dict[str, Any]) -> None:
     p8_recertified("2024-08-01")(b)
 
 
+def physician_certified_in_2023(b: dict[str, Any]) -> None:
+    """A psychiatrist certified an IOP stay in 2023; this order is by the nurse practitioner."""
+    add(b, {"resourceType": "Practitioner", "id": "P7-md", "qualification": [{"code": coding(V2_0360, "MD")}]})
+    add(b, {"resourceType": "DocumentReference", "id": "P7-cert-2023", "status": "current",
+            "subject": {"reference": "Patient/P7-patient"}, "type": coding("urn:iop-cds:local", "iop-certification"),
+            "date": "2023-09-12T10:00:00-05:00", "authenticator": {"reference": "Practitioner/P7-md"},
+            "content": [{"attachment": {"contentType": "application/pdf"}}]})  # fmt: skip
+
+
 def asthma_emergency_visit(b: dict[str, Any]) -> None:
     """A chronic depression (onset 2019) and an emergency visit for asthma 10 days ago."""
     p7_onset_long_ago(b)
@@ -701,6 +710,8 @@ CASES += [
               name="a-2024-plan-does-not-count"),
     continued("bh803.doc.3-recert-60d", "not-met", Q_RECERT_TIMING, recertified_in_2024,
               name="a-2024-recertification-does-not-count"),
+    admission("bh803.eligibility.1a-certified-by-physician", "not-met", Q_CERTIFIED, physician_certified_in_2023,
+              name="a-2023-physician-certification-does-not-count"),
     admission("bh803.rn.4-acute-onset-or-decompensation", "unknown", Q_ACUTE, asthma_emergency_visit,
               name="an-asthma-visit-is-no-decompensation"),
 ]  # fmt: skip
