@@ -137,6 +137,21 @@ def _earlier_treatment_plan(b: dict[str, Any]) -> None:
     add(b, old)
 
 
+def _inpatient_discharge_plan(b: dict[str, Any]) -> None:
+    """The inpatient unit wrote a discharge plan the evening before the IOP started (for its own stay)."""
+    stay = {
+        "resourceType": "Encounter",
+        "id": "P5-inpatient",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+        "subject": {"reference": "Patient/P5-patient"},
+        "period": {"start": "2025-02-24T14:00:00-05:00", "end": "2025-03-02T11:00:00-05:00"},
+    }
+    plan = dict(by_id(b, "P5-dcp"), id="P5-inpatient-dcp", created="2025-03-02T19:00:00-05:00")
+    plan["encounter"] = {"reference": "Encounter/P5-inpatient"}
+    add(b, stay, plan)
+
+
 PSYCHIATRY_REFERRAL = {
     "resourceType": "ServiceRequest",
     "id": "P5-psych-referral",
@@ -299,6 +314,13 @@ CASES: list[SentenceCase] = [
     ),
     discharge("molina.process.2c-prelim-dc-plan-48h", "not-met", Q_48H_DCP, name="plan-on-day-17"),
     admission("molina.process.2c-prelim-dc-plan-48h", "pending", Q_48H_DCP),
+    discharge(
+        "molina.process.2c-prelim-dc-plan-48h",
+        "not-met",
+        Q_48H_DCP,
+        _inpatient_discharge_plan,
+        name="the-inpatient-units-discharge-plan-is-not-the-iops",
+    ),  # fmt: skip
     # Service, Community and Collateral Linkage #3
     discharge(
         "molina.linkage.3-pcp-collaboration",
