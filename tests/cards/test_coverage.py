@@ -60,3 +60,19 @@ def test_discharging_an_encounter_that_is_not_an_iop_program_asserts_nothing(cli
     body = call_hook(client, request)
     assert body["extension"]["iop-cds.evaluations"] == []
     assert covered_values(body) == []
+
+
+def test_details_carry_their_category_as_a_code_as_crd_2_2_requires(client: Any) -> None:
+    body = call_hook(client, build_hook_request(load_fixture("golden/P1.json"), "order-sign", at=P1_AT))
+    (action,) = body["systemActions"]
+    information = next(e for e in action["resource"]["extension"] if e["url"] == EXT_COVERAGE_INFORMATION)
+    details = [p for p in information["extension"] if p["url"] == "detail"]
+    assert details
+    for detail in details:
+        category = next(p for p in detail["extension"] if p["url"] == "category")
+        assert category == {"url": "category", "valueCode": "cat-other"}
+
+
+def test_discovery_declares_the_crd_version(client: Any) -> None:
+    for service in client.get("/cds-services").get_json()["services"]:
+        assert service["extension"]["davinci-crd.version"] == ["2.2"]

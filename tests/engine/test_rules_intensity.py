@@ -75,3 +75,28 @@ def test_plan_intensity_reads_only_activities_in_the_value_set_and_says_unknown_
     assert run(mappings, rule, [_plan("tp", "2025-03-04", ("90853", monthly), ("99213", WEEKLY_3H))]).value is False
     assert run(mappings, rule, [_plan("tp", "2025-03-04", ("90853", monthly), ("90834", None))]).value is None
     assert run(mappings, rule, [_plan("tp", "2025-03-04", ("90853", WEEKLY_3H), ("90834", None))]).value is True
+
+
+def test_three_a_week_on_mon_wed_fri_is_three_sessions_not_nine(mappings: Mappings) -> None:
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "o2",
+        "code": {"coding": [{"system": HCPCS, "code": "S9480"}]},
+        "occurrenceTiming": {
+            "repeat": {
+                "boundsPeriod": {"start": "2025-03-03", "end": "2025-04-25"},
+                "frequency": 3,
+                "period": 1,
+                "periodUnit": "wk",
+                "dayOfWeek": ["mon", "wed", "fri"],
+                "duration": 3,
+                "durationUnit": "h",
+            }
+        },
+    }
+    context = {"iop-order": [order]}
+    at_most_five = run(mappings, {"order": {"measure": "sessions-per-week", "op": "<=", "than": 5}}, [], **context)
+    assert at_most_five.value is True
+    assert at_most_five.detail == "order sessions-per-week 3 (3 per 1 wk, on mon, wed, fri, 3 h each)"
+    hours = run(mappings, {"order": {"measure": "hours-per-week", "op": "<=", "than": 19}}, [], **context)
+    assert hours.value is True and hours.detail.startswith("order hours-per-week 9 ")

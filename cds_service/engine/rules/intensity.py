@@ -1,4 +1,4 @@
-"""Operators over intensity: sessions and hours per week from the order's or the plan of care's FHIR Timing."""
+"""Operators over intensity: sessions and hours per week from the order's or the plan of care's FHIR Timing (§2)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,24 @@ from typing import Any
 from cds_service.engine.context import EvaluationContext, resource_key
 from cds_service.engine.facts import Fact
 from cds_service.engine.rules.base import Rule, RuleResult
-from cds_service.engine.selections import (
-    COMPARATORS,
-    Selection,
-)
+from cds_service.engine.selections import COMPARATORS, Selection
 from cds_service.engine.timecalc import (
+    describe_timing,
     hours_per_session,
     hours_per_week,
     sessions_per_week,
 )
 from cds_service.engine.valuesets import ValueSet
 
+MEASURES = {
+    "hours-per-week": hours_per_week,
+    "sessions-per-week": sessions_per_week,
+    "hours-per-session": hours_per_session,
+}
+
 
 def order_timing(ctx: EvaluationContext) -> tuple[dict[str, Any] | None, str | None]:
+    """The IOP order's ``occurrenceTiming`` and its ``Type/id`` (None, None without an order in the call)."""
     orders = ctx.builtins.get("iop-order") or []
     if not orders:
         return None, None
@@ -42,15 +47,14 @@ class OrderIntensity(Rule):
         timing, key = order_timing(ctx)
         if key is None:
             return RuleResult(None, detail="no IOP order in this call")
-        measure = {
-            "hours-per-week": hours_per_week,
-            "sessions-per-week": sessions_per_week,
-            "hours-per-session": hours_per_session,
-        }[self.measure]
-        value = measure(timing) if timing else None
+        value = MEASURES[self.measure](timing) if timing else None
         if value is None:
             return RuleResult(None, [key], f"the order's occurrenceTiming gives no {self.measure}")
-        return RuleResult(COMPARATORS[self.op](value, self.than), [key], f"order {self.measure} {value:g}")
+        return RuleResult(
+            COMPARATORS[self.op](value, self.than),
+            [key],
+            f"order {self.measure} {value:g} ({describe_timing(timing)})",
+        )
 
 
 def _activity_codings(activity: Any) -> list[dict[str, Any]]:
