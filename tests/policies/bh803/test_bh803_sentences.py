@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from test_policy_bh803 import (  # noqa: E402
     CPT,
     HCPCS,
     ICD10,
+    LOINC,
     P7_AT,
     P8_AT,
     P8_DISCHARGE_AT,
@@ -24,6 +26,7 @@ from test_policy_bh803 import (  # noqa: E402
     attestation,
     coding,
     condition,
+    cssrs,
     delirium,
     discharged,
     discharged_on,
@@ -714,6 +717,61 @@ CASES += [
               name="a-2023-physician-certification-does-not-count"),
     admission("bh803.rn.4-acute-onset-or-decompensation", "unknown", Q_ACUTE, asthma_emergency_visit,
               name="an-asthma-visit-is-no-decompensation"),
+]  # fmt: skip
+
+
+def suicidal_ideation_code(onset: str) -> Change:
+    return lambda b: add(b, condition("P7-patient", "P7-si", ICD10, "R45.851", onset))
+
+
+def cssrs_behaviour_in_3_months(b: dict[str, Any]) -> None:
+    """A C-SSRS screen with no ideation items answered yes, but suicidal behaviour in the past 3 months."""
+    screen = cssrs("P7-patient", "2025-05-01T10:30:00-05:00", False)
+    screen["component"].append({"code": coding(LOINC, "93269-9"), "valueCodeableConcept": coding(LOINC, "LA33-6")})
+    add(b, screen)
+
+
+def sessions_until(last: str) -> Change:
+    """The program goes on: a session every Monday, Wednesday and Friday from 2025-03-10 to ``last``."""
+
+    def change(b: dict[str, Any]) -> None:
+        day = date(2025, 3, 10)
+        while day <= date.fromisoformat(last):
+            if day.weekday() in (0, 2, 4):
+                sid = f"P8-prog-sess-{day:%m%d}"
+                add(b, {"resourceType": "Encounter", "id": sid, "status": "finished", "class": {"system": ACT,
+                        "code": "AMB"}, "subject": {"reference": "Patient/P8-patient"},
+                        "type": [coding(HCPCS, "S9480")], "partOf": {"reference": "Encounter/P8-prog"},
+                        "period": {"start": f"{day}T09:00:00-07:00", "end": f"{day}T12:00:00-07:00"}})  # fmt: skip
+            day += timedelta(days=1)
+
+    return change
+
+
+def recertified_on(*days: str) -> Change:
+    def change(b: dict[str, Any]) -> None:
+        for day in days:
+            p8_recertified(day)(b)
+
+    return change
+
+
+# Safety: the newest evidence decides (DATA-PROFILE §6); recertification recurs every 60 days.
+CASES += [
+    admission("bh803.rn.3-not-imminent-danger", "met", Q_DANGER, suicidal_ideation_code("2025-04-28"),
+              screened(False), name="newer-negative-c-ssrs-outweighs-older-si-code"),
+    admission("bh803.rn.3-not-imminent-danger", "unknown", Q_DANGER, screened(False),
+              suicidal_ideation_code("2025-05-02"), name="si-code-newer-than-the-c-ssrs-asks-to-confirm"),
+    admission("bh803.rn.3-not-imminent-danger", "unknown", Q_DANGER, suicidal_ideation_code("2025-04-30"),
+              name="lone-si-code-asks-to-confirm"),
+    admission("bh803.rn.3-not-imminent-danger", "not-met", Q_DANGER, cssrs_behaviour_in_3_months,
+              name="c-ssrs-suicidal-behaviour-in-3-months"),
+    discharge("bh803.doc.3-recert-60d", "met", Q_RECERT_TIMING, recertified_on("2025-02-20", "2025-04-15"),
+              sessions_until("2025-05-02"), discharged_on("2025-05-02"), at="2025-05-02T12:30:00-07:00",
+              name="second-recertification-within-60-days-of-the-first"),
+    discharge("bh803.doc.3-recert-60d", "not-met", Q_RECERT_TIMING, recertified_on("2025-02-20"),
+              sessions_until("2025-05-02"), discharged_on("2025-05-02"), at="2025-05-02T12:30:00-07:00",
+              name="second-recertification-missed"),
 ]  # fmt: skip
 
 
