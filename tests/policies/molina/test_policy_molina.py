@@ -213,3 +213,16 @@ def test_admission_lists_process_deadlines_as_pending(client: Any, p5: dict[str,
     assert statuses["molina.process.2b-initial-tp-48h"] == "pending"
     assert_inferno_checks(result, "order-sign")
     assert result["cards"] == [] or all(c["indicator"] != "critical" for c in result["cards"])
+    # A performance specification: its duties with their due time (T0 + 48 h), never a 'covered' answer.
+    (evaluation,) = result["extension"]["iop-cds.evaluations"]
+    due = {c["id"]: c.get("due") for c in evaluation["criteria"] if c["status"] == "pending"}
+    for criterion in ("2a-bps-eval-48h", "2b-initial-tp-48h", "2c-prelim-dc-plan-48h"):
+        assert due[f"molina.process.{criterion}"].startswith("2025-03-05T09:00:00")
+    covered = [
+        part["valueCode"]
+        for action in result.get("systemActions", [])
+        for ext in action["resource"].get("extension", [])
+        for part in ext.get("extension", [])
+        if part.get("url") == "covered"
+    ]
+    assert covered and "covered" not in covered  # indeterminate: standards of care, not coverage criteria
