@@ -1116,7 +1116,7 @@ def test_family_therapy_for_a_mental_health_reason_is_no_exclusion(mappings: Map
 
 
 @pytest.mark.parametrize("criterion", NMN_IDS)
-def test_an_exclusion_is_raised_by_a_clinicians_answer_and_never_unknown(mappings: Mappings, criterion: str) -> None:
+def test_an_exclusion_is_decided_by_a_clinicians_answer_and_never_unknown(mappings: Mappings, criterion: str) -> None:
     base = load_fixture("golden/P1.json")
     plain = evaluate_bundle(mappings, copy.deepcopy(base), AT["P1"]).by_id(criterion)
     assert plain is not None and plain.status.value == "not-applicable"
@@ -1125,7 +1125,7 @@ def test_an_exclusion_is_raised_by_a_clinicians_answer_and_never_unknown(mapping
     assert result is not None and result.status.value == "not-met" and result.attested
     denied = add(copy.deepcopy(base), attest("P1-patient", {criterion: True}, ATTEST_AT["P1"]))
     kept = evaluate_bundle(mappings, denied, AT["P1"]).by_id(criterion)
-    assert kept is not None and kept.status.value == "not-applicable"
+    assert kept is not None and kept.status.value == "met" and kept.attested  # the clinician rules the exclusion out
     stale = add(copy.deepcopy(base), attest("P1-patient", {criterion: False}, "2025-02-20T09:00:00-06:00"))
     old = evaluate_bundle(mappings, stale, AT["P1"]).by_id(criterion)
     assert old is not None and old.status.value == "not-applicable"  # an expired answer raises nothing
