@@ -809,10 +809,28 @@ CASES = [
         "not-applicable",
     ),
     Case(CONT + "4a-family-involved", "P9b", MN, "unknown"),
+    Case(  # a plan of an earlier stay is not this stay's planning
+        CONT + "4a-family-involved",
+        "P9b",
+        chain(
+            MN,
+            lambda b: add(
+                b,
+                careplan(P9, "P9-tp", "718347000", contributor=[subject(P9)], created="2024-11-03T10:00:00-05:00"),
+            ),
+        ),
+        "unknown",
+    ),
     Case(
         CONT + "4a-family-involved",
         "P9b",
-        chain(MN, lambda b: add(b, careplan(P9, "P9-tp", "718347000", contributor=[subject(P9)]))),
+        chain(
+            MN,
+            lambda b: add(
+                b,
+                careplan(P9, "P9-tp", "718347000", contributor=[subject(P9)], created="2025-04-03T10:00:00-05:00"),
+            ),
+        ),
         "met",
         "CarePlan/P9-tp",
     ),
