@@ -416,6 +416,15 @@ CASES: list[SentenceCase] = [
     # --- Adult admission ---
     case(ADM + "1-dx-moderate-severe", "met", Q_A1, "P1"),
     case(ADM + "1-dx-moderate-severe", "met", Q_A1_SUD, "P9a"),
+    case(
+        ADM + "1-dx-moderate-severe",
+        "met",
+        Q_A1,
+        "P10",
+        removing("P10-dx"),
+        edit("P10-order", reasonReference=[], reasonCode=[coded(ICD, "F32.1")]),
+        name="order-reason-code-only",
+    ),
     case(ADM + "1-dx-moderate-severe", "not-met", Q_A1, "P2"),
     case(
         ADM + "1-dx-moderate-severe",
