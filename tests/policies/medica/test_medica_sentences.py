@@ -924,6 +924,22 @@ for nmn_id, item in Q_NMN_ITEMS.items():
         CASES.append(case(nmn_id, "not-met", quote, "P1", attested("P1", {nmn_id: False}), name="attested"))
 CASES += [
     case(
+        "medica.nmn.6-convenience-incarceration-respite-housing",
+        "not-met",
+        f"{Q_NMN} … {Q_NMN_ITEMS['medica.nmn.6-convenience-incarceration-respite-housing']}",
+        "P1",
+        edit("P1-order", reasonReference=[], reasonCode=[coded(ICD, "Z59.01")]),
+        name="iop-ordered-for-housing",
+    ),
+    case(
+        "medica.nmn.6-convenience-incarceration-respite-housing",
+        "not-applicable",
+        f"{Q_NMN} … {Q_NMN_ITEMS['medica.nmn.6-convenience-incarceration-respite-housing']}",
+        "P1",
+        edit("P1-order", reasonCode=[coded(ICD, "Z65.3")]),
+        name="legal-reason-beside-depression",
+    ),
+    case(
         "medica.nmn.3-nonmedical-family-counseling",
         "not-applicable",
         f"{Q_NMN} … {Q_NMN_ITEMS['medica.nmn.3-nonmedical-family-counseling']}",
