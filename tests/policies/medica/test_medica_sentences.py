@@ -473,7 +473,30 @@ CASES: list[SentenceCase] = [
         ),
         name="step-down-ends-before-start",
     ),
+    case(
+        ADM + "4-community-living-no-24h",
+        "met",
+        Q_A4,
+        "P1",
+        adding(
+            lambda: encounter(P1, "IMP", "2025-03-01", None, status="in-progress", reasonCode=[coded(ICD, "K35.80")])
+        ),
+        name="medical-stay-in-progress",
+    ),
     case(ADM + "4-community-living-no-24h", "not-met", Q_A4, "P2"),
+    case(
+        ADM + "4-community-living-no-24h",
+        "unknown",
+        Q_A4,
+        "P2",
+        adding(
+            lambda: [
+                observation(P2, code, "2025-03-02T10:00:00-06:00", answer="LA32-8")
+                for code in ("93247-5", "93249-1", "93250-9")
+            ]
+        ),
+        name="newer-c-ssrs-finds-no-intent",
+    ),
     case(
         ADM + "4-community-living-no-24h",
         "not-met",
@@ -823,6 +846,35 @@ CASES: list[SentenceCase] = [
         "P9a",
         edit("P9-cows-1", valueQuantity={"value": 26}),
         name="cows-26",
+    ),
+    case(
+        "medica.sud.2-withdrawal-manageable",
+        "not-met",
+        Q_SUD2,
+        "P9a",
+        adding(lambda: condition(P9, "F10.231", onsetDateTime="2025-03-29T10:00:00-05:00")),
+        name="delirium-tremens-not-outweighed-by-a-cows",
+    ),
+    case(
+        "medica.sud.2-withdrawal-manageable",
+        "met",
+        Q_SUD2,
+        "P9a",
+        adding(
+            lambda: [
+                condition(P9, "F10.231", onsetDateTime="2025-03-27T10:00:00-05:00"),
+                observation(P9, "75632-6", "2025-03-30T11:00:00-05:00", value=4),
+            ]
+        ),
+        name="older-delirium-newer-low-ciwa",
+    ),
+    case(
+        "medica.sud.2-withdrawal-manageable",
+        "unknown",
+        Q_SUD2,
+        "P9a",
+        adding(lambda: condition(P9, "F10.231")),
+        name="undated-delirium-code-to-confirm",
     ),
     case(
         "medica.sud.3-mat-awareness",

@@ -587,6 +587,7 @@ CASES = [
                 "class": {"system": ACT, "code": "IMP"},
                 "subject": subject("P1-patient"),
                 "period": {"start": "2025-03-01T08:00:00-06:00"},
+                "diagnosis": [{"condition": {"reference": "Condition/P1-dx"}}],  # a psychiatric stay
             },
         ),
         "not-met",
