@@ -753,6 +753,14 @@ CASES: list[SentenceCase] = [
     case("medica.state.il-asam-replaces-continuation-4", "met", Q_IL, "P9b"),
     case("medica.state.il-asam-replaces-continuation-4", "not-applicable", Q_IL, "P9b", MN, name="missouri"),
     case("medica.state.il-asam-replaces-continuation-4", "unknown", Q_IL, "P9b", no_address, name="no-state-on-file"),
+    case(
+        "medica.state.il-asam-replaces-continuation-4",
+        "not-applicable",
+        Q_IL,
+        "P9b",
+        edit("P9-patient", address=[{"use": "old", "state": "IL"}, {"use": "home", "state": "MO"}]),
+        name="moved-from-illinois",
+    ),
     # --- Child and adolescent ---
     case("medica.child.0-age-gate", "met", Q_CH0, "P10"),
     case("medica.child.0-age-gate", "not-applicable", Q_CH0, "P1"),
