@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,21 @@ def _serve(args: argparse.Namespace) -> int:
     """Run the service under gunicorn (app preloaded: mappings compile once, before the workers fork)."""
     from gunicorn.app.base import BaseApplication
 
+    # Workers share their metrics through one folder; it must be set before prometheus_client is imported.
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="iop-cds-metrics-")
     from cds_service.hooks.app import create_app
 
     settings = Settings.from_env()
     bind = args.bind or settings.bind
     workers = args.workers or settings.workers
     application = create_app(settings)
+    if settings.auth and not settings.public_base_url:
+        # Without it, aud would be checked against the Host header the client itself sends.
+        raise SettingsError(
+            "IOP_CDS_AUTH is on but IOP_CDS_PUBLIC_BASE_URL is not set: set it to the base URL EHRs call "
+            "(e.g. https://cds.example.org), which every JWT's aud must name"
+        )
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:

@@ -863,9 +863,9 @@ CASES: list[SentenceCase] = [
         adding(lambda: condition(P9, "F10.231", onsetDateTime="2025-03-29T10:00:00-05:00")),
         name="delirium-tremens-not-outweighed-by-a-cows",
     ),
-    case(
+    case(  # conflicting current evidence: a clinician confirms (DATA-PROFILE §6)
         "medica.sud.2-withdrawal-manageable",
-        "met",
+        "unknown",
         Q_SUD2,
         "P9a",
         adding(

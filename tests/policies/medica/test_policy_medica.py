@@ -995,7 +995,7 @@ CASES = [
         "medica.sud.2-withdrawal-manageable",
         "P9a",
         lambda b: add(b, condition(P9, "P9-dt", "F10.231", onsetDateTime="2025-03-29T10:00:00-05:00")),
-        "not-met",
+        "not-met",  # a delirium tremens yesterday; today's COWS (opioids) says nothing about alcohol withdrawal
         "Condition/P9-dt",
     ),
     Case("medica.sud.3-mat-awareness", "P9a", None, "unknown"),
