@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -37,6 +38,8 @@ class SentenceCase:
     policy: str
     encounter_id: str | None = None
     name: str = ""
+    program: tuple[tuple[str, bool], ...] = ()
+    """Program-level (deployment) attestations in force: (criterion id, answer) pairs."""
 
     @property
     def id(self) -> str:
@@ -86,8 +89,13 @@ def drop(bundle: Bundle, predicate: Callable[[dict[str, Any]], bool]) -> None:
 
 
 @cache
-def _invoker() -> HookInvoker:
-    return HookInvoker(Settings(auth=False))
+def _invoker(program: tuple[tuple[str, bool], ...] = ()) -> HookInvoker:
+    if not program:
+        return HookInvoker(Settings(auth=False))
+    folder = Path(tempfile.mkdtemp(prefix="iop-program-"))
+    path = folder / "program.yaml"
+    path.write_text(json.dumps({"program": "sentence case", "criteria": dict(program)}), encoding="utf-8")
+    return HookInvoker(Settings(auth=False, program_attestations_file=str(path)))
 
 
 def evaluate(case: SentenceCase) -> dict[str, dict[str, Any]]:
@@ -96,7 +104,7 @@ def evaluate(case: SentenceCase) -> dict[str, dict[str, Any]]:
         case.build(), case.hook, at=case.at, policies=[case.policy], encounter_id=case.encounter_id
     )
     service = SERVICES[service_for_hook(case.hook)]
-    response = _invoker().invoke(service, parse_hook_request(body, service.hook))
+    response = _invoker(case.program).invoke(service, parse_hook_request(body, service.hook))
     found: dict[str, dict[str, Any]] = {}
     for evaluation in response.get("extension", {}).get("iop-cds.evaluations", []):
         for criterion in evaluation["criteria"]:

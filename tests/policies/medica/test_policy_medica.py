@@ -587,6 +587,7 @@ CASES = [
                 "class": {"system": ACT, "code": "IMP"},
                 "subject": subject("P1-patient"),
                 "period": {"start": "2025-03-01T08:00:00-06:00"},
+                "diagnosis": [{"condition": {"reference": "Condition/P1-dx"}}],  # a psychiatric stay
             },
         ),
         "not-met",
@@ -809,10 +810,28 @@ CASES = [
         "not-applicable",
     ),
     Case(CONT + "4a-family-involved", "P9b", MN, "unknown"),
+    Case(  # a plan of an earlier stay is not this stay's planning
+        CONT + "4a-family-involved",
+        "P9b",
+        chain(
+            MN,
+            lambda b: add(
+                b,
+                careplan(P9, "P9-tp", "718347000", contributor=[subject(P9)], created="2024-11-03T10:00:00-05:00"),
+            ),
+        ),
+        "unknown",
+    ),
     Case(
         CONT + "4a-family-involved",
         "P9b",
-        chain(MN, lambda b: add(b, careplan(P9, "P9-tp", "718347000", contributor=[subject(P9)]))),
+        chain(
+            MN,
+            lambda b: add(
+                b,
+                careplan(P9, "P9-tp", "718347000", contributor=[subject(P9)], created="2025-04-03T10:00:00-05:00"),
+            ),
+        ),
         "met",
         "CarePlan/P9-tp",
     ),
@@ -976,7 +995,7 @@ CASES = [
         "medica.sud.2-withdrawal-manageable",
         "P9a",
         lambda b: add(b, condition(P9, "P9-dt", "F10.231", onsetDateTime="2025-03-29T10:00:00-05:00")),
-        "unknown",  # DATA-PROFILE §6: a delirium yesterday and a COWS of 3 today conflict; a clinician confirms
+        "not-met",  # a delirium tremens yesterday; today's COWS (opioids) says nothing about alcohol withdrawal
         "Condition/P9-dt",
     ),
     Case("medica.sud.3-mat-awareness", "P9a", None, "unknown"),
@@ -1116,7 +1135,7 @@ def test_family_therapy_for_a_mental_health_reason_is_no_exclusion(mappings: Map
 
 
 @pytest.mark.parametrize("criterion", NMN_IDS)
-def test_an_exclusion_is_raised_by_a_clinicians_answer_and_never_unknown(mappings: Mappings, criterion: str) -> None:
+def test_an_exclusion_is_decided_by_a_clinicians_answer_and_never_unknown(mappings: Mappings, criterion: str) -> None:
     base = load_fixture("golden/P1.json")
     plain = evaluate_bundle(mappings, copy.deepcopy(base), AT["P1"]).by_id(criterion)
     assert plain is not None and plain.status.value == "not-applicable"
@@ -1125,7 +1144,7 @@ def test_an_exclusion_is_raised_by_a_clinicians_answer_and_never_unknown(mapping
     assert result is not None and result.status.value == "not-met" and result.attested
     denied = add(copy.deepcopy(base), attest("P1-patient", {criterion: True}, ATTEST_AT["P1"]))
     kept = evaluate_bundle(mappings, denied, AT["P1"]).by_id(criterion)
-    assert kept is not None and kept.status.value == "not-applicable"
+    assert kept is not None and kept.status.value == "met" and kept.attested  # the clinician rules the exclusion out
     stale = add(copy.deepcopy(base), attest("P1-patient", {criterion: False}, "2025-02-20T09:00:00-06:00"))
     old = evaluate_bundle(mappings, stale, AT["P1"]).by_id(criterion)
     assert old is not None and old.status.value == "not-applicable"  # an expired answer raises nothing
