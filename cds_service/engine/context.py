@@ -45,6 +45,8 @@ class EvaluationContext:
     anchors: dict[str, datetime | None] = field(default_factory=dict)
     session_starts: list[datetime] = field(default_factory=list)
     criterion_status: Callable[[str], Status | None] | None = None
+    attestation_of: Callable[[str], tuple[bool, str, datetime] | None] | None = None
+    """A criterion id's valid attestation: (answer, source, authored), or None."""
     _selected: dict[str, list[Resource]] = field(default_factory=dict)
     _keys: dict[str, set[str]] = field(default_factory=dict)
     _referenced: dict[tuple[str, str], set[str]] = field(default_factory=dict)
