@@ -263,6 +263,9 @@ ADVANCE_DIRECTIVE = with_(
         "date": "2025-02-10",
     }
 )
+PSYCHOEDUCATION_ACTIVITY = edit(
+    "P4-dcp", lambda r: r["activity"].append({"detail": {"status": "scheduled", "code": coding(HCPCS, "H2027")}})
+)
 PEER_ACTIVITY = edit(
     "P4-dcp", lambda r: r["activity"].append({"detail": {"status": "scheduled", "code": coding(HCPCS, "H0038")}})
 )
@@ -396,6 +399,15 @@ CASES: list[SentenceCase] = [
     a("admission.all.3-sud-manageable", "met", ALL_3, attest_a(admission__all__3_sud_manageable=True)),
     a("admission.all.3-sud-manageable", "not-met", ALL_3, attest_a(admission__all__3_sud_manageable=False)),
     a("admission.all.3-sud-manageable", "not-applicable", ALL_3, remove("P3-alcohol"), name="no-substance-use"),
+    a(
+        "admission.all.3-sud-manageable",
+        "met",
+        ALL_3,
+        remove("P3-alcohol"),
+        edit("P3-order", put("reasonCode", [coding(ICD, "F10.20")])),
+        attest_a(admission__all__3_sud_manageable=True),
+        name="substance-use-named-on-the-order",
+    ),
     # #4: severe withdrawal or delirium tremens (safety), whether or not a substance use disorder is coded
     a("admission.all.4-no-severe-withdrawal-dt-risk", "not-met", ALL_4, name="withdrawal-delirium-11-days-ago"),
     a("admission.all.4-no-severe-withdrawal-dt-risk", "not-met", ALL_4, *NO_SUD_CODE_CIWA_22, name="ciwa-22-no-sud"),
@@ -620,6 +632,13 @@ CASES: list[SentenceCase] = [
         "not-met",
         TEN + "Linkages with peer services and other community resources.",
         name="no-linkage-at-discharge",
+    ),
+    d(
+        "discharge.10b6-peer-community-linkage",
+        "not-met",
+        TEN + "Linkages with peer services",
+        PSYCHOEDUCATION_ACTIVITY,
+        name="psycho-education-is-not-a-peer-service",
     ),
     d(
         "discharge.10b7-crisis-plan",
