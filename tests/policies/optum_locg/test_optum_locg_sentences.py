@@ -263,6 +263,25 @@ ADVANCE_DIRECTIVE = with_(
         "date": "2025-02-10",
     }
 )
+DENTIST = {
+    "resourceType": "Practitioner",
+    "id": "dentist",
+    "name": [{"family": "Moreau", "given": ["Luc"], "prefix": ["Dr"]}],
+    "qualification": [{"code": coding(NUCC, "1223G0001X")}],
+}
+DENTAL_CHECK_UP_FIRST = (  # the only appointment within 7 days is the dentist's; psychiatry follows on 03-18
+    with_(DENTIST),
+    edit(
+        "P4-therapy",
+        lambda r: r.update(
+            serviceType=[coding(SCT, "394812008")],
+            participant=[
+                {"actor": {"reference": "Patient/P4-patient"}},
+                {"actor": {"reference": "Practitioner/dentist"}},
+            ],
+        ),
+    ),
+)
 PSYCHOEDUCATION_ACTIVITY = edit(
     "P4-dcp", lambda r: r["activity"].append({"detail": {"status": "scheduled", "code": coding(HCPCS, "H2027")}})
 )
@@ -595,6 +614,13 @@ CASES: list[SentenceCase] = [
         "The first appointment should be within 7 days of discharge;",
         edit("P4-therapy", put("start", "2025-03-10T10:00:00-04:00")),
         name="ten-days-after",
+    ),
+    d(
+        "discharge.10b3a-first-appt-within-7d",
+        "not-met",
+        "The first appointment should be within 7 days of discharge;",
+        *DENTAL_CHECK_UP_FIRST,
+        name="a-dental-check-up-is-not-treatment",
     ),
     d(
         "discharge.10b4-modalities-frequency",
