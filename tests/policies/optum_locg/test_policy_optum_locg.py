@@ -174,6 +174,22 @@ def test_p3b_substance_use_only_leaves_the_policy_to_asam(client: Any) -> None:
     assert notice["indicator"] == "info" and "ASAM" in notice["summary"]
 
 
+def test_p3_signed_on_the_inpatient_unit_steps_down_from_that_stay(client: Any) -> None:
+    """The stay is still in progress when the order is signed; the IOP starts after it: a step-down, not a finding."""
+    bundle = load_fixture("golden/P3.json")
+    stay = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "P3-ip")
+    stay["status"] = "in-progress"
+    del stay["period"]["end"]
+    result = call_hook(client, build_hook_request(bundle, "order-sign", at=P3_AT, policies=[KEY]))
+    statuses = criterion_statuses(result)
+    assert statuses[P + "admission.any.3-step-down"] == "met"
+    assert statuses[P + "admission.all.1-no-imminent-risk"] == "met"
+    assert statuses[P + "process.6a-psychiatrist-eval-3d"] == "pending"  # admitted directly from that stay
+    critical = [c for c in result["cards"] if c["indicator"] == "critical"]
+    assert [c for c in critical if "withdrawal" not in c["summary"] and "not met" not in c["summary"]] == []
+    assert not [c for c in result["cards"] if "supervision" in c["summary"] or "inpatient" in c["summary"].lower()]
+
+
 def test_p3_safety_and_documentation_cards(client: Any) -> None:
     result = golden(client, "P3", "order-sign", P3_AT, policies=[KEY])
     critical = [c for c in result["cards"] if c["indicator"] == "critical" and "withdrawal" in c["summary"]]
