@@ -109,8 +109,8 @@ def problems(citation: str) -> list[str]:
     found: list[str] = []
     for part in (p.strip() for p in citation.split(";")):
         if part.startswith(TITLE):
-            paragraph = re.search(r"¶(\d+)", part)
-            if not paragraph or int(paragraph.group(1)) > len(paragraphs()):
+            numbers = [int(n) for n in re.findall(r"¶(\d+)", part)]
+            if not numbers or max(numbers) > len(paragraphs()):
                 found.append(f"{part!r}: no such paragraph under the title")
             continue
         section = next((s for s in SECTIONS if part.startswith(s)), None)
@@ -141,6 +141,7 @@ def test_the_parser_reads_the_numbering_of_the_text() -> None:
     assert problems("And all of the following #10.h") == ["And all of the following has no item 10.h"]
     assert problems("And all of the following #9 (sentence 4)")
     assert problems("Introduction ¶1")
+    assert problems("Intensive Outpatient Program (IOP) ¶1, ¶4")
 
 
 @pytest.mark.parametrize(("node", "citation"), citations(), ids=[n for n, _ in citations()])

@@ -372,6 +372,16 @@ CASES: list[SentenceCase] = [
         edit("P3-order", lambda r: r["occurrenceTiming"]["repeat"].update(duration=2.5)),
         name="two-and-a-half-hours",
     ),
+    a(
+        "def.intensity-3h-2d",
+        "met",
+        "When supported by the benefit plan, coverage may be available for intensive outpatient programs that are "
+        "provided with less intensity to members who are recovering from severe and persistent mental health "
+        "conditions.",
+        edit("P3-order", lambda r: r["occurrenceTiming"]["repeat"].update(duration=2.5)),
+        attest_a(def__intensity_3h_2d=True),
+        name="less-intensity-accepted-by-attestation",
+    ),
     # Any ONE of the following #1-#4
     a("admission.any.1-impaired-functioning", "met", ANY_1, attest_a(admission__any__1_impaired_functioning=True)),
     a("admission.any.1-impaired-functioning", "not-met", ANY_1, *ONLY_MILD, name="mild-diagnosis-phq9-6"),
