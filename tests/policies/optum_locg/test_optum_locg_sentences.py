@@ -386,6 +386,14 @@ CASES: list[SentenceCase] = [
     a("admission.any.1-impaired-functioning", "met", ANY_1, attest_a(admission__any__1_impaired_functioning=True)),
     a("admission.any.1-impaired-functioning", "not-met", ANY_1, *ONLY_MILD, name="mild-diagnosis-phq9-6"),
     a(
+        "admission.any.1-impaired-functioning",
+        "unknown",
+        ANY_1,
+        *ONLY_MILD,
+        edit("P3-order", put("reasonCode", [coding(ICD, "F33.2")])),
+        name="order-for-severe-depression-needs-the-clinician",
+    ),
+    a(
         "admission.any.2-deterioration-higher-loc",
         "met",
         ANY_2,
