@@ -479,7 +479,8 @@ CASES: list[tuple[str, str, Callable[[Resources, str], None], str, str]] = [
     # Introduction: scope gate
     ("scope.mh-or-cooccurring", "A", same, "met", "P3-bipolar"),
     ("scope.mh-or-cooccurring", "A", remove("P3-bipolar"), "not-applicable", ""),
-    ("scope.mh-or-cooccurring", "A", only_conditions(condition("nicotine", ICD, "F17.210")), "not-met", ""),
+    # no mental-health diagnosis found is not evidence of none (DECISIONS.md): unknown, not a failed requirement
+    ("scope.mh-or-cooccurring", "A", only_conditions(condition("nicotine", ICD, "F17.210")), "unknown", "not shown"),
     ("scope.mh-or-cooccurring", "A", only_conditions(condition("sct", SCT, "13746004")), "met", "Condition/sct"),
     # Definition: 3 h a day, 2 days a week (the order at A, delivered sessions at D)
     ("def.intensity-3h-2d", "A", same, "met", ""),
