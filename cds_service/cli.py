@@ -27,6 +27,11 @@ def _serve(args: argparse.Namespace) -> int:
         def load_config(self) -> None:
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers)
+            # Threads, so that one EHR whose FHIR server stalls ties up a thread for the budget, not a worker.
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", settings.threads)
+            self.cfg.set("max_requests", settings.max_requests)
+            self.cfg.set("max_requests_jitter", max(1, settings.max_requests // 10))
             self.cfg.set("preload_app", True)
             self.cfg.set("accesslog", None)  # the app writes one JSON line per request itself
             self.cfg.set("timeout", args.timeout)

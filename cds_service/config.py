@@ -51,9 +51,11 @@ class Settings:
     fhir_time_budget_seconds: float = 3.0
     """Wall-clock budget for all FHIR queries of one hook call."""
     fhir_page_cap: int = 20
+    """Most ``next`` pages followed per query."""
     fhir_page_size: int = 100
     """``_count`` asked of every search, so large records need few pages."""
-    """Most ``next`` pages followed per query."""
+    fhir_max_response_bytes: int = 64 * 1024 * 1024
+    """Largest FHIR answer read; a bigger one is a data gap (a 10,000-resource page is about 15 MB)."""
     fhir_max_workers: int = 16
     """Parallel FHIR queries: enough for every prefetch key at once."""
 
@@ -74,6 +76,14 @@ class Settings:
     log_level: str = "INFO"
     bind: str = "127.0.0.1:8080"
     workers: int = 2
+    threads: int = 8
+    """Threads per gunicorn worker (gthread): a call waiting on a slow EHR holds one thread, not the worker."""
+    max_requests: int = 2000
+    """Calls a worker serves before it is recycled (with up to 10 % jitter), which keeps memory flat."""
+    max_request_bytes: int = 32 * 1024 * 1024
+    """Largest request body accepted (413 beyond); a 10,000-resource prefetch is about 15 MB."""
+    max_feedback_items: int = 100
+    """Most feedback items in one request (413 beyond)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

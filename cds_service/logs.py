@@ -10,6 +10,14 @@ from typing import Any
 
 # Keys whose values must never reach a log line, whatever the caller passes.
 _SECRET_KEYS = {"access_token", "authorization", "token", "jwt", "fhirAuthorization"}
+# Longest string a log field keeps: a client can send a 5 MB hookInstance, the log should not carry it.
+MAX_FIELD_CHARS = 500
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+        return value[:MAX_FIELD_CHARS] + f"… ({len(value)} characters)"
+    return value
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,7 +32,7 @@ class JsonFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            payload.update({k: v for k, v in fields.items() if v is not None and k not in _SECRET_KEYS})
+            payload.update({k: _bounded(v) for k, v in fields.items() if v is not None and k not in _SECRET_KEYS})
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)

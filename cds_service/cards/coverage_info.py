@@ -51,7 +51,7 @@ def detail(code: str, display: str, value: str, category: str = "cat-other") -> 
     return {
         "url": "detail",
         "extension": [
-            {"url": "category", "valueCodeableConcept": {"coding": [{"system": CRD_TEMP, "code": category}]}},
+            {"url": "category", "valueCode": category},  # CRD 2.2: a code
             {
                 "url": "code",
                 "valueCodeableConcept": {"coding": [{"system": CRD_TEMP, "code": code, "display": display}]},

@@ -15,7 +15,8 @@ from cds_service.engine.mapping import Mappings
 from cds_service.engine.routing import RoutingDecision
 from cds_service.record.patient_record import DataGap, PatientRecord, Resource
 
-CRD_CARD_TYPE = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+# CRD 2.2 card types (2.0.1 used http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp).
+CRD_CARD_TYPE = "http://terminology.hl7.org/CodeSystem/cdshooks-card-type"
 OVERRIDE_SYSTEM = "urn:iop-cds:override"
 CRITERION_SYSTEM = "urn:iop-cds:criterion"
 ASSOCIATED_RESOURCE = "davinci-crd.associated-resource"

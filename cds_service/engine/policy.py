@@ -36,6 +36,11 @@ _CRITERION_KEYS = {
 _GROUP_KEYS = {"id", "text", "citation", "applies-if", "n", "note", *GROUP_KINDS}
 
 
+COVERAGE_POLICY = "coverage-policy"
+PERFORMANCE_SPECIFICATION = "performance-specification"
+POLICY_KINDS = (COVERAGE_POLICY, PERFORMANCE_SPECIFICATION)
+
+
 @dataclass
 class Criterion:
     """A leaf: how its status is decided from rules, attestations and its phases."""
@@ -107,6 +112,8 @@ class Policy:
     tree: Group
     nodes: dict[str, Node]
     file: str = ""
+    kind: str = "coverage-policy"
+    """``coverage-policy`` (medical-necessity criteria) or ``performance-specification`` (standards of care)."""
 
     def criteria(self) -> Iterator[Criterion]:
         """Every leaf criterion, depth first."""
@@ -160,6 +167,9 @@ class PolicyParser:
         for key in ("policy", "title", "payer", "url", "tree"):
             if key not in doc:
                 self.problem("(file)", f"missing '{key}'")
+        kind = doc.get("kind", COVERAGE_POLICY)
+        if kind not in POLICY_KINDS:
+            self.problem("kind", f"unknown policy kind {kind!r} ({', '.join(POLICY_KINDS)})")
         if self.problems:
             return None
         tree = self.node(doc["tree"], "tree")
@@ -175,6 +185,7 @@ class PolicyParser:
             tree=tree,
             nodes=self.nodes,
             file=self.file,
+            kind=kind,
         )
 
     def node(self, spec: object, where: str) -> Node | None:

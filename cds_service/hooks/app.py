@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings.log_level)
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # keep card fields in the order the spec lists them
     CORS(
         app,
@@ -134,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         if body is None:
             return operation_outcome("invalid", "the request body is not valid JSON", "$")
         try:
-            items = parse_feedback(body)
+            items = parse_feedback(body, settings.max_feedback_items)
         except ProtocolError as exc:
             return operation_outcome("invalid", exc.message, exc.field)
         try:
@@ -146,7 +147,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        code = {404: "not-found", 405: "not-supported"}.get(exc.code or 500, "processing")
+        code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(exc.code or 500, "processing")
         response = operation_outcome(code, exc.description or exc.name, status=exc.code or 500)
         if exc.code == 405 and exc.get_response().headers.get("Allow"):
             response.headers["Allow"] = exc.get_response().headers["Allow"]

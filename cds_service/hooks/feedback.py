@@ -34,6 +34,16 @@ class FeedbackStoreUnavailable(Exception):
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?", re.ASCII)
 
 
+MAX_ID_CHARS = 128
+MAX_COMMENT_CHARS = 2000
+MAX_CODE_CHARS = 512
+
+
+def _bounded(value: str, field: str, limit: int) -> None:
+    if len(value) > limit:
+        raise ProtocolError(field, f"is longer than {limit} characters")
+
+
 def _timestamp(value: Any, field: str) -> str:
     """The instant ``value`` names, normalised to UTC (``...Z``) so one outcome has one key however it is spelled."""
     match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
@@ -58,17 +68,22 @@ def _coding(value: Any, field: str) -> None:
     for member in ("code", "system"):
         if not isinstance(value.get(member), str) or not value[member]:
             raise ProtocolError(f"{field}.{member}", "is required and must be a non-empty string")
-    if "display" in value and not isinstance(value["display"], str):
-        raise ProtocolError(f"{field}.display", "must be a string")
+        _bounded(value[member], f"{field}.{member}", MAX_CODE_CHARS)
+    if "display" in value:
+        if not isinstance(value["display"], str):
+            raise ProtocolError(f"{field}.display", "must be a string")
+        _bounded(value["display"], f"{field}.display", MAX_CODE_CHARS)
 
 
-def parse_feedback(body: Any) -> list[dict[str, Any]]:
+def parse_feedback(body: Any, max_items: int = 100) -> list[dict[str, Any]]:
     """The validated feedback items of a request body; raises ProtocolError naming the offending field."""
     if not isinstance(body, dict):
         raise ProtocolError("$", "the body must be a JSON object with a 'feedback' array")
     items = body.get("feedback")
     if not isinstance(items, list) or not items:
         raise ProtocolError("feedback", "must be a non-empty array")
+    if len(items) > max_items:
+        raise ProtocolError("feedback", f"holds {len(items)} items; at most {max_items} per request")
     parsed = []
     for i, item in enumerate(items):
         where = f"feedback[{i}]"
@@ -77,6 +92,7 @@ def parse_feedback(body: Any) -> list[dict[str, Any]]:
         card = item.get("card")
         if not isinstance(card, str) or not card:
             raise ProtocolError(f"{where}.card", "must be the uuid of the card")
+        _bounded(card, f"{where}.card", MAX_ID_CHARS)
         outcome = item.get("outcome")
         if outcome not in OUTCOMES:
             raise ProtocolError(f"{where}.outcome", "must be 'accepted' or 'overridden'")
@@ -90,6 +106,7 @@ def parse_feedback(body: Any) -> list[dict[str, Any]]:
                 suggestion_id = suggestion.get("id") if isinstance(suggestion, dict) else None
                 if not isinstance(suggestion_id, str) or not suggestion_id:
                     raise ProtocolError(f"{where}.acceptedSuggestions[{j}].id", "must be a suggestion uuid")
+                _bounded(suggestion_id, f"{where}.acceptedSuggestions[{j}].id", MAX_ID_CHARS)
             if reason is not None:
                 raise ProtocolError(f"{where}.overrideReason", "is only allowed when the outcome is overridden")
         else:
@@ -100,8 +117,10 @@ def parse_feedback(body: Any) -> list[dict[str, Any]]:
                     raise ProtocolError(f"{where}.overrideReason", "must be an object with reason and userComment")
                 if "reason" in reason:
                     _coding(reason["reason"], f"{where}.overrideReason.reason")
-                if "userComment" in reason and not isinstance(reason["userComment"], str):
-                    raise ProtocolError(f"{where}.overrideReason.userComment", "must be a string")
+                if "userComment" in reason:
+                    if not isinstance(reason["userComment"], str):
+                        raise ProtocolError(f"{where}.overrideReason.userComment", "must be a string")
+                    _bounded(reason["userComment"], f"{where}.overrideReason.userComment", MAX_COMMENT_CHARS)
         parsed.append(
             {
                 "card": card,

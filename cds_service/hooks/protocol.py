@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
-from cds_service.record.request import FhirAuthorization, HookRequest
+from cds_service.record.request import FHIR_ID, FhirAuthorization, HookRequest
 
 # Context fields each hook requires (CDS Hooks library, order-sign 1.0 and encounter-discharge 1.0).
 REQUIRED_CONTEXT: dict[str, tuple[str, ...]] = {
@@ -21,6 +22,9 @@ class ProtocolError(ValueError):
         super().__init__(f"{field_path}: {message}")
         self.field = field_path
         self.message = message
+
+
+ID_CONTEXT = ("patientId", "encounterId")
 
 
 def _require_string(obj: dict[str, Any], key: str, path: str) -> str:
@@ -87,7 +91,9 @@ def parse_hook_request(body: Any, expected_hook: str) -> HookRequest:
                 raise ProtocolError("context.draftOrders", "is required")
             _validate_draft_orders(context["draftOrders"])
         else:
-            _require_string(context, name, f"context.{name}")
+            value = _require_string(context, name, f"context.{name}")
+            if name in ID_CONTEXT and not FHIR_ID.fullmatch(value):
+                raise ProtocolError(f"context.{name}", "must be a FHIR id (letters, digits, '-' and '.', at most 64)")
     user_id = context["userId"]
     if not user_id.startswith(("Practitioner/", "PractitionerRole/", "Patient/", "RelatedPerson/")):
         raise ProtocolError("context.userId", "must be a relative reference such as 'Practitioner/123'")
@@ -100,6 +106,11 @@ def parse_hook_request(body: Any, expected_hook: str) -> HookRequest:
     if fhir_server is not None:
         if not isinstance(fhir_server, str) or not fhir_server.startswith(("http://", "https://")):
             raise ProtocolError("fhirServer", "must be an http(s) URL")
+        try:
+            if not urlsplit(fhir_server).hostname:
+                raise ValueError
+        except ValueError:  # e.g. http://[::1 — an unclosed IPv6 literal
+            raise ProtocolError("fhirServer", "must be an http(s) URL with a host") from None
     authorization = None
     if body.get("fhirAuthorization") is not None:
         if fhir_server is None:

@@ -7,6 +7,9 @@ from typing import Any
 
 from cds_service.record.prefetch import PREFETCH_TEMPLATES
 
+CRD_VERSION = "2.2"
+"""The Da Vinci CRD version whose response rules the service follows (declared in discovery)."""
+
 CARD_TYPE_OPTIONS: tuple[tuple[str, str, str], ...] = (
     (
         "guideline",
@@ -48,6 +51,7 @@ class ServiceDefinition:
             "usageRequirements": self.usage_requirements,
             "prefetch": dict(self.prefetch),
             "extension": {
+                "davinci-crd.version": [CRD_VERSION],
                 "davinci-crd.configuration-options": configuration_options(),
             },
         }

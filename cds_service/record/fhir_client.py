@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 MAX_DIAGNOSTICS = 200
+MAX_REDIRECTS = 5
+READ_CHUNK = 64 * 1024
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 REDACTED = "[redacted]"
 
 
@@ -82,6 +87,13 @@ def same_origin(url: str, base_url: str) -> bool:
     return bool(a.netloc) and (a.scheme.lower(), a.netloc.lower()) == (b.scheme.lower(), b.netloc.lower())
 
 
+def within_base(url: str, base_url: str) -> bool:
+    """Whether ``url`` is on ``base_url``'s origin and under its path (``base_url`` ends with ``/``)."""
+    path, base = urlsplit(url).path, urlsplit(base_url).path
+    inside = path.startswith(base) or path == base.rstrip("/")  # HAPI pages at the base itself: /fhir?_getpages=
+    return same_origin(url, base_url) and inside and "%2e" not in path.lower()
+
+
 class FhirClient:
     """Reads and searches one FHIR server until a deadline (``time.monotonic()``) passes."""
 
@@ -93,11 +105,13 @@ class FhirClient:
         page_cap: int,
         session: requests.Session | None = None,
         page_size: int | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.deadline = deadline
         self.page_cap = page_cap
         self.page_size = page_size
+        self.max_bytes = max_bytes
         self.session = session or requests.Session()
         self._token = access_token or None
         self._headers = {"Accept": "application/fhir+json"}
@@ -146,10 +160,12 @@ class FhirClient:
         return result
 
     def _url(self, reference: str) -> str:
-        """An absolute URL on this server; the bearer token must never go to another host."""
+        """An absolute URL under this server's base; the bearer token must never go anywhere else."""
         url = urljoin(self.base_url, reference)
         if not same_origin(url, self.base_url):
             raise FhirError(f"refused to follow a link to another server ({urlsplit(url).netloc or url[:60]})")
+        if not within_base(url, self.base_url):
+            raise FhirError(f"refused to follow a link outside the FHIR base ({urlsplit(url).path[:60]})")
         return url
 
     def _redact(self, text: str) -> str:
@@ -161,15 +177,8 @@ class FhirClient:
         if remaining <= 0:
             raise FhirError("time budget exhausted before the query could run")
         started = time.perf_counter()
-        result.requests += 1
         try:
-            response = self.session.get(url, headers=self._headers, timeout=(min(remaining, 5.0), remaining))
-        except requests.Timeout:
-            raise FhirError(f"timed out after {remaining:.1f} s") from None
-        except requests.ConnectionError:
-            raise FhirError("FHIR server unreachable") from None
-        except requests.RequestException as exc:
-            raise FhirError(f"request failed ({type(exc).__name__})") from None
+            response, content = self._fetch(url, result)
         finally:
             took = time.perf_counter() - started
             result.slowest_seconds = max(result.slowest_seconds, took)
@@ -178,7 +187,7 @@ class FhirClient:
             raise FhirError(f"FHIR server refused the access token ({response.status_code})")
         if response.status_code == 404 and read:
             raise FhirError(f"{read} does not exist on the FHIR server (404)")
-        body = self._json(response)
+        body = self._json(response, content)
         if response.status_code >= 400:
             diagnostics = outcome_text(body)
             raise FhirError(f"FHIR server answered {response.status_code}{': ' if diagnostics else ''}{diagnostics}")
@@ -186,10 +195,60 @@ class FhirClient:
             raise FhirError("FHIR server returned JSON that is not a resource")
         return body
 
-    @staticmethod
-    def _json(response: requests.Response) -> Any:
+    def _fetch(self, url: str, result: FetchResult) -> tuple[requests.Response, bytes]:
+        """GET ``url`` (redirects followed only under the base) and its whole body, all before the deadline."""
+        for _ in range(MAX_REDIRECTS + 1):
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise FhirError("time budget exhausted before the query could run")
+            result.requests += 1
+            try:
+                response = self.session.get(
+                    url,
+                    headers=self._headers,
+                    timeout=(min(remaining, 5.0), remaining),
+                    stream=True,
+                    allow_redirects=False,
+                )
+            except requests.Timeout:
+                raise FhirError(f"timed out after {remaining:.1f} s") from None
+            except requests.ConnectionError:
+                raise FhirError("FHIR server unreachable") from None
+            except requests.RequestException as exc:
+                raise FhirError(f"request failed ({type(exc).__name__})") from None
+            if response.is_redirect:
+                response.close()
+                url = self._url(response.headers.get("Location", ""))
+                continue
+            return response, self._body(response)
+        raise FhirError(f"more than {MAX_REDIRECTS} redirects")
+
+    def _body(self, response: requests.Response) -> bytes:
+        """The body read one network read at a time, so a server that drips bytes cannot outlast the deadline."""
+        chunks: list[bytes] = []
+        size = 0
         try:
-            return response.json()
+            while True:
+                if time.monotonic() > self.deadline:
+                    raise FhirError("the FHIR server was still sending its answer when the time budget ran out")
+                chunk = response.raw.read1(READ_CHUNK, decode_content=True)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise FhirError(f"the answer is larger than the {self.max_bytes:,} bytes allowed")
+                chunks.append(chunk)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise FhirError(f"the answer broke off ({type(exc).__name__})") from None
+        finally:
+            response.close()
+
+    @staticmethod
+    def _json(response: requests.Response, content: bytes) -> Any:
+        try:
+            return json.loads(content)
+        except RecursionError:
+            raise FhirError("FHIR server returned JSON nested too deeply") from None
         except ValueError:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0][:60]
             if response.status_code >= 400:

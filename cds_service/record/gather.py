@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,7 +113,15 @@ def gather_record(
     own_session = session is None
     http = session or _session(settings.fhir_max_workers)
     try:
-        client = FhirClient(request.fhir_server, token, deadline, settings.fhir_page_cap, http, settings.fhir_page_size)
+        client = FhirClient(
+            request.fhir_server,
+            token,
+            deadline,
+            settings.fhir_page_cap,
+            http,
+            settings.fhir_page_size,
+            settings.fhir_max_response_bytes,
+        )
         if fetches:
             for fetch, result in _run(client, fetches, settings.fhir_max_workers):
                 _record(gathered, resources, fetch, result, request.hook_instance)
@@ -134,6 +142,10 @@ def gather_record(
     return gathered
 
 
+DEADLINE_MARGIN_SECONDS = 0.25
+"""How long past the FHIR budget the answer may wait for queries that are about to finish."""
+
+
 def _session(workers: int) -> requests.Session:
     """A session whose connection pool holds one connection per worker (urllib3 keeps 10 by default)."""
     session = requests.Session()
@@ -144,11 +156,33 @@ def _session(workers: int) -> requests.Session:
 
 
 def _run(client: FhirClient, fetches: list[_Fetch], workers: int) -> list[tuple[_Fetch, FetchResult]]:
+    """Every fetch's result, waiting no longer than the client's deadline plus a margin.
+
+    A query still running then (a name lookup that hangs, a socket that never answers) becomes a gap; its
+    thread is left to end on its own timeouts rather than hold up the answer to the EHR.
+    """
+
     def one(fetch: _Fetch) -> FetchResult:
         return client.read(fetch.query) if fetch.read else client.search(fetch.query)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(fetches)))) as pool:
-        return list(zip(fetches, pool.map(one, fetches), strict=True))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(fetches))), thread_name_prefix="fhir")
+    try:
+        futures = [pool.submit(one, fetch) for fetch in fetches]
+        wait(futures, timeout=max(0.0, client.deadline - time.monotonic()) + DEADLINE_MARGIN_SECONDS)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return [(fetch, _outcome(future)) for fetch, future in zip(fetches, futures, strict=True)]
+
+
+def _outcome(future: Future[FetchResult]) -> FetchResult:
+    """A finished query's result; a late or crashed one as an error the record can name."""
+    if not future.done():
+        return FetchResult(error="no answer within the time budget")
+    problem = future.exception()
+    if problem is not None:
+        logger.exception("gather.query-crashed", exc_info=problem)
+        return FetchResult(error=f"the query failed ({type(problem).__name__})")
+    return future.result()
 
 
 def _record(

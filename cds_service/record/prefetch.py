@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from cds_service.record.request import HookRequest
+from cds_service.record.request import FHIR_ID, HookRequest
 
 # LOINC codes of the screening instruments the criteria read (PHQ-9, GAD-7, C-SSRS, AUDIT-C, DAST-10,
 # CIWA-Ar, COWS, PRAPARE, Hunger Vital Sign, AHC-HRSN); the observations prefetch asks for these only.
@@ -63,16 +63,17 @@ _TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z]+)\s*\}\}")
 
 
 def render_prefetch(template: str, request: HookRequest) -> str | None:
-    """Fill ``{{context.x}}`` tokens from the request; None when a token has no primitive value."""
+    """Fill ``{{context.x}}`` tokens from the request; None when a token's value is not a FHIR id."""
     missing = False
 
     def fill(match: re.Match[str]) -> str:
         nonlocal missing
         value = request.context.get(match.group(1))
-        if not isinstance(value, str | int) or isinstance(value, bool) or value == "":
+        text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        if not FHIR_ID.fullmatch(text):  # never let a context value reshape the URL (../, ?, /)
             missing = True
             return ""
-        return str(value)
+        return text
 
     query = _TOKEN.sub(fill, template)
     return None if missing else query

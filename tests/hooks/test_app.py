@@ -325,3 +325,37 @@ def test_mutated_feedback_never_produces_a_5xx(client: Any, field: str, value: A
     body = {"feedback": [FEEDBACK_ITEM, item]} if wrap else {"feedback": item}
     response = client.post("/cds-services/iop-order-sign/feedback", json=body)
     assert response.status_code in {200, 400}, response.get_data(as_text=True)
+
+
+def test_a_body_over_the_size_limit_is_413_with_an_operation_outcome(tmp_path) -> None:
+    from cds_service.config import Settings
+    from cds_service.hooks.app import create_app
+
+    settings = Settings(auth=False, feedback_db=str(tmp_path / "f.sqlite3"), max_request_bytes=10_000)
+    client = create_app(settings).test_client()
+    body = '{"hook": "order-sign", "padding": "' + "x" * 20_000 + '"}'
+    response = client.post("/cds-services/iop-order-sign", data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.get_json()["issue"][0]["code"] == "too-costly"
+
+
+def test_feedback_with_too_many_items_names_the_field(client) -> None:
+    item = {
+        "card": "c1",
+        "outcome": "overridden",
+        "outcomeTimestamp": "2025-03-03T10:05:00Z",
+    }
+    response = client.post("/cds-services/iop-order-sign/feedback", json={"feedback": [item] * 101})
+    assert response.status_code == 400
+    assert response.get_json()["issue"][0]["expression"] == ["feedback"]
+
+
+def test_a_huge_log_field_is_written_shortened() -> None:
+    import logging
+
+    from cds_service.logs import MAX_FIELD_CHARS, JsonFormatter
+
+    record = logging.LogRecord("iop_cds", logging.INFO, __file__, 1, "hook.received", (), None)
+    record.fields = {"event": "hook.received", "hookInstance": "x" * 5_000_000}
+    line = JsonFormatter().format(record)
+    assert len(line) < MAX_FIELD_CHARS + 200 and "(5000000 characters)" in line
