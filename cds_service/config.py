@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POLICY_KEYS = ("optum-locg", "molina", "medica", "cca", "bh803")
@@ -65,6 +66,8 @@ class Settings:
     attestation_validity_days: int = 7
     business_calendar: str = "US-MA"
     """Holiday calendar for business-day deadlines: ``COUNTRY[-SUBDIVISION]`` or ``none``."""
+    timezone: str = "America/New_York"
+    """The site's IANA time zone: calendar and business days are local dates there (a policy file may name its own)."""
     program_attestations_file: str = ""
     """YAML file in which the IOP program attests its program-level criteria (licensure, staffing, ...)."""
     max_cards: int = 10
@@ -84,6 +87,14 @@ class Settings:
     """Largest request body accepted (413 beyond); a 10,000-resource prefetch is about 15 MB."""
     max_feedback_items: int = 100
     """Most feedback items in one request (413 beyond)."""
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(
+                f"IOP_CDS_TIMEZONE: unknown time zone {self.timezone!r} (an IANA name such as America/New_York)"
+            ) from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

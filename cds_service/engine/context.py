@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,6 +20,8 @@ class Selection(Protocol):
     """What the context needs of a named selection (``engine.selections.Selection`` implements it)."""
 
     time: list[Fact]
+    sources: list[str]
+    predicates: list[Any]
 
     def evaluate(self, ctx: EvaluationContext) -> list[Resource]:
         """The selection's members in this evaluation."""
@@ -47,16 +49,68 @@ class EvaluationContext:
     criterion_status: Callable[[str], Status | None] | None = None
     attestation_of: Callable[[str], tuple[bool, str, datetime] | None] | None = None
     """A criterion id's valid attestation: (answer, source, authored), or None."""
+    unreadable: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Resource type -> the prefetch keys for it that could not be read (DATA-PROFILE §6: unreadable is not absent).
+
+    A type with no key of its own (read as an include or by reference) falls under ``"*"``; a type listed with no
+    keys was read in full.
+    """
     _selected: dict[str, list[Resource]] = field(default_factory=dict)
     _keys: dict[str, set[str]] = field(default_factory=dict)
     _referenced: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     _values: dict[tuple[str, int], list[Any]] = field(default_factory=dict)
+    _types: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def reset_caches(self) -> None:
         """Forget computed selections (after the episode's anchors are set, windows change)."""
         self._selected.clear()
         self._keys.clear()
         self._referenced.clear()
+
+    def source_types(self, name: str) -> frozenset[str]:
+        """Resource types a selection (or built-in, or type) draws on, through ``from`` and referenced selections."""
+        memo = self._types
+        if name in memo:
+            return memo[name]
+        memo[name] = frozenset()  # a cycle adds nothing
+        if name in ("PROG", "SESS"):
+            types: set[str] = {"Encounter"}
+        elif name in self.builtins and name not in self.selections:
+            types = set()  # the hook context (draft orders): never a gap
+        elif name in self.selections:
+            selection = self.selections[name]
+            types = set()
+            for source in [*selection.sources, *(name for name, _ in _looked_into(selection.predicates))]:
+                types |= self.source_types(source)
+            scope = getattr(selection, "scope", None)
+            if scope is not None and scope.reads_episode:
+                types.add("Encounter")  # with the encounters unread, the episode's window is unknown
+        else:
+            types = {name}
+        memo[name] = frozenset(types)
+        return memo[name]
+
+    def negated_sources(self, name: str) -> list[str]:
+        """Data sources a selection's members are chosen by the *absence* of (``not`` around a reference)."""
+        if name not in self.selections:
+            return []
+        selection = self.selections[name]
+        found = [source for source, negated in _looked_into(selection.predicates) if negated]
+        for source in selection.sources:
+            if source != name:
+                found.extend(self.negated_sources(source))
+        return found
+
+    def gaps_of(self, names: Iterable[str]) -> list[str]:
+        """Prefetch keys that could not be read and would have supplied members of these selections."""
+        if not self.unreadable:
+            return []
+        keys: list[str] = []
+        for name in names:
+            for rtype in sorted(self.source_types(name)):
+                unreadable = self.unreadable.get(rtype, self.unreadable.get("*", ()))
+                keys.extend(k for k in unreadable if k not in keys)
+        return keys
 
     def anchor(self, name: str) -> datetime | None:
         """The time an anchor stands for in this evaluation (``now`` always resolves)."""
@@ -145,3 +199,33 @@ class EvaluationContext:
         """A resource of the record by reference."""
         key = reference_key(reference)
         return self.record.resolve(key) if key else None
+
+
+def _looked_into(predicates: Iterable[Any], negated: bool = False) -> list[tuple[str, bool]]:
+    """(selection or resource type, under a ``not``) for every other data source the predicates look into."""
+    found: list[tuple[str, bool]] = []
+    for p in predicates:
+        name = getattr(p, "selection", None)
+        if isinstance(name, str):  # refers-to, among, referenced-by
+            found.append((name, negated))
+        nested = getattr(p, "predicates", None)
+        if isinstance(nested, list):  # resolve: the referenced resources' own facts say which type they are
+            found.extend((rtype, negated) for rtype in _fact_types(nested))
+            found.extend(_looked_into(nested, negated))
+        inner = getattr(p, "inner", None)
+        if isinstance(inner, list):
+            found.extend(_looked_into(inner, negated))
+        elif inner is not None:
+            found.extend(_looked_into([inner], not negated))
+    return found
+
+
+def _fact_types(predicates: Iterable[Any]) -> set[str]:
+    types: set[str] = set()
+    for p in predicates:
+        fact = getattr(p, "fact", None)
+        if isinstance(getattr(fact, "resource", None), str):
+            types.add(fact.resource)
+        inner = getattr(p, "inner", None)
+        types |= _fact_types(inner if isinstance(inner, list) else [inner] if inner is not None else [])
+    return types

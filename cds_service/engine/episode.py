@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cds_service.engine.context import EvaluationContext, resource_key
 from cds_service.engine.facts import Fact
 from cds_service.engine.timecalc import parse_instant
-from cds_service.record.patient_record import Resource
+from cds_service.record.patient_record import Resource, last_updated
 
 _NOT_ATTENDED = {"planned", "cancelled", "entered-in-error"}
+STALE_AFTER = timedelta(days=30)
+"""A program Encounter with no session (nor start) for this long is a leftover, not the current episode."""
 
 
 @dataclass
@@ -78,12 +80,45 @@ def _fact(ctx: EvaluationContext, name: str) -> Fact:
     return ctx.facts[name]
 
 
+def program_sessions(ctx: EvaluationContext, program: Resource) -> list[Resource]:
+    """Attended session Encounters of a program; two records of the same start are one session (DATA-PROFILE §6)."""
+    start_f, status_f, part_of_f = (
+        _fact(ctx, "encounter.start"),
+        _fact(ctx, "encounter.status"),
+        _fact(ctx, "encounter.part-of"),
+    )
+    program_key = resource_key(program)
+    by_start: dict[datetime | None, Resource] = {}
+    undated: list[Resource] = []
+    for enc in ctx.record.of_type("Encounter"):
+        if enc is program or _first(ctx, status_f, enc) in _NOT_ATTENDED:
+            continue
+        if program_key not in ctx.values(part_of_f, enc):
+            continue
+        start = _first(ctx, start_f, enc)
+        if start is None:
+            undated.append(enc)
+        elif start not in by_start or last_updated(enc) > last_updated(by_start[start]):
+            by_start[start] = enc
+    kept = {id(e) for e in [*by_start.values(), *undated]}
+    return [e for e in ctx.record.of_type("Encounter") if id(e) in kept]
+
+
+def _stale(ctx: EvaluationContext, program: Resource, start: datetime | None, end: datetime | None) -> bool:
+    """A program left open: its period ended before now, or nothing happened in it for 30 days."""
+    if end is not None and end < ctx.now:
+        return True
+    starts = [t for s in program_sessions(ctx, program) if (t := _first(ctx, _fact(ctx, "encounter.start"), s))]
+    last = max([t for t in [*starts, start] if t is not None and t <= ctx.now], default=None)
+    return last is not None and ctx.now - last > STALE_AFTER
+
+
 def derive_episode(
     ctx: EvaluationContext, hook: str, order: Resource | None, encounter_id: str | None
 ) -> Episode | None:
     """Fill the context's PROG/SESS built-ins and anchors; None when a discharge is not of an IOP program."""
     start_f, end_f = _fact(ctx, "encounter.start"), _fact(ctx, "encounter.end")
-    status_f, part_of_f = _fact(ctx, "encounter.status"), _fact(ctx, "encounter.part-of")
+    status_f = _fact(ctx, "encounter.status")
     order_start, order_end, order_authored = order_times(order)
     if hook == "encounter-discharge":
         program = find_discharged_program(ctx, encounter_id)
@@ -101,19 +136,12 @@ def derive_episode(
                 and start <= ctx.now
                 and (end is None or end >= ctx.now)
             )
-            if ongoing:
+            if ongoing and not _stale(ctx, candidate, start, end):
                 running.append((start or ctx.now, candidate))
         program = max(running, key=lambda item: item[0])[1] if running else None
         replaces = bool(order and ctx.values(_fact(ctx, "servicerequest.replaces"), order))
         phase = "continued-stay" if (program is not None or replaces) else "admission"
-    sessions = []
-    if program is not None:
-        program_key = resource_key(program)
-        for enc in ctx.record.of_type("Encounter"):
-            if enc is program or _first(ctx, status_f, enc) in _NOT_ATTENDED:
-                continue
-            if program_key in ctx.values(part_of_f, enc):
-                sessions.append(enc)
+    sessions = program_sessions(ctx, program) if program is not None else []
     session_starts = sorted(t for s in sessions if (t := _first(ctx, start_f, s)) is not None)
     t0 = (
         _first(ctx, start_f, program)
@@ -123,6 +151,11 @@ def derive_episode(
         or ctx.now
     )
     td = (_first(ctx, end_f, program) if phase == "discharge" else None) or ctx.now
+    # The plans that give TDa are scoped to this episode: their window needs PROG, SESS, T0 and TD first.
+    ctx.builtins["PROG"] = [program] if program is not None else []
+    ctx.builtins["SESS"] = sessions
+    ctx.anchors.update({"T0": t0, "TD": td})
+    ctx.reset_caches()
     period_end_f = _fact(ctx, "careplan.period-end")
     tda = None
     for plans in ("discharge-plans", "treatment-plans"):

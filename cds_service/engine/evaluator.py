@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from cds_service.engine.episode import Episode, derive_episode
 from cds_service.engine.mapping import Mappings
 from cds_service.engine.outcome import Status, all_of, combine
 from cds_service.engine.policy import Criterion, Group, Node, Policy
-from cds_service.engine.rules.base import RuleResult
+from cds_service.engine.rules.base import RuleResult, format_time
 from cds_service.engine.timecalc import BusinessCalendar, parse_instant
 from cds_service.record.patient_record import PatientRecord, Resource, reference_key
 
@@ -130,15 +131,12 @@ class PolicyEvaluator:
         ctx: EvaluationContext,
         attestations: dict[str, Attestation],
         program_attestations: dict[str, Attestation] | None = None,
-        incomplete: bool = False,
     ) -> None:
         self.policy = policy
         self.ctx = ctx
         self.phase = ctx.phase
         self.attestations = attestations
         self.program_attestations = program_attestations or {}
-        self.incomplete = incomplete
-        """Some of the record could not be read: absence of evidence proves nothing."""
         self.results: dict[str, CriterionResult] = {}
         self._status: dict[tuple[int, bool], Status] = {}
         self._active: set[int] = set()
@@ -196,10 +194,13 @@ class PolicyEvaluator:
     def _group(self, group: Group, forced: bool) -> Status:
         children = [c for c in group.children if forced or c.present_in(self.phase)]
         if group.applies_if is not None:
-            gate = group.applies_if.evaluate(self.ctx)
+            gate = group.applies_if.check(self.ctx)
             if gate.value is False:
                 self._not_applicable(group, forced, f"does not apply: {gate.detail}")
                 return Status.NOT_APPLICABLE
+            if gate.value is None:
+                self._undetermined(group, forced, f"may not apply: whether it applies is unknown ({gate.detail})")
+                return Status.UNKNOWN
         statuses = [self.node(c, forced) for c in children]
         status = combine(group.kind, statuses, group.n)
         if group.id:
@@ -245,6 +246,21 @@ class PolicyEvaluator:
         for child in node.children:
             self._not_applicable(child, forced, reason)
 
+    def _undetermined(self, node: Node, forced: bool, reason: str) -> None:
+        """A section whose gate is undecided: every node in it is unknown, none is decided on its own."""
+        status = Status.UNKNOWN
+        if isinstance(node, Criterion):
+            if forced or node.present_in(self.phase):
+                result = CriterionResult(node.id, status, node.citation, [], reason, node.text, node.tier)
+                self._report(result, forced)
+            self._status[(id(node), forced)] = status
+            return
+        if node.id and (forced or node.present_in(self.phase)):
+            self._report(CriterionResult(node.id, status, node.citation, [], reason, node.text, group=True), forced)
+        self._status[(id(node), forced)] = status
+        for child in node.children:
+            self._undetermined(child, forced, reason)
+
     def _criterion(self, c: Criterion, forced: bool) -> Status:
         result = self._decide(c, forced)
         self._report(result, forced)
@@ -267,14 +283,19 @@ class PolicyEvaluator:
 
         if not forced and c.pending_in(self.phase):
             due = c.due.resolve(self.ctx) if c.due else None
-            when = f"due by {due:%Y-%m-%d %H:%M}" if due else "due after admission"
+            when = f"due by {format_time(due, self.ctx.calendar.zone)}" if due else "due after admission"
             return CriterionResult(
                 c.id, Status.PENDING, c.citation, [], f"not due yet: {when}", c.text, c.tier, due=due, suggest=c.suggest
             )
         if c.applies_if is not None:
-            gate = c.applies_if.evaluate(self.ctx)
+            gate = c.applies_if.check(self.ctx)
             if gate.value is False:
                 return out(Status.NOT_APPLICABLE, f"does not apply: {gate.detail}", gate)
+            if gate.value is None:
+                # An unknown age is neither "under 18" nor "adult": the criterion may not apply at all.
+                return self._attest(
+                    c, out(Status.UNKNOWN, f"may not apply: whether it applies is unknown ({gate.detail})", gate)
+                )
         if c.mirror:
             statuses = []
             for target in c.mirror:
@@ -284,13 +305,24 @@ class PolicyEvaluator:
             parts = ", ".join(f"{t} {s.value}" for t, s in zip(c.mirror, statuses, strict=True))
             return self._attest(c, out(status, f"mirrors {parts}"))
         if c.not_met_if is not None:
-            refute = c.not_met_if.evaluate(self.ctx)
+            refute = c.not_met_if.check(self.ctx)
             if refute.value is True:
                 return out(Status.NOT_MET, refute.detail, refute)
         else:
             refute = None
         if c.met_if is not None:
-            support = c.met_if.evaluate(self.ctx)
+            support = c.met_if.check(self.ctx)
+            if support.value is True and support.not_due:
+                return out(Status.NOT_APPLICABLE, support.detail, support)
+            if (
+                support.value is True
+                and refute is not None
+                and refute.value is None
+                and (refute.contested or refute.gaps)
+            ):
+                # Contrary evidence that is contested, or could sit in an unreadable source, is not ruled out.
+                reason = f"{refute.detail} (supporting evidence: {support.detail})"
+                return self._attest(c, out(Status.UNKNOWN, reason, refute))
             if support.value is True:
                 if c.confirm:
                     return self._attest(
@@ -304,13 +336,11 @@ class PolicyEvaluator:
                 return out(Status.MET, support.detail, support)
             if support.pending:
                 return out(Status.PENDING, f"not due yet: {support.detail}", support)
-            if support.value is False and c.closed_world and not self.incomplete:
-                return out(Status.NOT_MET, support.detail, support)
             if support.value is False and c.closed_world:
-                return self._attest(
-                    c, out(Status.UNKNOWN, f"{support.detail}, but part of the record could not be read", support)
-                )
+                return out(Status.NOT_MET, support.detail, support)
             detail = support.detail if support.value is None else f"not shown: {support.detail}"
+            if refute is not None and refute.value is None and (refute.contested or refute.gaps):
+                detail = f"{refute.detail}; {detail}"
             return self._attest(c, out(Status.UNKNOWN, detail, support))
         if c.attestation:
             return self._attest(c, out(Status.UNKNOWN, "clinical judgement: needs a clinician's attestation"))
@@ -346,9 +376,13 @@ def evaluate(
     calendar: BusinessCalendar | None = None,
     attestation_validity_days: int = 7,
     program_attestations: dict[str, Attestation] | None = None,
-    incomplete: bool = False,
+    unreadable: Mapping[str, Sequence[str]] | None = None,
 ) -> list[PolicyEvaluation]:
-    """Evaluate the given policies for each IOP order (order-sign) or the discharged program."""
+    """Evaluate the given policies for each IOP order (order-sign) or the discharged program.
+
+    ``unreadable`` maps a resource type to the prefetch keys for it that could not be read: a rule that would decide
+    from the absence of such resources answers unknown instead (DATA-PROFILE §6).
+    """
     calendar = calendar or BusinessCalendar()
     attestations = index_attestations(record, patient_id, now, timedelta(days=attestation_validity_days))
     targets: list[Resource | None] = list(orders) if hook == "order-sign" else [None]
@@ -361,6 +395,7 @@ def evaluate(
             now=now,
             phase="admission",
             calendar=calendar,
+            unreadable={rtype: tuple(keys) for rtype, keys in (unreadable or {}).items()},
         )
         ctx.builtins["draft-orders"] = list(draft_orders or [])
         ctx.builtins["iop-order"] = [order] if order is not None else []
@@ -368,9 +403,11 @@ def evaluate(
         if episode is None:
             continue
         for key in policy_keys:
-            evaluation = PolicyEvaluator(
-                mappings.policies[key], ctx, attestations, program_attestations, incomplete
-            ).run()
+            zoned = calendar.in_zone(mappings.policies[key].timezone)
+            if zoned.zone_name != ctx.calendar.zone_name:  # local dates, and so selections, differ per zone
+                ctx.reset_caches()
+            ctx.calendar = zoned
+            evaluation = PolicyEvaluator(mappings.policies[key], ctx, attestations, program_attestations).run()
             evaluation.order = resource_key(order) if order is not None else None
             evaluation.episode = episode
             results.append(evaluation)

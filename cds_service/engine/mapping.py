@@ -12,7 +12,14 @@ from cds_service.engine.facts import Fact, build_fact
 from cds_service.engine.policy import Policy, PolicyParser, collect_ids
 from cds_service.engine.routing import PayerRoutes, parse_routes
 from cds_service.engine.rules.compiler import RuleCompiler
-from cds_service.engine.selections import BUILTIN_SELECTIONS, Predicate, PredicateCompiler, Selection, SpecError
+from cds_service.engine.selections import (
+    BUILTIN_SELECTIONS,
+    Predicate,
+    PredicateCompiler,
+    Selection,
+    SpecError,
+    parse_scope,
+)
 from cds_service.engine.valuesets import ValueSet, ValueSetError, compile_valuesets
 
 # Selections and facts the episode derivation relies on (DATA-PROFILE §2); a site may redefine, not remove them.
@@ -92,6 +99,9 @@ def _read_merged(folder: Path, name: str, sections: tuple[str, ...], problems: l
                 if (section, key) in origin and section != "systems":
                     problems.append(f"{label}: {section[:-1]} {key}: already defined in {origin[(section, key)]}")
                     continue
+                earlier = merged[section].get(key)
+                if section == "systems" and isinstance(earlier, list) and isinstance(value, list):
+                    value = [*earlier, *value]  # a fragment naming a known alias adds URIs, never drops them
                 origin[(section, key)] = label
                 merged[section][key] = value
     merged[ORIGIN] = origin  # type: ignore[assignment]
@@ -201,12 +211,26 @@ def _load_selections(
                 for f in time_facts:
                     if f.resource not in types:
                         raise SpecError(f"time fact {f.name!r} reads {f.resource}, not {'/'.join(sorted(types))}")
+            unknown = set(spec) - SELECTION_KEYS
+            if unknown:
+                raise SpecError(f"unknown key {sorted(unknown)[0]!r} (one of {', '.join(sorted(SELECTION_KEYS))})")
+            scope = parse_scope(spec["scope"], spec.get("grace")) if "scope" in spec else None
+            if "grace" in spec and scope is None:
+                raise SpecError("'grace' needs 'scope: episode'")
+            if scope is not None and not time_facts:
+                raise SpecError("'scope' needs a 'time' fact that dates each member")
+            for flag in ("current", "duty"):
+                if not isinstance(spec.get(flag, False), bool):
+                    raise SpecError(f"'{flag}' must be true or false")
             selections[name] = Selection(
                 name=name,
                 sources=sources,
                 predicates=compiler.compile_all(spec.get("where"), single),
                 label=str(spec.get("label", "")),
                 time=time_facts,
+                scope=scope,
+                current=bool(spec.get("current", False)),
+                duty=bool(spec.get("duty", False)),
             )
         except SpecError as exc:
             problems.append(f"{_where(doc, name)}: {exc}")
@@ -229,6 +253,46 @@ def _load_selections(
         if cycle:
             problems.append(f"{_where(doc, name)}: depends on itself ({' -> '.join(cycle)})")
     return selections
+
+
+SELECTION_KEYS = frozenset({"label", "from", "time", "where", "scope", "grace", "current", "duty"})
+
+
+def deadline_reads(doc: Any) -> set[str]:
+    """Names of the selections a policy document's ``deadline`` rules read: evidence of a duty of the program."""
+    found: set[str] = set()
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if key == "deadline" and isinstance(value, dict) and isinstance(value.get("of"), str):
+                found.add(value["of"])
+            found |= deadline_reads(value)
+    elif isinstance(doc, list):
+        for item in doc:
+            found |= deadline_reads(item)
+    return found
+
+
+def is_scoped(name: str, selections: dict[str, Selection], seen: frozenset[str] = frozenset()) -> bool:
+    """A selection has a scope of its own, or every source is a built-in of the episode or itself scoped."""
+    if name in BUILTIN_SELECTIONS:
+        return True
+    selection = selections.get(name)
+    if selection is None or name in seen:
+        return False
+    if selection.scope is not None:
+        return True
+    return all(is_scoped(s, selections, seen | {name}) for s in selection.sources)
+
+
+def check_duty_scopes(doc: Any, selections: dict[str, Selection], duties: dict[str, str], problems: list[str]) -> None:
+    """Every selection of program duties (``duty: true`` or read by a deadline) must be bound to a window."""
+    for name in sorted(duties):
+        if name in selections and not is_scoped(name, selections):
+            problems.append(
+                f"{_where(doc, name)}: evidence of a program duty ({duties[name]}) has no scope; give it "
+                "'scope: episode' (with 'grace') or 'scope: {from: BOUND, to: BOUND}', or take it from a scoped "
+                "selection, so that an earlier episode's evidence cannot count"
+            )
 
 
 def load_mappings(folder: str | Path) -> Mappings:
@@ -255,6 +319,7 @@ def load_mappings(folder: str | Path) -> Mappings:
             problems.append(f"facts.yaml: selection {name}: required by the episode model (DATA-PROFILE §2)")
 
     policies: dict[str, Policy] = {}
+    duties = {name: "marked duty: true" for name, sel in selections.items() if sel.duty}
     predicates = PredicateCompiler(facts, valuesets, set(selections))
     policy_dir = folder / "policies"
     files = sorted(policy_dir.glob("*.yaml")) if policy_dir.is_dir() else []
@@ -264,6 +329,8 @@ def load_mappings(folder: str | Path) -> Mappings:
         doc = _read_yaml(path, problems)
         if doc is None:
             continue
+        for name in deadline_reads(doc):
+            duties.setdefault(name, f"read by a deadline in policies/{path.name}")
         rules = RuleCompiler(predicates, selections, collect_ids(doc, set()))
         parser = PolicyParser(rules, f"policies/{path.name}")
         policy = parser.parse(doc)
@@ -275,6 +342,9 @@ def load_mappings(folder: str | Path) -> Mappings:
                 parser.problem("(file)", f"policy key {policy.key!r} defined twice")
             policies[policy.key] = policy
         problems.extend(parser.problems)
+
+    if facts_doc is not None:
+        check_duty_scopes(facts_doc, selections, duties, problems)
 
     routes_doc = _read_yaml(folder / "payers.yaml", problems)
     routes = PayerRoutes([], [])

@@ -10,6 +10,7 @@ from cds_service.engine.rules.base import Rule
 from cds_service.engine.rules.compiler import RuleCompiler
 from cds_service.engine.rules.deadlines import DueSpec, parse_due
 from cds_service.engine.selections import SpecError
+from cds_service.engine.timecalc import zone_named
 
 PHASE_LETTERS = {"A": "admission", "C": "continued-stay", "D": "discharge"}
 PHASES = tuple(PHASE_LETTERS.values())
@@ -114,6 +115,8 @@ class Policy:
     file: str = ""
     kind: str = "coverage-policy"
     """``coverage-policy`` (medical-necessity criteria) or ``performance-specification`` (standards of care)."""
+    timezone: str | None = None
+    """The policy's own IANA time zone for local dates (None: the site's ``IOP_CDS_TIMEZONE``)."""
 
     def criteria(self) -> Iterator[Criterion]:
         """Every leaf criterion, depth first."""
@@ -170,6 +173,12 @@ class PolicyParser:
         kind = doc.get("kind", COVERAGE_POLICY)
         if kind not in POLICY_KINDS:
             self.problem("kind", f"unknown policy kind {kind!r} ({', '.join(POLICY_KINDS)})")
+        timezone = doc.get("timezone")
+        if timezone is not None:
+            try:
+                zone_named(timezone)
+            except ValueError as exc:
+                self.problem("timezone", str(exc))
         if self.problems:
             return None
         tree = self.node(doc["tree"], "tree")
@@ -186,6 +195,7 @@ class PolicyParser:
             nodes=self.nodes,
             file=self.file,
             kind=kind,
+            timezone=str(timezone).strip() if timezone is not None else None,
         )
 
     def node(self, spec: object, where: str) -> Node | None:

@@ -12,10 +12,14 @@ from typing import Any
 
 from cds_service.engine.context import EvaluationContext
 from cds_service.engine.facts import Fact
+from cds_service.engine.timecalc import parse_instant
 from cds_service.engine.valuesets import ValueSet
-from cds_service.record.patient_record import Resource
+from cds_service.record.patient_record import Resource, reference_key
 
-ANCHORS = ("now", "T0", "TD", "TDa", "order-start", "order-end", "order-authored")
+# ``event``: the event a look-back counts from — TD at discharge, else the order's authoring time (else now).
+# ``episode-start``: T0, or the order being signed when that is earlier (an admission signed before the program starts).
+EPISODE_ANCHORS = ("T0", "TD", "TDa", "episode-start")
+ANCHORS = ("now", "T0", "TD", "TDa", "order-start", "order-end", "order-authored", "event", "episode-start")
 # Selections the engine derives itself from the hook context and the episode (DATA-PROFILE §2).
 BUILTIN_SELECTIONS = ("draft-orders", "iop-order", "PROG", "SESS")
 
@@ -45,7 +49,12 @@ class TimeBound:
     offset: timedelta
 
     def resolve(self, ctx: EvaluationContext) -> datetime | None:
-        base = ctx.anchor(self.anchor)
+        if self.anchor == "event":
+            base = event_time(ctx)
+        elif self.anchor == "episode-start":
+            base = episode_start(ctx)
+        else:
+            base = ctx.anchor(self.anchor)
         return None if base is None else base + self.offset
 
     def __str__(self) -> str:
@@ -53,6 +62,27 @@ class TimeBound:
         if not days:
             return self.anchor
         return f"{self.anchor}{'+' if days > 0 else '-'}{abs(days):g}d"
+
+
+def event_time(ctx: EvaluationContext) -> datetime | None:
+    """The event a look-back counts from: the discharge at a discharge, else the order being signed (else now)."""
+    if ctx.phase == "discharge":
+        return ctx.anchor("TD") or ctx.now
+    return ctx.anchor("order-authored") or ctx.now
+
+
+def episode_start(ctx: EvaluationContext) -> datetime | None:
+    """Where this episode begins: T0, or the signing of the order when that comes first."""
+    times = [t for t in (ctx.anchor("T0"), ctx.anchor("order-authored")) if t is not None]
+    return min(times) if times else None
+
+
+def parse_duration(text: object, what: str) -> timedelta:
+    """``N(h|d|w)`` as a timedelta; raises SpecError naming ``what``."""
+    m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(h|d|w)\s*$", text) if isinstance(text, str) else None
+    if not m:
+        raise SpecError(f"{what} must be a duration like '12h' or '1d', got {text!r}")
+    return timedelta(days=float(m.group(1)) * _UNIT[m.group(2)])
 
 
 def parse_time_bound(text: object) -> TimeBound:
@@ -251,9 +281,168 @@ def specialize(predicate: Predicate, resource_type: str) -> Predicate | bool:
     return predicate
 
 
+# Where a resource names the encounter it was made in (raw FHIR paths: these are fixed by the resource types).
+_ENCOUNTER_LINK = {
+    "CarePlan": ("encounter",),
+    "Procedure": ("encounter",),
+    "Observation": ("encounter",),
+    "ServiceRequest": ("encounter",),
+    "QuestionnaireResponse": ("encounter",),
+    "MedicationRequest": ("encounter",),
+    "Communication": ("encounter",),
+    "Condition": ("encounter",),
+    "DocumentReference": ("context", "encounter"),
+}
+
+
+def encounter_links(resource: Resource) -> list[str]:
+    """``Encounter/id`` of every encounter a resource says it was made in."""
+    node: Any = resource
+    for step in _ENCOUNTER_LINK.get(str(resource.get("resourceType")), ()):
+        node = node.get(step) if isinstance(node, dict) else None
+    refs = node if isinstance(node, list) else [node]
+    keys = [reference_key(r.get("reference")) for r in refs if isinstance(r, dict)]
+    return [k for k in keys if k and k.startswith("Encounter/")]
+
+
+def _grace(spec: object) -> tuple[timedelta, timedelta]:
+    """``grace: 1d`` (both ends) or ``grace: {before: 1d, after: 12h}``."""
+    if spec is None:
+        return timedelta(0), timedelta(0)
+    if isinstance(spec, dict):
+        unknown = set(spec) - {"before", "after"}
+        if unknown:
+            raise SpecError(f"'grace' takes before and after, not {', '.join(sorted(unknown))}")
+        return (
+            parse_duration(spec.get("before", "0h"), "'grace' before"),
+            parse_duration(spec.get("after", "0h"), "'grace' after"),
+        )
+    both = parse_duration(spec, "'grace'")
+    return both, both
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The window a selection's evidence must fall in, by the member's ``time``: ``[low, high]`` around anchors.
+
+    ``episode`` is this program episode, episode-start - grace to TD + grace; it also rules out evidence that names
+    another encounter than this program or its sessions (an inpatient unit's discharge plan is not the IOP's).
+    """
+
+    low: TimeBound | None
+    high: TimeBound | None
+    episode: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.low or 'open'} to {self.high or 'open'}" + (" (this episode)" if self.episode else "")
+
+    @property
+    def reads_episode(self) -> bool:
+        """Whether the window hangs on the episode's dates, which come from the program Encounter."""
+        return self.episode or any(b is not None and b.anchor in EPISODE_ANCHORS for b in (self.low, self.high))
+
+    def admits(self, resource: Resource, when: datetime | None, ctx: EvaluationContext) -> bool:
+        """Whether a member dated ``when`` belongs to the window; an undated one only while it is in force."""
+        if when is None:
+            # No date to place it by: a resource still in force is this episode's; a closed one proves nothing.
+            return is_current(resource, state_time(ctx)) and not (
+                self.episode and _made_in_another_encounter(resource, ctx)
+            )
+        low = self.low.resolve(ctx) if self.low else None
+        high = self.high.resolve(ctx) if self.high else None
+        if (self.low and low is None) or (self.high and high is None):
+            return False
+        if (low is not None and when < low) or (high is not None and when > high):
+            return False
+        return not self.episode or not _made_in_another_encounter(resource, ctx)
+
+
+def _made_in_another_encounter(resource: Resource, ctx: EvaluationContext) -> bool:
+    """The resource names an encounter of the record that is neither this program nor one of its sessions."""
+    episode = {f"Encounter/{e.get('id')}" for e in ctx.builtins.get("PROG", []) + ctx.builtins.get("SESS", [])}
+    for key in encounter_links(resource):
+        if key in episode:
+            return False
+        target = ctx.record.resolve(key)
+        if target is None:
+            continue  # an encounter we cannot see: no evidence that it is another episode
+        part_of = reference_key((target.get("partOf") or {}).get("reference"))
+        if part_of not in episode:
+            return True
+    return False
+
+
+def parse_scope(spec: object, grace: object = None) -> Scope:
+    """``scope: episode`` (with ``grace``) or ``scope: {from: BOUND, to: BOUND}`` (null or absent: open)."""
+    if spec == "episode":
+        before, after = _grace(grace)
+        return Scope(TimeBound("episode-start", -before), TimeBound("TD", after), episode=True)
+    if grace is not None:
+        raise SpecError("'grace' goes with 'scope: episode'; with from/to put the offset in the bounds")
+    if not isinstance(spec, dict) or not spec or set(spec) - {"from", "to"}:
+        raise SpecError(f"'scope' is 'episode' or {{from: BOUND, to: BOUND}}, got {spec!r}")
+    low, high = (parse_time_bound(spec[k]) if spec.get(k) is not None else None for k in ("from", "to"))
+    if low is None and high is None:
+        raise SpecError("'scope' needs at least one of from, to")
+    return Scope(low, high)
+
+
+# A state needs a current resource (DATA-PROFILE §6): per resource type, where its status and its end are.
+_STATUS_PATH = {
+    "Condition": ("clinicalStatus", "coding", "code"),
+    "Goal": ("lifecycleStatus",),
+    "AllergyIntolerance": ("clinicalStatus", "coding", "code"),
+}
+_END_PATH = {
+    "CarePlan": ("period", "end"),
+    "CareTeam": ("period", "end"),
+    "Encounter": ("period", "end"),
+    "Consent": ("provision", "period", "end"),
+    "Condition": ("abatementDateTime",),
+    "MedicationRequest": ("dispenseRequest", "validityPeriod", "end"),
+    "Coverage": ("period", "end"),
+    "Flag": ("period", "end"),
+}
+IN_FORCE = frozenset({"active", "current", "in-progress", "recurrence", "relapse", "accepted", "booked", "arrived"})
+CLOSED = frozenset({"completed", "finished", "resolved", "remission", "inactive", "stopped", "superseded", "achieved"})
+
+
+def _path(resource: Resource, path: tuple[str, ...]) -> list[Any]:
+    nodes: list[Any] = [resource]
+    for step in path:
+        nxt: list[Any] = []
+        for node in nodes:
+            value = node.get(step) if isinstance(node, dict) else None
+            nxt.extend(value if isinstance(value, list) else [value] if value is not None else [])
+        nodes = nxt
+    return nodes
+
+
+def is_current(resource: Resource, at: datetime) -> bool:
+    """In force at ``at``: an active status and not ended; a closed one only if it ended at or after ``at``."""
+    rtype = str(resource.get("resourceType"))
+    if rtype == "RelatedPerson" or ("active" in resource and "status" not in resource):
+        return resource.get("active") is not False
+    statuses = {str(s) for s in _path(resource, _STATUS_PATH.get(rtype, ("status",)))}
+    ends = [t for v in _path(resource, _END_PATH.get(rtype, ("period", "end"))) if (t := parse_instant(v, True))]
+    ended = bool(ends) and max(ends) < at
+    if statuses & IN_FORCE:
+        return not ended
+    if statuses & CLOSED:
+        return bool(ends) and not ended
+    return not statuses and not ended
+
+
+def state_time(ctx: EvaluationContext) -> datetime:
+    """When a state is judged: at discharge the discharge (TD), else the evaluation time."""
+    if ctx.phase == "discharge":
+        return ctx.anchor("TD") or ctx.now
+    return ctx.now
+
+
 @dataclass
 class Selection:
-    """A named set of resources: the members of ``source`` that pass every predicate."""
+    """A named set of resources: the members of ``source`` that pass every predicate, in scope, current if asked."""
 
     name: str
     sources: list[str]
@@ -261,8 +450,31 @@ class Selection:
     label: str = ""
     time: list[Fact] = field(default_factory=list)
     """Facts that date a member, first applicable one wins (ordering, ``latest``, deadlines, windows)."""
+    scope: Scope | None = None
+    """The window every member's time must fall in (duties of the program: this episode)."""
+    current: bool = False
+    """A state: only resources in force at the evaluation time (discharge: at TD)."""
+    duty: bool = False
+    """Evidence of a duty of the program: the mappings are rejected unless it (or each source) has a scope."""
 
     def evaluate(self, ctx: EvaluationContext) -> list[Resource]:
+        members = self._members(ctx)
+        if self.scope is not None:
+            members = [r for r in members if self.scope.admits(r, self._time(r, ctx), ctx)]
+        if self.current:
+            at = state_time(ctx)
+            members = [r for r in members if is_current(r, at)]
+        return members
+
+    def _time(self, resource: Resource, ctx: EvaluationContext) -> datetime | None:
+        """The member's time by this selection's ``time`` facts, first applicable one, earliest value."""
+        for fact in self.time:
+            times = [t for t in ctx.values(fact, resource) if isinstance(t, datetime)]
+            if times:
+                return min(times)
+        return None
+
+    def _members(self, ctx: EvaluationContext) -> list[Resource]:
         out: list[Resource] = []
         for source in self.sources:
             if source in ctx.selections or source in ctx.builtins:
@@ -382,11 +594,7 @@ class PredicateCompiler:
             other = self.fact(spec["after"], fact.resource)
             if {fact.type, other.type} - {"datetime", "datetime-end"}:
                 raise SpecError(f"'after' compares two datetime facts; {fact.name!r} and {other.name!r} are not")
-            by = spec.get("by", "0h")
-            m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(h|d|w)\s*$", by) if isinstance(by, str) else None
-            if not m:
-                raise SpecError(f"'after' by must be a duration like '12h' or '1d', got {by!r}")
-            return FactAfter(fact, other, timedelta(days=float(m.group(1)) * _UNIT[m.group(2)]))
+            return FactAfter(fact, other, parse_duration(spec.get("by", "0h"), "'after' by"))
         if "among" in spec:
             among = spec["among"]
             if not isinstance(among, dict) or "from" not in among or "via" not in among:

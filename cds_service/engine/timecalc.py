@@ -1,13 +1,20 @@
-"""Time arithmetic of the criteria: FHIR dates, deadlines (hours, calendar, business and treatment days), intensity."""
+"""Time model of the criteria: FHIR dates, local dates in the site's zone, deadlines (hours, calendar, business and
+treatment days), recurring due times, FHIR Timing intensity and session hours."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+
+DEFAULT_TIMEZONE = "America/New_York"
+FLOATING = timezone(timedelta(0), "floating")
+"""Zone of a FHIR value written without an offset (a date, or a dateTime missing its zone): its wall-clock time
+is read in the site's zone when local dates are compared, and as UTC elsewhere."""
 
 _FHIR_DATE = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
@@ -19,8 +26,21 @@ END_OF_DAY = time(23, 59, 59, 999999)
 _UNIT_HOURS = {"s": 1 / 3600, "min": 1 / 60, "h": 1.0, "d": 24.0, "wk": 168.0, "mo": 24 * 30.4375, "a": 24 * 365.25}
 
 
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``; ValueError naming it when unknown."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"time zone {name!r} is not an IANA name (e.g. America/New_York)")
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as America/New_York)") from exc
+
+
 def parse_instant(value: Any, end_of_period: bool = False) -> datetime | None:
-    """A FHIR date/dateTime/instant as an aware datetime (no zone: UTC); partial dates give the period's start/end."""
+    """A FHIR date/dateTime/instant as an aware datetime; partial dates give the period's start/end.
+
+    A value without an offset (a date, or a dateTime missing its zone) gets the ``FLOATING`` zone so that its
+    local date stays the date written (see ``to_local``)."""
     if not isinstance(value, str):
         return None
     m = _FHIR_DATE.match(value.strip())
@@ -29,7 +49,7 @@ def parse_instant(value: Any, end_of_period: bool = False) -> datetime | None:
     try:
         year = int(m["y"])
         if m["m"] is None:
-            start = datetime(year, 1, 1, tzinfo=UTC)
+            start = datetime(year, 1, 1, tzinfo=FLOATING)
             return (
                 start.replace(month=12, day=31, hour=23, minute=59, second=59, microsecond=999999)
                 if end_of_period
@@ -37,16 +57,18 @@ def parse_instant(value: Any, end_of_period: bool = False) -> datetime | None:
             )
         month = int(m["m"])
         if m["d"] is None:
-            start = datetime(year, month, 1, tzinfo=UTC)
+            start = datetime(year, month, 1, tzinfo=FLOATING)
             if not end_of_period:
                 return start
-            following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+            following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=FLOATING)
             return following - timedelta(microseconds=1)
         day = date(year, month, int(m["d"]))
         if m["H"] is None:
-            return datetime.combine(day, END_OF_DAY if end_of_period else time(0), tzinfo=UTC)
-        zone: timezone = UTC
-        if m["tz"] and m["tz"] != "Z":
+            return datetime.combine(day, END_OF_DAY if end_of_period else time(0), tzinfo=FLOATING)
+        zone: timezone = FLOATING
+        if m["tz"] == "Z":
+            zone = UTC
+        elif m["tz"]:
             sign = 1 if m["tz"][0] == "+" else -1
             hours, minutes = int(m["tz"][1:3]), int(m["tz"][4:6])
             zone = timezone(timedelta(minutes=sign * (hours * 60 + minutes)))
@@ -56,73 +78,124 @@ def parse_instant(value: Any, end_of_period: bool = False) -> datetime | None:
         return None
 
 
-def end_of_day(day: date, like: datetime) -> datetime:
-    """23:59:59.999999 of ``day`` in the time zone of ``like``."""
-    return datetime.combine(day, END_OF_DAY, tzinfo=like.tzinfo)
+def to_local(t: datetime, zone: tzinfo | None) -> datetime:
+    """``t`` in the site's zone: an instant converted, a floating value keeps its wall-clock time."""
+    if zone is None:
+        return t
+    if t.tzinfo is FLOATING or t.tzinfo is None:
+        return t.replace(tzinfo=zone)
+    return t.astimezone(zone)
 
 
-def hours_deadline(base: datetime, hours: float) -> datetime:
-    """``base`` plus a number of clock hours."""
-    return base + timedelta(hours=hours)
+def local_date(t: datetime, zone: tzinfo | None) -> date:
+    """The calendar date of ``t`` in the site's zone (the written date of a floating value)."""
+    return to_local(t, zone).date()
 
 
-def calendar_days_deadline(base: datetime, days: int) -> datetime:
-    """End of the calendar day ``days`` after the day of ``base`` (the day of ``base`` is day 0)."""
-    return end_of_day(base.date() + timedelta(days=days), base)
+def start_of_day(day: date, zone: tzinfo) -> datetime:
+    """Local midnight at the start of ``day``."""
+    return datetime.combine(day, time(0), tzinfo=zone)
+
+
+def end_of_day(day: date, like: datetime | tzinfo | None) -> datetime:
+    """23:59:59.999999 of ``day`` in a zone (or in the zone of a datetime)."""
+    zone = like.tzinfo if isinstance(like, datetime) else like
+    return datetime.combine(day, END_OF_DAY, tzinfo=zone)
+
+
+def format_local(t: datetime | None, zone: tzinfo | None = None) -> str:
+    """``YYYY-MM-DD HH:MM ±HH:MM``: the time as people read it, in the site's zone, with its offset."""
+    if t is None:
+        return "unknown"
+    local = to_local(t, zone)
+    offset = local.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{local:%Y-%m-%d %H:%M} {sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def hours_deadline(base: datetime, hours: float, zone: tzinfo | None = None) -> datetime:
+    """``base`` plus exactly a number of clock hours (shown in the site's zone)."""
+    return to_local(base, zone) + timedelta(hours=hours)
+
+
+def calendar_days_deadline(base: datetime, days: int, zone: tzinfo | None = None) -> datetime:
+    """End of the local date of ``base`` plus ``days`` (the local date of ``base`` is day 0)."""
+    local = to_local(base, zone)
+    return end_of_day(local.date() + timedelta(days=days), zone or local.tzinfo)
 
 
 class BusinessCalendar:
-    """Monday to Friday minus the public holidays of a country (and subdivision)."""
+    """The site's time model: its time zone, and business days (Monday to Friday minus public holidays).
 
-    def __init__(self, country: str | None = None, subdivision: str | None = None, extra: Iterable[date] = ()) -> None:
+    With a subdivision (``US-MA``) the holidays are the country's, observed as the country observes them (a US
+    federal holiday on a Saturday is off on the Friday, on a Sunday on the Monday), plus the subdivision's own
+    (Patriots' Day in Massachusetts)."""
+
+    def __init__(
+        self,
+        country: str | None = None,
+        subdivision: str | None = None,
+        extra: Iterable[date] = (),
+        zone: str = DEFAULT_TIMEZONE,
+    ) -> None:
         self.spec = f"{country}-{subdivision}" if country and subdivision else (country or "none")
-        self._holidays: Any = holidays.country_holidays(country, subdiv=subdivision) if country else {}
+        self.country, self.subdivision = country, subdivision
+        self._holidays: Any = holidays.country_holidays(country) if country else {}
+        self._state: Any = holidays.country_holidays(country, subdiv=subdivision) if country and subdivision else {}
         self._extra = frozenset(extra)
+        self.zone_name = zone
+        self.zone: ZoneInfo = zone_named(zone)
 
     @classmethod
-    def from_spec(cls, spec: str) -> BusinessCalendar:
-        """``US-MA``, ``US`` or ``none``; an unknown country or subdivision raises ValueError."""
+    def from_spec(cls, spec: str, zone: str = DEFAULT_TIMEZONE) -> BusinessCalendar:
+        """``US-MA``, ``US`` or ``none`` in an IANA zone; an unknown calendar or zone raises ValueError."""
         text = spec.strip()
         if not text or text.lower() == "none":
-            return cls()
+            return cls(zone=zone)
         country, _, subdivision = (part.upper() for part in text.partition("-"))
         supported = holidays.list_supported_countries()
         if country not in supported or (subdivision and subdivision not in supported[country]):
             raise ValueError(f"unknown holiday calendar {spec!r} (e.g. US, US-MA, none)")
-        return cls(country, subdivision or None)
+        return cls(country, subdivision or None, zone=zone)
+
+    def in_zone(self, zone: str | None) -> BusinessCalendar:
+        """The same holidays in another time zone (a policy's own ``timezone``); self when unchanged."""
+        if not zone or zone == self.zone_name:
+            return self
+        return BusinessCalendar(self.country, self.subdivision, self._extra, zone=zone)
+
+    def holiday(self, day: date) -> str | None:
+        """The name of the holiday on ``day`` (federal observed or the state's own), else None."""
+        return self._holidays.get(day) or self._state.get(day) or ("holiday" if day in self._extra else None)
 
     def is_business_day(self, day: date) -> bool:
         """True on a weekday that is not a holiday."""
-        return day.weekday() < 5 and day not in self._holidays and day not in self._extra
+        return day.weekday() < 5 and self.holiday(day) is None
 
     def business_days_deadline(self, base: datetime, days: int) -> datetime:
-        """End of the ``days``-th business day after the day of ``base`` (0: that day or the next one)."""
-        day = base.date()
+        """End of the ``days``-th business day after the local date of ``base`` (0: that day or the next one)."""
+        day = local_date(base, self.zone)
         if days == 0:
             while not self.is_business_day(day):
                 day += timedelta(days=1)
-            return end_of_day(day, base)
+            return end_of_day(day, self.zone)
         counted = 0
         while counted < days:
             day += timedelta(days=1)
             if self.is_business_day(day):
                 counted += 1
-        return end_of_day(day, base)
+        return end_of_day(day, self.zone)
 
 
-def treatment_day_deadline(session_starts: Sequence[datetime], n: int) -> datetime | None:
-    """End of the n-th treatment day (the date of the n-th distinct session date); None if fewer sessions."""
+def treatment_day_deadline(session_starts: Sequence[datetime], n: int, zone: tzinfo | None = None) -> datetime | None:
+    """End of the n-th treatment day (the n-th distinct local session date); None if fewer sessions."""
     if n <= 0:
         return None
-    days: list[datetime] = []
-    seen: set[date] = set()
-    for start in sorted(session_starts):
-        if start.date() not in seen:
-            seen.add(start.date())
-            days.append(start)
+    days = sorted({local_date(start, zone) for start in session_starts})
     if len(days) < n:
         return None
-    return end_of_day(days[n - 1].date(), days[n - 1])
+    return end_of_day(days[n - 1], zone or session_starts[0].tzinfo)
 
 
 def _repeat(timing: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -137,7 +210,7 @@ def _number(value: Any) -> float | None:
 
 
 def hours_per_session(timing: dict[str, Any] | None) -> float | None:
-    """Timing ``repeat.duration`` in hours; None when absent or in an unknown unit."""
+    """Timing ``repeat.duration`` in ``durationUnit`` (default h) as hours; None when absent or unreadable."""
     repeat = _repeat(timing)
     if repeat is None:
         return None
@@ -148,21 +221,35 @@ def hours_per_session(timing: dict[str, Any] | None) -> float | None:
     return duration * unit
 
 
+def _period_days(repeat: dict[str, Any]) -> float | None:
+    period, unit = _number(repeat.get("period")), _UNIT_HOURS.get(repeat.get("periodUnit", ""))
+    if period is None or period == 0 or unit is None:
+        return None
+    return period * unit / 24
+
+
 def sessions_per_week(timing: dict[str, Any] | None) -> float | None:
-    """Sessions per week: the number of ``dayOfWeek`` entries, else frequency × 7 days ÷ period (in days)."""
+    """Sessions per week per FHIR Timing (DATA-PROFILE §2).
+
+    With ``dayOfWeek``: the number of distinct days listed, times ``frequency`` only when the period is one day
+    ("3 per 1 wk on Mon, Wed, Fri" is 3, "2 per 1 d on Mon, Wed, Fri" is 6). Otherwise ``frequency`` per
+    ``period`` ``periodUnit`` scaled to a week."""
     repeat = _repeat(timing)
     if repeat is None:
         return None
     days = repeat.get("dayOfWeek")
     if isinstance(days, list) and days:
-        per_day = _number(repeat.get("frequency", 1)) or 1.0
-        return len(set(days)) * per_day
+        listed = {d for d in days if isinstance(d, str)}
+        if not listed:
+            return None
+        frequency = _number(repeat.get("frequency", 1))
+        per_day = frequency if frequency and _period_days(repeat) == 1 else 1.0
+        return len(listed) * per_day
     frequency = _number(repeat.get("frequency", 1))
-    period = _number(repeat.get("period"))
-    unit = _UNIT_HOURS.get(repeat.get("periodUnit", ""))
-    if frequency is None or period is None or period == 0 or unit is None:
+    period_days = _period_days(repeat)
+    if frequency is None or period_days is None:
         return None
-    return frequency * 168.0 / (period * unit)
+    return frequency * 7 / period_days
 
 
 def hours_per_week(timing: dict[str, Any] | None) -> float | None:
@@ -173,20 +260,72 @@ def hours_per_week(timing: dict[str, Any] | None) -> float | None:
     return round(sessions * hours, 4)
 
 
+def describe_timing(timing: dict[str, Any] | None) -> str:
+    """A Timing as people read it: ``3 per 1 wk on mon, wed, fri, 3 h each``."""
+    repeat = _repeat(timing) or {}
+    parts = []
+    if "frequency" in repeat or "period" in repeat:
+        parts.append(f"{repeat.get('frequency', 1)} per {repeat.get('period', '?')} {repeat.get('periodUnit', '?')}")
+    days = repeat.get("dayOfWeek")
+    if isinstance(days, list) and days:
+        parts.append("on " + ", ".join(str(d) for d in days))
+    if "duration" in repeat:
+        parts.append(f"{repeat.get('duration')} {repeat.get('durationUnit', 'h')} each")
+    return ", ".join(parts) or "no repeat"
+
+
+def timing_bounds(timing: dict[str, Any] | None) -> tuple[datetime | None, datetime | None]:
+    """Start and end of a Timing's ``repeat.boundsPeriod`` (an end given as a date runs to that day's end)."""
+    repeat = _repeat(timing)
+    bounds = repeat.get("boundsPeriod") if repeat else None
+    if not isinstance(bounds, dict):
+        return None, None
+    return parse_instant(bounds.get("start")), parse_instant(bounds.get("end"), end_of_period=True)
+
+
+def timing_in_force(timing: dict[str, Any] | None, at: datetime) -> bool:
+    """Whether ``at`` lies inside the Timing's ``boundsPeriod`` (no bounds: always)."""
+    start, end = timing_bounds(timing)
+    return (start is None or start <= at) and (end is None or at <= end)
+
+
 def encounter_hours(encounter: dict[str, Any]) -> float | None:
-    """Hours of an Encounter: ``length`` (a Duration), else period end − start; None when neither is readable."""
+    """Delivered hours of a session: its actual ``period`` (end − start), else ``length``; None when neither."""
+    period = encounter.get("period")
+    if isinstance(period, dict):
+        start, end = parse_instant(period.get("start")), parse_instant(period.get("end"))
+        if start is not None and end is not None and end >= start:
+            return (end - start).total_seconds() / 3600
     length = encounter.get("length")
     if isinstance(length, dict):
         value = _number(length.get("value"))
         unit = _UNIT_HOURS.get(length.get("code") or length.get("unit") or "")
         if value is not None and unit is not None:
             return value * unit
-    period = encounter.get("period")
-    if isinstance(period, dict):
-        start, end = parse_instant(period.get("start")), parse_instant(period.get("end"))
-        if start is not None and end is not None and end >= start:
-            return (end - start).total_seconds() / 3600
     return None
+
+
+def session_identity(encounter: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two session records one session: the same program (``partOf``) and the same start instant."""
+    part_of = encounter.get("partOf")
+    program = part_of.get("reference") if isinstance(part_of, dict) else None
+    period = encounter.get("period")
+    start = parse_instant(period.get("start")) if isinstance(period, dict) else None
+    if start is None or not program or encounter.get("resourceType") != "Encounter":
+        return ("id", encounter.get("resourceType"), encounter.get("id"), id(encounter))
+    return ("session", program, start.astimezone(UTC) if start.tzinfo is not FLOATING else start)
+
+
+def distinct_sessions(encounters: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Session records with duplicates (same program, same start) counted once; the first record is kept."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for encounter in encounters:
+        key = session_identity(encounter)
+        if key not in seen:
+            seen.add(key)
+            out.append(encounter)
+    return out
 
 
 def age_at(birth_date: Any, at: datetime) -> int | None:
@@ -209,11 +348,22 @@ def period_overlaps(
     return a_start < b_stop and b_start < a_stop
 
 
-def windows(start: datetime, end: datetime, days: int) -> list[tuple[datetime, datetime]]:
-    """Consecutive full windows of ``days`` days from ``start`` that end by ``end``."""
+def windows(start: datetime, end: datetime, days: int, zone: tzinfo | None = None) -> list[tuple[datetime, datetime]]:
+    """Consecutive full windows of ``days`` local calendar days from the local date of ``start`` that end by ``end``.
+
+    Each window runs from local midnight to local midnight (exclusive), so a session on the first day counts
+    whatever its hour; without a zone the windows run from ``start`` itself."""
     if days <= 0:
         return []
-    spans: list[tuple[datetime, datetime]] = []
+    if zone is not None:
+        first = local_date(start, zone)
+        lo_day = first
+        spans: list[tuple[datetime, datetime]] = []
+        while start_of_day(lo_day + timedelta(days=days), zone) <= end:
+            spans.append((start_of_day(lo_day, zone), start_of_day(lo_day + timedelta(days=days), zone)))
+            lo_day += timedelta(days=days)
+        return spans
+    spans = []
     lo = start
     while lo + timedelta(days=days) <= end:
         spans.append((lo, lo + timedelta(days=days)))

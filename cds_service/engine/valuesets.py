@@ -1,14 +1,26 @@
-"""Named code lists: systems by alias, codes, dot-insensitive prefixes and ranges, wildcard patterns, exclusions."""
+"""Named code lists: systems by alias, codes, prefixes, ranges, wildcard patterns, exclusions; normalised matching.
+
+Codes compare normalised (DATA-PROFILE §6 "Terminology"): without surrounding space, dots and case, so the
+ICD-10-CM ``F10.231``, ``F10231`` and ``f10.231`` are one code. No mapped system has codes that differ only in
+those (LOINC keeps its hyphen, SNOMED CT and RxNorm are digits). System URIs compare normalised too: a
+``|version`` suffix, a trailing slash, ``https`` for ``http``, upper-case scheme or host, and a bare OID for its
+``urn:oid:`` form make no difference, and the aliases of ``systems:`` lists that share a URI are one system.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
 RULE_KEYS = frozenset({"system", "codes", "prefixes", "ranges", "patterns", "exclude"})
 EXCLUDE_KEYS = frozenset({"codes", "prefixes", "patterns"})
+SPEC_KEYS = frozenset({"rules", "include", "label", "instrument"})
+
+_BARE_OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
+_URL = re.compile(r"^(https?)://([^/]*)(.*)$", re.IGNORECASE)
 
 
 class ValueSetError(ValueError):
@@ -19,8 +31,22 @@ class ValueSetError(ValueError):
         self.problems = problems
 
 
-def _plain(code: str) -> str:
-    return code.replace(".", "").upper()
+def normalise_code(code: str) -> str:
+    """A code as compared: no surrounding or inner spaces, no dots, upper case (``f10.231`` → ``F10231``)."""
+    return "".join(code.split()).replace(".", "").upper()
+
+
+def normalise_system(uri: str) -> str:
+    """A system URI as compared: no ``|version``, ``http`` scheme, lower-case host, no trailing slash, OIDs as URNs."""
+    uri = uri.strip().split("|", 1)[0].strip()
+    if _BARE_OID.match(uri):
+        return f"urn:oid:{uri}"
+    if uri[:8].lower() == "urn:oid:":
+        return "urn:oid:" + uri[8:]
+    url = _URL.match(uri)
+    if url:
+        return f"http://{url.group(2).lower()}{url.group(3).rstrip('/')}"
+    return uri
 
 
 @dataclass(frozen=True)
@@ -37,22 +63,21 @@ class CodeRule:
     exclude_patterns: tuple[str, ...] = ()
 
     def matches(self, system: str, code: str) -> bool:
-        """True when the code is included by this rule and not excluded."""
+        """True when the code is included by this rule and not excluded; both arguments already normalised."""
         if system not in self.systems:
             return False
-        plain = _plain(code)
         included = (
             code in self.codes
-            or any(plain.startswith(p) for p in self.prefixes)
-            or any(lo <= plain[: len(lo)] and plain[: len(hi)] <= hi for lo, hi in self.ranges)
-            or any(fnmatchcase(code.upper(), p) for p in self.patterns)
+            or any(code.startswith(p) for p in self.prefixes)
+            or any(lo <= code[: len(lo)] and code[: len(hi)] <= hi for lo, hi in self.ranges)
+            or any(fnmatchcase(code, p) for p in self.patterns)
         )
         if not included:
             return False
         return not (
             code in self.exclude_codes
-            or any(plain.startswith(p) for p in self.exclude_prefixes)
-            or any(fnmatchcase(code.upper(), p) for p in self.exclude_patterns)
+            or any(code.startswith(p) for p in self.exclude_prefixes)
+            or any(fnmatchcase(code, p) for p in self.exclude_patterns)
         )
 
 
@@ -63,16 +88,18 @@ class ValueSet:
     name: str
     label: str
     rules: list[CodeRule]
+    instrument: str | None = None
     _cache: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
 
     def contains(self, system: str | None, code: str | None) -> bool:
-        """True when the code of that system is in the set."""
+        """True when the code of that system is in the set, comparing both normalised."""
         if not isinstance(system, str) or not isinstance(code, str):
             return False
         key = (system, code)
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._cache[key] = any(rule.matches(system, code) for rule in self.rules)
+            plain_system, plain_code = normalise_system(system), normalise_code(code)
+            hit = self._cache[key] = any(rule.matches(plain_system, plain_code) for rule in self.rules)
         return hit
 
     def contains_coding(self, coding: Any) -> bool:
@@ -108,7 +135,10 @@ def _compile_rule(raw: Any, where: str, systems: Mapping[str, frozenset[str]], p
     if not isinstance(system, str):
         problems.append(f"{where}: 'system' is required")
         return None
-    uris = systems.get(system) or (frozenset({system}) if ":" in system else None)
+    uris = systems.get(system)
+    if uris is None and ":" in system:
+        uri = normalise_system(system)
+        uris = next((known for known in systems.values() if uri in known), frozenset({uri}))
     if uris is None:
         problems.append(f"{where}: unknown system alias {system!r}")
         return None
@@ -117,7 +147,7 @@ def _compile_rule(raw: Any, where: str, systems: Mapping[str, frozenset[str]], p
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
             problems.append(f"{where}.ranges[{i}]: expected [low, high] codes")
             continue
-        lo, hi = _plain(pair[0]), _plain(pair[1])
+        lo, hi = normalise_code(pair[0]), normalise_code(pair[1])
         if lo > hi:
             problems.append(f"{where}.ranges[{i}]: low {pair[0]!r} is above high {pair[1]!r}")
         ranges.append((lo, hi))
@@ -125,23 +155,37 @@ def _compile_rule(raw: Any, where: str, systems: Mapping[str, frozenset[str]], p
     if not isinstance(exclude, dict) or set(exclude) - EXCLUDE_KEYS:
         problems.append(f"{where}.exclude: expected a mapping of codes / prefixes / patterns")
         exclude = {}
+
+    def normalised(source: dict[str, Any], key: str, at: str) -> list[str]:
+        return [normalise_code(c) for c in _strings(source.get(key), f"{at}.{key}", problems)]
+
     rule = CodeRule(
         systems=uris,
-        codes=frozenset(_strings(raw.get("codes"), f"{where}.codes", problems)),
-        prefixes=tuple(_plain(p) for p in _strings(raw.get("prefixes"), f"{where}.prefixes", problems)),
+        codes=frozenset(normalised(raw, "codes", where)),
+        prefixes=tuple(normalised(raw, "prefixes", where)),
         ranges=tuple(ranges),
-        patterns=tuple(p.upper() for p in _strings(raw.get("patterns"), f"{where}.patterns", problems)),
-        exclude_codes=frozenset(_strings(exclude.get("codes"), f"{where}.exclude.codes", problems)),
-        exclude_prefixes=tuple(
-            _plain(p) for p in _strings(exclude.get("prefixes"), f"{where}.exclude.prefixes", problems)
-        ),
-        exclude_patterns=tuple(
-            p.upper() for p in _strings(exclude.get("patterns"), f"{where}.exclude.patterns", problems)
-        ),
+        patterns=tuple(normalised(raw, "patterns", where)),
+        exclude_codes=frozenset(normalised(exclude, "codes", f"{where}.exclude")),
+        exclude_prefixes=tuple(normalised(exclude, "prefixes", f"{where}.exclude")),
+        exclude_patterns=tuple(normalised(exclude, "patterns", f"{where}.exclude")),
     )
     if not (rule.codes or rule.prefixes or rule.ranges or rule.patterns):
         problems.append(f"{where}: no codes, prefixes, ranges or patterns")
     return rule
+
+
+def _join_shared_uris(aliases: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """Each alias widened to every URI of the aliases it shares a URI with (one system, however many names)."""
+    joined = dict(aliases)
+    changed = True
+    while changed:
+        changed = False
+        for name, uris in joined.items():
+            wider = frozenset().union(*(other for other in joined.values() if other & uris))
+            if wider != uris:
+                joined[name] = wider
+                changed = True
+    return joined
 
 
 def compile_valuesets(systems: Any, valuesets: Any) -> dict[str, ValueSet]:
@@ -157,13 +201,15 @@ def compile_valuesets(systems: Any, valuesets: Any) -> dict[str, ValueSet]:
         if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
             problems.append(f"systems.{alias}: expected a list of system URIs")
             continue
-        aliases[str(alias)] = frozenset(uris)
+        aliases[str(alias)] = frozenset(normalise_system(u) for u in uris)
+    aliases = _join_shared_uris(aliases)
     if not isinstance(valuesets, dict):
         raise ValueSetError([*problems, "valuesets: expected a mapping of name → value set"])
 
     own: dict[str, list[CodeRule]] = {}
     includes: dict[str, list[str]] = {}
     labels: dict[str, str] = {}
+    instruments: dict[str, str | None] = {}
     for name, spec in valuesets.items():
         where = f"valuesets.{name}"
         if isinstance(spec, list):
@@ -171,9 +217,14 @@ def compile_valuesets(systems: Any, valuesets: Any) -> dict[str, ValueSet]:
         if not isinstance(spec, dict):
             problems.append(f"{where}: expected a list of rules or a mapping with include / rules / label")
             continue
-        extra = sorted(set(spec) - {"rules", "include", "label"})
+        extra = sorted(set(spec) - SPEC_KEYS)
         if extra:
-            problems.append(f"{where}: unknown key {extra[0]!r} (allowed: include, label, rules)")
+            problems.append(f"{where}: unknown key {extra[0]!r} (allowed: {', '.join(sorted(SPEC_KEYS))})")
+        instrument = spec.get("instrument")
+        if instrument is not None and not (isinstance(instrument, str) and instrument.strip()):
+            problems.append(f"{where}.instrument: expected the instrument's name")
+            instrument = None
+        instruments[name] = instrument
         rules = [
             _compile_rule(r, f"{where}.rules[{i}]", aliases, problems) for i, r in enumerate(spec.get("rules") or [])
         ]
@@ -195,7 +246,16 @@ def compile_valuesets(systems: Any, valuesets: Any) -> dict[str, ValueSet]:
             rules.extend(expand(included, (*trail, name)))
         return rules
 
-    compiled = {name: ValueSet(name, labels[name], expand(name, ())) for name in own}
+    compiled = {name: ValueSet(name, labels[name], expand(name, ()), instruments.get(name)) for name in own}
     if problems:
         raise ValueSetError(list(dict.fromkeys(problems)))
     return compiled
+
+
+def instrument_of(valuesets: Mapping[str, ValueSet], codings: Iterable[Any]) -> str | None:
+    """The instrument (``instrument:`` of a value set) whose total-score codes hold one of these Codings, if any."""
+    codings = list(codings)
+    for valueset in valuesets.values():
+        if valueset.instrument and any(valueset.contains_coding(c) for c in codings):
+            return valueset.instrument
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from cds_service.hooks.services import ServiceDefinition
 from cds_service.logs import log_event
 from cds_service.record.gather import PreconditionFailed, gather_record
 from cds_service.record.orders import InvalidOrder, find_iop_orders
+from cds_service.record.patient_record import DataGap
 from cds_service.record.request import HookRequest
 
 logger = logging.getLogger("iop_cds.invocation")
@@ -56,13 +58,34 @@ def requested_policies(extension: dict[str, Any], known: set[str]) -> list[str] 
     return list(dict.fromkeys(raw))
 
 
+def unreadable_types(gaps: list[DataGap], prefetch: Mapping[str, str]) -> dict[str, list[str]]:
+    """Resource type -> prefetch keys for it that could not be read (a key's type is its query's first segment).
+
+    Types with no key of their own (Practitioner, ServiceRequest, Location, ...) arrive as includes of other keys'
+    searches or by reference: any failed key may have carried them, so they fall under ``"*"``.
+    """
+    if not gaps:
+        return {}
+    found: dict[str, list[str]] = {template.split("?", 1)[0].split("/", 1)[0]: [] for template in prefetch.values()}
+    found["*"] = []
+    for gap in gaps:
+        template = prefetch.get(gap.key)
+        if template is None:
+            continue
+        rtype = template.split("?", 1)[0].split("/", 1)[0]
+        for keys in (found[rtype], found["*"]):
+            if gap.key not in keys:
+                keys.append(gap.key)
+    return found
+
+
 class HookInvoker:
     """Answers hook calls; built once per app, holds everything compiled at start-up."""
 
     def __init__(self, settings: Settings, mappings: Mappings | None = None) -> None:
         self.settings = settings
         self.mappings = mappings or load_mappings(settings.mappings_dir)
-        self.calendar = BusinessCalendar.from_spec(settings.business_calendar)
+        self.calendar = BusinessCalendar.from_spec(settings.business_calendar, zone=settings.timezone)
         self.cards = CardBuilder(settings, self.mappings)
         known = {c.id for policy in self.mappings.policies.values() for c in policy.criteria()}
         self.program = load_program_attestations(settings.program_attestations_file, known)
@@ -113,7 +136,7 @@ class HookInvoker:
             calendar=self.calendar,
             attestation_validity_days=self.settings.attestation_validity_days,
             program_attestations=self.program.valid_at(now) if self.program else None,
-            incomplete=bool(gathered.gaps),
+            unreadable=unreadable_types(gathered.gaps, service.prefetch),
         )
         response = self.cards.build(
             ResponseInput(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 Resource = dict[str, Any]
@@ -30,12 +31,45 @@ class DataGap:
     reason: str
 
 
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _identifiers(resource: Resource) -> list[tuple[str, str]]:
+    """(system, value) of each business identifier that has both."""
+    found = []
+    for identifier in resource.get("identifier") or []:
+        if isinstance(identifier, dict):
+            system, value = identifier.get("system"), identifier.get("value")
+            if isinstance(system, str) and system and isinstance(value, str) and value:
+                found.append((system, value))
+    return found
+
+
+def last_updated(resource: Resource) -> datetime:
+    """``meta.lastUpdated`` as an aware instant (the earliest instant when absent or malformed)."""
+    meta = resource.get("meta")
+    stamp = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    if isinstance(stamp, str):
+        try:
+            parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return _NEVER
+
+
 class PatientRecord:
-    """Resources by type and by ``Type/id``; duplicates (same type and id) are kept once."""
+    """Resources by type and by ``Type/id``.
+
+    Duplicates are kept once (DATA-PROFILE §6): the same type and id (the first copy), or the same type and business
+    identifier (system + value; the copy with the newest ``meta.lastUpdated``, and both ids resolve to it).
+    """
 
     def __init__(self, resources: Iterable[Resource] = ()) -> None:
         self._by_type: dict[str, list[Resource]] = {}
         self._by_ref: dict[str, Resource] = {}
+        self._by_identifier: dict[tuple[str, str, str], Resource] = {}
         self.lookups = 0
         """How many index look-ups were made (tests assert on index use, not on time)."""
         self.memo: dict[tuple[str, ...], Any] = {}
@@ -44,17 +78,40 @@ class PatientRecord:
             self.add(resource)
 
     def add(self, resource: Resource) -> None:
-        """Index one resource; a later copy of the same ``Type/id`` replaces nothing."""
+        """Index one resource; a later copy of the same ``Type/id`` replaces nothing, one of the same identifier
+        replaces the earlier copy only when it was updated later."""
         rtype = resource.get("resourceType")
         if not isinstance(rtype, str):
             return
         rid = resource.get("id")
-        if isinstance(rid, str) and rid:
-            key = f"{rtype}/{rid}"
-            if key in self._by_ref:
-                return
+        key = f"{rtype}/{rid}" if isinstance(rid, str) and rid else None
+        if key is not None and key in self._by_ref:
+            return
+        identifiers = [(rtype, system, value) for system, value in _identifiers(resource)]
+        twin = next((self._by_identifier[i] for i in identifiers if i in self._by_identifier), None)
+        if twin is not None:
+            kept = resource if last_updated(resource) > last_updated(twin) else twin
+            if kept is resource:
+                self._replace(twin, resource)
+            if key is not None:
+                self._by_ref[key] = kept
+            for identifier in identifiers:
+                self._by_identifier[identifier] = kept
+            return
+        if key is not None:
             self._by_ref[key] = resource
+        for identifier in identifiers:
+            self._by_identifier.setdefault(identifier, resource)
         self._by_type.setdefault(rtype, []).append(resource)
+
+    def _replace(self, old: Resource, new: Resource) -> None:
+        """Put ``new`` where ``old`` was, in the type list and under every key and identifier that led to ``old``."""
+        items = self._by_type[str(old.get("resourceType"))]
+        items[next(i for i, r in enumerate(items) if r is old)] = new
+        for index in (self._by_ref, self._by_identifier):
+            for k, v in list(index.items()):
+                if v is old:
+                    index[k] = new  # type: ignore[index]
 
     def of_type(self, resource_type: str) -> list[Resource]:
         """Every resource of one type, in arrival order."""

@@ -6,11 +6,13 @@ import re
 
 from cds_service.record.request import FHIR_ID, HookRequest
 
-# LOINC codes of the screening instruments the criteria read (PHQ-9, GAD-7, C-SSRS, AUDIT-C, DAST-10,
-# CIWA-Ar, COWS, PRAPARE, Hunger Vital Sign, AHC-HRSN); the observations prefetch asks for these only.
+# LOINC codes of the screening instruments the criteria read (PHQ-9 with its teen variant PHQ-A, GAD-7, C-SSRS,
+# AUDIT-C, DAST-10, CIWA-Ar, COWS, PRAPARE, Hunger Vital Sign, AHC-HRSN); the observations prefetch asks for these
+# only, so every code of an instrument value set in mappings/ must be here (tests/engine/test_terminology.py).
 SCREENING_LOINC = (
     "44249-1",
     "44261-6",
+    "89204-2",
     "69737-5",
     "70274-6",
     "93373-9",

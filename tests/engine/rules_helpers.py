@@ -20,7 +20,7 @@ HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 
 
 def run(mappings: Mappings, spec: Any, resources: list[dict[str, Any]], **ctx_options: Any) -> Any:
-    """Compile one rule and evaluate it on a record; returns the RuleResult."""
+    """Compile one rule and evaluate it on a record (``unreadable``: type -> failed keys); returns the RuleResult."""
     compiler = RuleCompiler(
         PredicateCompiler(mappings.facts, mappings.valuesets, set(mappings.selections)),
         mappings.selections,
@@ -34,10 +34,12 @@ def run(mappings: Mappings, spec: Any, resources: list[dict[str, Any]], **ctx_op
         phase=ctx_options.pop("phase", "continued-stay"),
         calendar=BusinessCalendar.from_spec("US-MA"),
     )
-    ctx.anchors.update({"T0": T0, "TD": NOW, **ctx_options.pop("anchors", {})})
+    # TD is the program's end, else the evaluation time (DATA-PROFILE §2).
+    ctx.anchors.update({"T0": T0, "TD": ctx.now, **ctx_options.pop("anchors", {})})
     ctx.session_starts = ctx_options.pop("sessions", [])
+    ctx.unreadable = ctx_options.pop("unreadable", {})
     ctx.builtins.update(ctx_options)
-    return compiler.compile(spec).evaluate(ctx)
+    return compiler.compile(spec).check(ctx)
 
 
 def score(oid: str, code: str, value: Any, when: str | None = "2025-03-05T10:00:00Z") -> dict[str, Any]:

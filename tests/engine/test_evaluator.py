@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -226,7 +227,9 @@ def test_pending_duty_at_admission_carries_its_due_date(mappings):
     [ev] = run(mappings, [patient(), condition("c1", "F33.2")])
     tp = ev.by_id("test.tp-48h")
     assert tp.status == Status.PENDING
-    assert tp.due == datetime(2025, 3, 7, 0, 0, tzinfo=UTC)  # T0 = order start 2025-03-05 + 48 h
+    # T0 = order start 2025-03-05 (a date: local midnight in the site's zone) + exactly 48 h
+    assert tp.due == datetime(2025, 3, 7, 0, 0, tzinfo=ZoneInfo("America/New_York"))
+    assert "2025-03-07 00:00 -05:00" in tp.reason
     # pending is left out of the verdict: the outcome is decided by the others (unknown here)
     assert ev.outcome == Status.UNKNOWN
 
@@ -320,7 +323,8 @@ def test_continued_stay_by_replaces_and_in_time_plan_is_met(mappings):
         patient(),
         condition("c1", "F33.2"),
         program("2025-03-01T09:00:00Z", "2025-03-01T12:00:00Z", status="finished"),
-        careplan("tp1", "718347000", "2025-03-02T09:00:00Z"),
+        # made at intake the day before the new order starts: inside the episode's one-day grace
+        careplan("tp1", "718347000", "2025-03-04T09:00:00Z"),
     ]
     [ev] = run(mappings, resources, orders=[iop_order(replaces="ServiceRequest/old")])
     assert ev.phase == "continued-stay"

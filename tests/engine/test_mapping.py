@@ -112,6 +112,44 @@ BROKEN = [
         "facts/extra.yaml: selection s-one: depends on itself",
     ),
     (
+        "duty read by a deadline without scope",
+        lambda folder: (
+            _write(
+                "facts/extra.yaml", "selections:\n  old-plans: {label: plan, from: CarePlan, time: careplan.created}\n"
+            )(folder),
+            _policy(
+                "met-if: {exists: mh-conditions}", "met-if: {deadline: {of: old-plans, due: {from: T0, hours: 48}}}"
+            )(folder),
+        ),
+        "facts/extra.yaml: selection old-plans: evidence of a program duty (read by a deadline in policies/mini.yaml)"
+        " has no scope",
+    ),
+    (
+        "scope without a time fact",
+        _write("facts/extra.yaml", "selections:\n  s-undated: {from: Goal, scope: episode}\n"),
+        "facts/extra.yaml: selection s-undated: 'scope' needs a 'time' fact",
+    ),
+    (
+        "grace without an episode scope",
+        _write(
+            "facts/extra.yaml",
+            "selections:\n  s-grace: {from: CarePlan, time: careplan.created, scope: {from: T0}, grace: 1d}\n",
+        ),
+        "facts/extra.yaml: selection s-grace: 'grace' goes with 'scope: episode'",
+    ),
+    (
+        "scope with an unknown anchor",
+        _write(
+            "facts/extra.yaml", "selections:\n  s-anchor: {from: CarePlan, time: careplan.created, scope: {from: T9}}\n"
+        ),
+        "facts/extra.yaml: selection s-anchor: unknown time anchor 'T9'",
+    ),
+    (
+        "unknown selection key",
+        _write("facts/extra.yaml", "selections:\n  s-typo: {from: CarePlan, curent: true}\n"),
+        "facts/extra.yaml: selection s-typo: unknown key 'curent'",
+    ),
+    (
         "unknown policy in payers",
         _write(
             "payers.yaml", "routes:\n  - name: X\n    match: {payor-name: [x]}\n    policies: [nope]\ndefault: [mini]\n"

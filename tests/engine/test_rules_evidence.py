@@ -37,6 +37,43 @@ def test_change_needs_two_scores(mappings: Mappings) -> None:
     assert run(mappings, rule, record[:1]).value is None
 
 
+def test_change_compares_scores_of_one_instrument_only(mappings: Mappings) -> None:
+    rule = {"change": {"of": "symptom-scores", "value": "observation.value", "op": "<=", "than": -5}}
+    phq9_then_gad7 = [
+        score("o1", "44261-6", 17, "2025-03-01T10:00:00Z"),
+        score("o2", "70274-6", 6, "2025-03-08T10:00:00Z"),
+    ]
+    result = run(mappings, rule, phq9_then_gad7)
+    assert result.value is None  # not an 11-point improvement: two instruments, one score each
+    assert "fewer than two dated PHQ-9 or GAD-7 total score of one instrument" in result.detail
+    later_phq9 = score("o3", "44261-6", 12, "2025-03-09T10:00:00Z")
+    result = run(mappings, rule, [*phq9_then_gad7, later_phq9])
+    assert result.value is True
+    assert result.evidence == ["Observation/o1", "Observation/o3"]
+    assert "PHQ-9 17 (2025-03-01 05:00 -05:00) → 12 (2025-03-09 06:00 -04:00): change -5" in result.detail
+
+
+def test_latest_reads_the_newest_score_of_each_instrument(mappings: Mappings) -> None:
+    rule = {"latest": {"of": "symptom-scores", "value": "observation.value", "op": ">=", "than": 10}}
+    record = [score("o1", "44261-6", 17, "2025-03-01T10:00:00Z"), score("o2", "70274-6", 6, "2025-03-08T10:00:00Z")]
+    result = run(mappings, rule, record)
+    assert result.value is True  # the newest PHQ-9 is 17; a later GAD-7 of 6 does not replace it
+    assert result.evidence == ["Observation/o1"]
+    assert "latest PHQ-9 17" in result.detail
+
+
+def test_absence_over_an_unreadable_source_is_unknown_presence_stands(mappings: Mappings) -> None:
+    gap = {"unreadable": {"Condition": ("conditions",), "Observation": ()}}
+    absent = run(mappings, {"exists": "mh-conditions"}, [], **gap)
+    assert absent.value is None
+    assert absent.detail == "could not be read: conditions (no active mental-health diagnosis found in the record)"
+    present = run(mappings, {"exists": "mh-conditions"}, [condition("c1", "F33.1")], **gap)
+    assert present.value is True
+    assert run(mappings, {"absent": "mh-conditions"}, [condition("c1", "F33.1")], **gap).value is False
+    assert run(mappings, {"absent": "mh-conditions"}, [], **gap).value is None
+    assert run(mappings, {"exists": "symptom-scores"}, [], **gap).value is False  # observations were read
+
+
 def test_age_at_an_anchor(mappings: Mappings) -> None:
     rule = {"age": {"at": "T0", "op": "<", "than": 18}}
     assert run(mappings, rule, [{"resourceType": "Patient", "id": "p", "birthDate": "2008-09-09"}]).value is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -10,14 +11,21 @@ from cds_service.engine.timecalc import (
     BusinessCalendar,
     age_at,
     calendar_days_deadline,
+    distinct_sessions,
+    encounter_hours,
+    format_local,
     hours_deadline,
     hours_per_session,
     hours_per_week,
+    local_date,
     parse_instant,
     period_overlaps,
     sessions_per_week,
+    timing_bounds,
+    timing_in_force,
     treatment_day_deadline,
     windows,
+    zone_named,
 )
 
 EST = timezone(timedelta(hours=-5))
@@ -132,3 +140,119 @@ def test_windows_are_full_consecutive_spans() -> None:
     spans = windows(start, datetime(2025, 2, 28, 12, tzinfo=UTC), 7)
     assert [s.date() for s, _ in spans] == [date(2025, 2, 3), date(2025, 2, 10), date(2025, 2, 17)]
     assert windows(start, start + timedelta(days=3), 7) == []
+
+
+# --- One time model: local dates in the site's zone, offsets shown, FHIR Timing per the spec ----------------------
+
+BOSTON = ZoneInfo("America/New_York")
+
+
+def test_unknown_time_zones_are_rejected_by_name() -> None:
+    assert zone_named("America/Chicago") == ZoneInfo("America/Chicago")
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        zone_named("Mars/Olympus")
+
+
+def test_local_dates_around_midnight() -> None:
+    evening = parse_instant("2025-05-02T00:30:00Z")  # Thursday 20:30 in Boston
+    assert evening is not None and local_date(evening, BOSTON) == date(2025, 5, 1)
+    # a date (no time, no zone) is the date written, wherever the site is
+    written = parse_instant("2025-03-05")
+    assert written is not None and local_date(written, BOSTON) == date(2025, 3, 5)
+    assert local_date(written, ZoneInfo("Pacific/Auckland")) == date(2025, 3, 5)
+    # "within 7 days" ends at midnight of the local date + 7, in the site's zone
+    assert calendar_days_deadline(evening, 7, BOSTON) == datetime(2025, 5, 8, 23, 59, 59, 999999, tzinfo=BOSTON)
+
+
+def test_times_are_shown_with_their_local_offset() -> None:
+    due = datetime(2025, 5, 3, 3, 59, tzinfo=UTC)
+    assert format_local(due, BOSTON) == "2025-05-02 23:59 -04:00"
+    assert format_local(datetime(2025, 1, 7, 4, 59, tzinfo=UTC), BOSTON) == "2025-01-06 23:59 -05:00"
+    assert format_local(datetime(2025, 1, 7, 4, 59, tzinfo=UTC)) == "2025-01-07 04:59 +00:00"
+    assert format_local(None) == "unknown"
+
+
+def test_business_days_count_local_dates_and_observed_holidays() -> None:
+    massachusetts = BusinessCalendar.from_spec("US-MA")
+    assert massachusetts.zone == BOSTON
+    # Independence Day 2026 falls on a Saturday: the federal holiday is observed on Friday 07-03
+    assert not massachusetts.is_business_day(date(2026, 7, 3))
+    # Christmas 2022 on a Sunday: observed Monday 12-26
+    assert not massachusetts.is_business_day(date(2022, 12, 26))
+    assert massachusetts.holiday(date(2025, 4, 21)) == "Patriots' Day"
+    # Monday 19:59 in Boston is stored as 23:59Z: still Monday, so 1 business day ends Tuesday at local midnight
+    monday_evening = datetime(2025, 4, 7, 23, 59, tzinfo=UTC)
+    assert massachusetts.business_days_deadline(monday_evening, 1) == datetime(
+        2025, 4, 8, 23, 59, 59, 999999, tzinfo=BOSTON
+    )
+    # a policy in another zone: the same holidays, its own local dates
+    pacific = massachusetts.in_zone("America/Los_Angeles")
+    assert pacific.business_days_deadline(datetime(2025, 4, 8, 5, tzinfo=UTC), 0).date() == date(2025, 4, 7)
+
+
+def test_treatment_days_are_local_dates() -> None:
+    # 21:00 in Boston on 03-03 is 02:00Z on 03-04: still the 03-03 treatment day
+    starts = [
+        datetime(2025, 3, 4, 2, tzinfo=UTC),
+        datetime(2025, 3, 3, 14, tzinfo=UTC),
+        datetime(2025, 3, 5, 14, tzinfo=UTC),
+    ]
+    assert treatment_day_deadline(starts, 2, BOSTON) == datetime(2025, 3, 5, 23, 59, 59, 999999, tzinfo=BOSTON)
+
+
+@pytest.mark.parametrize(
+    ("repeat", "sessions", "hours"),
+    [
+        # "3 per week on Mon, Wed, Fri" is 3 sessions a week, not 9
+        ({"frequency": 3, "period": 1, "periodUnit": "wk", "dayOfWeek": ["mon", "wed", "fri"], "duration": 3}, 3, 9),
+        # twice a day on the days listed
+        ({"frequency": 2, "period": 1, "periodUnit": "d", "dayOfWeek": ["mon", "wed", "fri"], "duration": 1.5}, 6, 9),
+        ({"dayOfWeek": ["tue", "thu", "tue"], "duration": 240, "durationUnit": "min"}, 2, 8),
+        ({"frequency": 1, "period": 2, "periodUnit": "d", "duration": 3, "durationUnit": "h"}, 3.5, 10.5),
+    ],
+)
+def test_sessions_per_week_follow_fhir_timing(repeat: dict, sessions: float, hours: float) -> None:
+    timing = {"repeat": repeat}
+    assert sessions_per_week(timing) == sessions
+    assert hours_per_week(timing) == hours
+
+
+def test_timing_bounds_period() -> None:
+    timing = {"repeat": {"boundsPeriod": {"start": "2025-03-03T09:00:00-05:00", "end": "2025-03-31"}}}
+    start, end = timing_bounds(timing)
+    assert start == datetime(2025, 3, 3, 14, tzinfo=UTC) and end is not None and end.date() == date(2025, 3, 31)
+    assert timing_in_force(timing, datetime(2025, 3, 31, 20, tzinfo=UTC))
+    assert not timing_in_force(timing, datetime(2025, 3, 2, tzinfo=UTC))
+    assert timing_bounds({"repeat": {}}) == (None, None) and timing_in_force(None, datetime(2025, 1, 1, tzinfo=UTC))
+
+
+def test_session_hours_prefer_the_actual_period_and_a_missing_end_is_unknown() -> None:
+    ran = {
+        "period": {"start": "2025-03-03T09:00:00-05:00", "end": "2025-03-03T11:30:00-05:00"},
+        "length": {"value": 3, "unit": "h"},
+    }
+    assert encounter_hours(ran) == 2.5
+    assert (
+        encounter_hours({"period": {"start": "2025-03-03T09:00:00-05:00"}, "length": {"value": 180, "unit": "min"}})
+        == 3
+    )
+    assert encounter_hours({"period": {"start": "2025-03-03T09:00:00-05:00"}}) is None
+
+
+def test_a_duplicated_session_record_counts_once() -> None:
+    def record(rid: str, start: str, program: str = "Encounter/prog") -> dict:
+        return {"resourceType": "Encounter", "id": rid, "partOf": {"reference": program}, "period": {"start": start}}
+
+    one = record("a", "2025-03-03T14:00:00Z")
+    same_instant = record("b", "2025-03-03T09:00:00-05:00")  # the same start, written in local time
+    other_program = record("c", "2025-03-03T14:00:00Z", "Encounter/other")
+    assert distinct_sessions([one, same_instant, other_program]) == [one, other_program]
+
+
+def test_calendar_windows_start_at_local_midnight() -> None:
+    start = datetime(2025, 2, 3, 19, tzinfo=UTC)  # 14:00 in Boston
+    spans = windows(start, datetime(2025, 2, 17, 6, tzinfo=UTC), 7, BOSTON)
+    assert spans == [
+        (datetime(2025, 2, 3, tzinfo=BOSTON), datetime(2025, 2, 10, tzinfo=BOSTON)),
+        (datetime(2025, 2, 10, tzinfo=BOSTON), datetime(2025, 2, 17, tzinfo=BOSTON)),
+    ]

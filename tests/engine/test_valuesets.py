@@ -74,6 +74,8 @@ def test_patterns_and_includes() -> None:
         ({"A": {"include": ["Nope"]}}, "unknown value set 'Nope'"),
         ({"A": {"include": ["B"]}, "B": {"include": ["A"]}}, "include cycle"),
         ({"A": []}, "empty value set"),
+        ({"A": {"instrument": 9, "rules": [{"system": "icd10cm", "codes": ["F1"]}]}}, "expected the instrument's name"),
+        ({"A": {"instrumnet": "PHQ-9", "include": []}}, "unknown key 'instrumnet'"),
     ],
 )
 def test_each_malformed_value_set_names_its_problem(valuesets: dict, message: str) -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from dataclasses import KW_ONLY, dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any, ClassVar
 
 from cds_service.engine.context import EvaluationContext, resource_key
+from cds_service.engine.timecalc import format_local
 
 
-def format_time(t: datetime | None) -> str:
-    return t.strftime("%Y-%m-%d %H:%M") if t else "unknown"
+def format_time(t: datetime | None, zone: tzinfo | None = None) -> str:
+    """A time as shown in reasons: ``2025-05-02 23:59 -04:00``, in the site's zone when given, with its offset."""
+    return format_local(t, zone)
 
 
 @dataclass
@@ -23,18 +25,50 @@ class RuleResult:
     detail: str = ""
     due: datetime | None = None
     pending: bool = False
+    _: KW_ONLY  # the flags below are named at every call: positional flags were mixed up once
+    not_due: bool = False
+    """True only with a True value: a duty of the stay that fell due after the stay ended is not owed at all."""
+    gaps: tuple[str, ...] = ()
+    """Prefetch keys that could not be read and made the answer unknown."""
+    contested: bool = False
+    """Unknown because evidence conflicts (e.g. a diagnosis newer than the assessment): a clinician must confirm."""
 
 
 class Rule(ABC):
     """A criterion-level operator."""
 
+    gap_aware: ClassVar[bool] = False
+    """The operator itself tells absence from an unreadable source; otherwise ``check`` does it conservatively."""
+
     @abstractmethod
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         """The rule's answer for one evaluation."""
 
+    def check(self, ctx: EvaluationContext) -> RuleResult:
+        """The answer, except that a false one is unknown when a source the operator reads could not be read."""
+        result = self.evaluate(ctx)
+        if self.gap_aware or result.value is not False or not ctx.unreadable:
+            return result
+        gaps = ctx.gaps_of(self.reads())
+        if not gaps:
+            return result
+        return RuleResult(
+            None, result.evidence, unreadable_detail(gaps, result.detail), result.due, result.pending, gaps=tuple(gaps)
+        )
+
+    def reads(self) -> list[str]:
+        """Names of the selections the operator reads (its Selection-valued fields)."""
+        fields = vars(self).values()
+        return [v.name for v in fields if hasattr(v, "sources") and isinstance(getattr(v, "name", None), str)]
+
     def criteria(self) -> set[str]:
         """Criterion ids this rule reads (for load-time validation)."""
         return set()
+
+
+def unreadable_detail(gaps: list[str] | tuple[str, ...], detail: str) -> str:
+    """The reason for an answer left open because a source could not be read."""
+    return f"could not be read: {', '.join(gaps)}" + (f" ({detail})" if detail else "")
 
 
 def evidence_keys(resources: list[dict[str, Any]], limit: int = 20) -> list[str]:
@@ -44,6 +78,7 @@ def evidence_keys(resources: list[dict[str, Any]], limit: int = 20) -> list[str]
 @dataclass
 class Always(Rule):
     value: bool
+    gap_aware: ClassVar[bool] = True
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         return RuleResult(self.value, detail="always" if self.value else "never")
@@ -55,11 +90,15 @@ class CriterionIs(Rule):
 
     criterion: str
     statuses: frozenset[str]
+    gap_aware: ClassVar[bool] = True
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         status = ctx.criterion_status(self.criterion) if ctx.criterion_status else None
         if status is None:
             return RuleResult(None, detail=f"{self.criterion} is not evaluated in this phase")
+        if status.value == "unknown" and status.value not in self.statuses:
+            # Undecided is not a "no": a gate on an unknown criterion leaves what it guards unknown.
+            return RuleResult(None, detail=f"{self.criterion} is unknown")
         return RuleResult(status.value in self.statuses, detail=f"{self.criterion} is {status.value}")
 
     def criteria(self) -> set[str]:
@@ -89,9 +128,10 @@ class Logic(Rule):
 
     kind: str
     rules: list[Rule]
+    gap_aware: ClassVar[bool] = True
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
-        results = [r.evaluate(ctx) for r in self.rules]
+        results = [r.check(ctx) for r in self.rules]
         if self.kind == "not":
             inner = results[0]
             return RuleResult(
@@ -100,6 +140,8 @@ class Logic(Rule):
                 f"not ({inner.detail})",
                 inner.due,
                 inner.pending,
+                gaps=inner.gaps,
+                contested=inner.contested,
             )
         decisive = False if self.kind == "all" else True
         hits = [r for r in results if r.value is decisive]
@@ -117,7 +159,14 @@ class Logic(Rule):
             evidence.extend(e for e in r.evidence if e not in evidence)
         pending = value is None and any(r.pending for r in chosen)
         due = next((r.due for r in chosen if r.due), None)
-        return RuleResult(value, evidence, "; ".join(dict.fromkeys(r.detail for r in chosen if r.detail)), due, pending)
+        # "all" of a duty that was never owed and other true rules is not owed either; "any" only if no hit was owed
+        not_due = value is True and (
+            any(r.not_due for r in chosen) if self.kind == "all" else all(r.not_due for r in chosen)
+        )
+        gaps = tuple(dict.fromkeys(g for r in chosen for g in r.gaps)) if value is None else ()
+        contested = value is None and any(r.contested for r in chosen)
+        detail = "; ".join(dict.fromkeys(r.detail for r in chosen if r.detail))
+        return RuleResult(value, evidence, detail, due, pending, not_due=not_due, gaps=gaps, contested=contested)
 
     def criteria(self) -> set[str]:
         return set().union(*(r.criteria() for r in self.rules)) if self.rules else set()

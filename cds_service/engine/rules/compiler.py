@@ -8,8 +8,16 @@ from typing import Any
 from cds_service.engine.facts import Fact
 from cds_service.engine.outcome import Status
 from cds_service.engine.rules.base import Always, Attested, CriterionIs, Logic, Rule
-from cds_service.engine.rules.deadlines import Cadence, Deadline, EveryWindow, Overlap, SupplyBridge, parse_due
-from cds_service.engine.rules.evidence import Age, Change, Each, Exists, Latest
+from cds_service.engine.rules.deadlines import (
+    Cadence,
+    Deadline,
+    EveryWindow,
+    Overlap,
+    Recurring,
+    SupplyBridge,
+    parse_due,
+)
+from cds_service.engine.rules.evidence import Age, Change, CurrentState, Each, Exists, Latest
 from cds_service.engine.rules.intensity import OrderIntensity
 from cds_service.engine.selections import (
     COMPARATORS,
@@ -34,6 +42,7 @@ class RuleCompiler:
             "latest": self._latest,
             "change": self._change,
             "deadline": self._deadline,
+            "recurring": self._recurring,
             "cadence": self._cadence,
             "bridge": self._bridge,
             "order": self._order,
@@ -41,6 +50,7 @@ class RuleCompiler:
             "overlap": self._overlap,
             "every-window": self._every_window,
             "each": self._each,
+            "current-state": self._current_state,
             "criterion": self._criterion,
             "attested": self._attested,
             "all": self._all,
@@ -141,6 +151,17 @@ class RuleCompiler:
             raise SpecError("'deadline' pending must be true or false")
         return Deadline(sel, self._time_fact(a, sel), parse_due(a["due"]), wait=a.get("pending", True))
 
+    def _recurring(self, args: object) -> Rule:
+        a = self._args(args, "recurring", ("of", "days"))
+        sel = self._selection(a["of"])
+        days = a["days"]
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise SpecError("'recurring' days must be a positive whole number of calendar days")
+        initial = self._selection(a["after"]) if "after" in a else None
+        if initial is not None:
+            self._time_fact({}, initial)  # the initial occurrence must be datable
+        return Recurring(sel, self._time_fact(a, sel), days, parse_time_bound(a.get("from", "T0")), initial)
+
     def _order(self, args: object) -> Rule:
         a = self._args(args, "order", ("measure", "op", "than"))
         if a["measure"] not in ("hours-per-week", "sessions-per-week", "hours-per-session"):
@@ -211,6 +232,24 @@ class RuleCompiler:
     def _each(self, args: object) -> Rule:
         a = self._args(args, "each", ("of", "where"))
         return Each(self._selection(a["of"]), self.predicates.compile_all(a["where"], None))
+
+    def _current_state(self, args: object) -> Rule:
+        a = self._args(args, "current-state", ("of", "assessments", "findings"))
+
+        def selections(key: str) -> list[Selection]:
+            names = a.get(key, [])
+            names = [names] if isinstance(names, str) else names
+            if not isinstance(names, list):
+                raise SpecError(f"'current-state' {key} must be a list of selections")
+            chosen = [self._selection(n) for n in names]
+            if key == "assessments" and not chosen:
+                raise SpecError("'current-state' needs at least one selection in assessments")
+            for s in chosen:
+                if not s.time:
+                    raise SpecError(f"'current-state' {key}: selection {s.name!r} has no 'time' fact")
+            return chosen
+
+        return CurrentState(str(a["of"]), selections("assessments"), selections("findings"), selections("diagnoses"))
 
     def _criterion(self, args: object) -> Rule:
         if isinstance(args, str):

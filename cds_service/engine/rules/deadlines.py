@@ -17,17 +17,20 @@ from cds_service.engine.selections import (
 )
 from cds_service.engine.timecalc import (
     calendar_days_deadline,
+    distinct_sessions,
     encounter_hours,
     hours_deadline,
+    local_date,
     period_overlaps,
     treatment_day_deadline,
     windows,
 )
+from cds_service.record.patient_record import Resource
 
 
 @dataclass
 class DueSpec:
-    """When a duty falls due: an anchor plus hours, calendar days, business days or treatment days."""
+    """When a duty falls due: an anchor plus exact hours, local calendar days, business days or treatment days."""
 
     anchor: str
     hours: float | None = None
@@ -37,24 +40,31 @@ class DueSpec:
     fallback_days: int | None = None
 
     def resolve(self, ctx: EvaluationContext) -> datetime | None:
+        """The due time in the site's zone (calendar and business days end at local midnight)."""
         base = ctx.anchor(self.anchor)
         if base is None:
             return None
+        zone = ctx.calendar.zone
         if self.hours is not None:
-            return hours_deadline(base, self.hours)
+            return hours_deadline(base, self.hours, zone)
         if self.days is not None:
-            return calendar_days_deadline(base, self.days)
+            return calendar_days_deadline(base, self.days, zone)
         if self.business_days is not None:
             return ctx.calendar.business_days_deadline(base, self.business_days)
         if self.treatment_days is not None:
-            due = treatment_day_deadline(ctx.session_starts, self.treatment_days)
+            due = treatment_day_deadline(ctx.session_starts, self.treatment_days, zone)
             if due is None and self.fallback_days is not None:
-                due = calendar_days_deadline(base, self.fallback_days)
+                due = calendar_days_deadline(base, self.fallback_days, zone)
             if due is None and ctx.phase == "admission":
                 # At admission no session exists yet: the nth treatment day is at the earliest day n-1.
-                due = calendar_days_deadline(base, self.treatment_days - 1)
+                due = calendar_days_deadline(base, self.treatment_days - 1, zone)
             return due
-        return base
+        return hours_deadline(base, 0, zone)
+
+    @property
+    def of_the_stay(self) -> bool:
+        """A duty of the stay (anchored anywhere but discharge), as opposed to one about what follows discharge."""
+        return self.anchor != "TD"
 
     def describe(self) -> str:
         for amount, unit in (
@@ -89,9 +99,23 @@ def parse_due(spec: object) -> DueSpec:
     )
 
 
+def _dated(ctx: EvaluationContext, selection: Selection, fact: Fact | None) -> list[tuple[datetime, Resource]]:
+    """Members of a selection with their time, earliest first."""
+    dated = [(t, r) for r in ctx.select(selection.name) if (t := ctx.time_of(selection.name, r, fact)) is not None]
+    return sorted(dated, key=lambda item: item[0])  # members at the same instant must not be compared as dicts
+
+
+def _stay_ended(ctx: EvaluationContext) -> datetime | None:
+    """TD when the stay has ended (the discharge phase), else None (TD is only "now")."""
+    return ctx.anchor("TD") if ctx.phase == "discharge" else None
+
+
 @dataclass
 class Deadline(Rule):
-    """The earliest member's time is at or before the due time; pending while not due; false when late."""
+    """The earliest member's time is at or before the due time; pending while not due; false when late.
+
+    A duty of the stay that falls due after the stay ended is not due at all (true, ``not_due``). A duty about
+    what follows discharge (due from TD) is judged at discharge on what is scheduled: never pending there."""
 
     selection: Selection
     time_fact: Fact | None
@@ -100,36 +124,109 @@ class Deadline(Rule):
     """False: judge now, never pending (e.g. an aftercare appointment must already be booked at discharge)."""
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        zone = ctx.calendar.zone
         due = self.due.resolve(ctx)
-        dated = [
-            (t, r)
-            for r in ctx.select(self.selection.name)
-            if (t := ctx.time_of(self.selection.name, r, self.time_fact)) is not None
-        ]
+        dated = _dated(ctx, self.selection, self.time_fact)
         if due is None:
             return RuleResult(
                 None, evidence_keys([r for _, r in dated]), f"due time ({self.due.describe()}) cannot be computed"
             )
+        ended = _stay_ended(ctx)
+        never_owed = self.due.of_the_stay and ended is not None and due > ended
+        wait = self.wait and not (ended is not None and not self.due.of_the_stay)
         if dated:
-            t, r = min(dated, key=lambda item: item[0])
+            t, r = dated[0]
             if t <= due:
                 return RuleResult(
                     True,
                     [resource_key(r)],
-                    f"{self.selection.title} at {format_time(t)}, due by {format_time(due)}",
+                    f"{self.selection.title} at {format_time(t, zone)}, due by {format_time(due, zone)}",
                     due,
                 )
-            if ctx.now < due and self.wait:
-                return RuleResult(None, [resource_key(r)], f"due by {format_time(due)}", due, pending=True)
+        if never_owed:
+            return RuleResult(
+                True,
+                [],
+                f"not due: the stay ended at {format_time(ended, zone)}, before the {self.selection.title} "
+                f"fell due ({format_time(due, zone)})",
+                due,
+                not_due=True,
+            )
+        if dated:
+            t, r = dated[0]
+            if ctx.now < due and wait:
+                return RuleResult(None, [resource_key(r)], f"due by {format_time(due, zone)}", due, pending=True)
             return RuleResult(
                 False,
                 [resource_key(r)],
-                f"{self.selection.title} at {format_time(t)}, after the due time {format_time(due)}",
+                f"{self.selection.title} at {format_time(t, zone)}, after the due time {format_time(due, zone)}",
                 due,
             )
-        if ctx.now <= due and self.wait:
-            return RuleResult(None, [], f"{self.selection.title} due by {format_time(due)}", due, pending=True)
-        return RuleResult(False, [], f"no {self.selection.title} by {format_time(due)}", due)
+        if ctx.now <= due and wait:
+            return RuleResult(None, [], f"{self.selection.title} due by {format_time(due, zone)}", due, pending=True)
+        if not self.due.of_the_stay:
+            return RuleResult(
+                False,
+                [],
+                f"no {self.selection.title} scheduled within {self.due.describe()}: it must be booked for a time "
+                f"by {format_time(due, zone)}",
+                due,
+            )
+        return RuleResult(False, [], f"no {self.selection.title} by {format_time(due, zone)}", due)
+
+
+@dataclass
+class Recurring(Rule):
+    """A duty every N calendar days, each occurrence due N days after the previous one (the first after ``start``
+    or the earliest member of ``initial``); every occurrence that fell due by TD is checked."""
+
+    selection: Selection
+    time_fact: Fact | None
+    days: int
+    start: TimeBound
+    initial: Selection | None = None
+
+    def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        zone = ctx.calendar.zone
+        first = _dated(ctx, self.initial, None) if self.initial is not None else []
+        start = first[0][0] if first else self.start.resolve(ctx)
+        end = ctx.anchor("TD")
+        if start is None or end is None:
+            return RuleResult(None, detail=f"the start of the stay or its end is unknown ({self.selection.title})")
+        times = [(t, r) for t, r in _dated(ctx, self.selection, self.time_fact) if t > start]
+        previous, done = start, []
+        while True:
+            due = calendar_days_deadline(previous, self.days, zone)
+            inside = [(t, r) for t, r in times if previous < t <= min(due, end)]
+            if inside:
+                previous = inside[-1][0]
+                done.append(inside[-1])
+                continue
+            if due <= end:
+                return RuleResult(
+                    False,
+                    evidence_keys([r for _, r in done]),
+                    f"no {self.selection.title} between {format_time(previous, zone)} and {format_time(due, zone)} "
+                    f"(occurrence {len(done) + 1}, every {self.days} days)",
+                    due,
+                )
+            break
+        ended = _stay_ended(ctx)
+        evidence = evidence_keys([r for _, r in done])
+        if done:
+            listed = ", ".join(f"{format_time(t, zone)}" for t, _ in done)
+            after = "" if ended else f"; next due by {format_time(due, zone)}"
+            return RuleResult(True, evidence, f"{self.selection.title} at {listed}{after}", due)
+        if ended is not None:
+            return RuleResult(
+                True,
+                [],
+                f"not due: the stay ended at {format_time(ended, zone)}, before the first {self.selection.title} "
+                f"fell due ({format_time(due, zone)})",
+                due,
+                not_due=True,
+            )
+        return RuleResult(None, [], f"{self.selection.title} due by {format_time(due, zone)}", due, pending=True)
 
 
 @dataclass
@@ -180,40 +277,36 @@ class EveryWindow(Rule):
     hours_at_most: float | None = None
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        zone = ctx.calendar.zone
         start, end = self.start.resolve(ctx), self.end.resolve(ctx)
         if start is None or end is None:
             return RuleResult(None, detail="the stay's start or end is unknown")
-        times = [
-            (t, r)
-            for r in ctx.select(self.selection.name)
-            if (t := ctx.time_of(self.selection.name, r, self.time_fact)) is not None
-        ]
-        spans = windows(start, end, self.days)
+        members = distinct_sessions(ctx.select(self.selection.name))
+        times = [(t, r) for r in members if (t := ctx.time_of(self.selection.name, r, self.time_fact)) is not None]
+        spans = windows(start, end, self.days, zone)
         if not spans:
             return RuleResult(None, detail=f"the stay is shorter than {self.days} days")
         evidence = []
         undecided = ""
         for lo, hi in spans:
             inside = [r for t, r in times if lo <= t < hi]
+            span = f"between {lo:%Y-%m-%d} and {hi - timedelta(days=1):%Y-%m-%d}"
             if len(inside) < self.at_least:
                 return RuleResult(
                     False,
                     evidence_keys(evidence + inside),
-                    f"{len(inside)} × {self.selection.title} between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} "
-                    f"(at least {self.at_least} needed)",
+                    f"{len(inside)} × {self.selection.title} {span} (at least {self.at_least} needed)",
                 )
             if self.at_most is not None and len(inside) > self.at_most:
                 return RuleResult(
                     False,
                     evidence_keys(inside),
-                    f"{len(inside)} × {self.selection.title} between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} "
-                    f"(at most {self.at_most})",
+                    f"{len(inside)} × {self.selection.title} {span} (at most {self.at_most})",
                 )
             if self.hours_at_least is not None or self.hours_at_most is not None:
                 hours = [encounter_hours(r) for r in inside]
-                span = f"between {lo:%Y-%m-%d} and {hi:%Y-%m-%d}"
                 if any(h is None for h in hours):
-                    undecided = undecided or f"a {self.selection.title} {span} has no duration"
+                    undecided = undecided or f"a {self.selection.title} {span} has no end time or length"
                     continue
                 total = sum(h for h in hours if h is not None)
                 low, high = self.hours_at_least, self.hours_at_most
@@ -244,18 +337,12 @@ class Cadence(Rule):
         start, end = self.start.resolve(ctx), self.end.resolve(ctx)
         if start is None or end is None:
             return RuleResult(None, detail="the stay's start or end is unknown")
-        days = sorted({t.date() for t in ctx.session_starts if start <= t <= end})
-        dated = sorted(
-            (
-                (t, r)
-                for r in ctx.select(self.selection.name)
-                if (t := ctx.time_of(self.selection.name, r, self.time_fact)) is not None and t <= end
-            ),
-            key=lambda item: item[0],  # members at the same instant must not be compared as dicts
-        )
+        zone = ctx.calendar.zone
+        days = sorted({local_date(t, zone) for t in ctx.session_starts if start <= t <= end})
+        dated = [(t, r) for t, r in _dated(ctx, self.selection, self.time_fact) if t <= end]
         if not dated:
             return RuleResult(None if not days else False, [], f"no {self.selection.title} during the stay")
-        marks = [t.date() for t, _ in dated] + [end.date()]
+        marks = [local_date(t, zone) for t, _ in dated] + [local_date(end, zone)]
         for lo, hi in zip(marks, marks[1:], strict=False):
             span = [d for d in days if lo < d <= hi]
             if len(span) > self.max_treatment_days:
@@ -283,16 +370,10 @@ class SupplyBridge(Rule):
     start: TimeBound
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        zone = ctx.calendar.zone
         start = self.start.resolve(ctx)
         meds = ctx.select(self.medications.name)
-        times = sorted(
-            (
-                (t, r)
-                for r in ctx.select(self.appointments.name)
-                if (t := ctx.time_of(self.appointments.name, r, self.appointment_time)) is not None
-            ),
-            key=lambda item: item[0],  # appointments at the same instant must not be compared as dicts
-        )
+        times = _dated(ctx, self.appointments, self.appointment_time)
         if start is None or not meds:
             return RuleResult(None, evidence_keys(meds), f"no {self.medications.title} or no discharge time")
         if not times:
@@ -303,7 +384,7 @@ class SupplyBridge(Rule):
             values = ctx.values(self.supply_days, med)
             if not values:
                 unknown.append(med)
-            elif start + timedelta(days=values[0]) < first:
+            elif local_date(start, zone) + timedelta(days=values[0]) < local_date(first, zone):
                 short.append(med)
         evidence = evidence_keys([*meds, appointment])
         if short:
@@ -311,8 +392,9 @@ class SupplyBridge(Rule):
                 False,
                 evidence,
                 f"supply of {', '.join(evidence_keys(short))} ends before the {self.appointments.title} "
-                f"on {first:%Y-%m-%d}",
+                f"on {local_date(first, zone):%Y-%m-%d}",
             )
         if unknown:
             return RuleResult(None, evidence, f"no supply duration on {', '.join(evidence_keys(unknown))}")
-        return RuleResult(True, evidence, f"supply lasts until the {self.appointments.title} on {first:%Y-%m-%d}")
+        day = local_date(first, zone)
+        return RuleResult(True, evidence, f"supply lasts until the {self.appointments.title} on {day:%Y-%m-%d}")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
 
 from cds_service.engine.context import EvaluationContext, resource_key
 from cds_service.engine.facts import Fact
-from cds_service.engine.rules.base import Rule, RuleResult, evidence_keys, format_time
+from cds_service.engine.rules.base import Rule, RuleResult, evidence_keys, format_time, unreadable_detail
 from cds_service.engine.selections import (
     COMPARATORS,
     Selection,
@@ -16,40 +17,108 @@ from cds_service.engine.selections import (
 from cds_service.engine.timecalc import (
     age_at,
 )
+from cds_service.record.patient_record import Resource
 
 
 @dataclass
 class Exists(Rule):
-    """True when the selection (optionally narrowed) has at least ``at_least`` members; false otherwise."""
+    """True when the selection (optionally narrowed) has at least ``at_least`` members; false otherwise.
+
+    An answer that rests on absence (too few members, or few enough for ``at_most``) is unknown when a source of
+    the selection could not be read; an answer that rests on members found stands.
+    """
 
     selection: Selection
     extra: list[Any] = field(default_factory=list)
     at_least: int = 1
     at_most: int | None = None
     negate: bool = False
+    gap_aware: ClassVar[bool] = True
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         candidates = ctx.select(self.selection.name)
         members = [r for r in candidates if all(p.test(r, ctx) for p in self.extra)] if self.extra else candidates
-        ok = len(members) >= self.at_least and (self.at_most is None or len(members) <= self.at_most)
+        too_few = len(members) < self.at_least
+        ok = not too_few and (self.at_most is None or len(members) <= self.at_most)
         title = self.selection.title
-        value = (not ok) if self.negate else ok
-        if members:
-            return RuleResult(
-                value, evidence_keys(members), f"{len(members)} × {title}: {', '.join(evidence_keys(members, 5))}"
-            )
-        if candidates:
+        value: bool | None = (not ok) if self.negate else ok
+        if members and not too_few:
+            detail = f"{len(members)} × {title}: {', '.join(evidence_keys(members, 5))}"
+            if self.at_most is not None and not ok:
+                detail += f" (at most {self.at_most} allowed)"
+            evidence = evidence_keys(members)
+        elif members:
+            listed = ", ".join(evidence_keys(members, 5))
+            detail = f"found {len(members)} × {title} ({listed}), fewer than the {self.at_least} required"
+            evidence = evidence_keys(members)
+        elif candidates:
             # Show what was looked at: the plan exists, but not with what the criterion asks of it.
             detail = (
-                f"{len(candidates)} × {title} ({', '.join(evidence_keys(candidates, 5))}), none with what is required"
+                f"found {len(candidates)} × {title} ({', '.join(evidence_keys(candidates, 5))}), "
+                "which fail what the criterion requires"
             )
-            return RuleResult(value, evidence_keys(candidates), detail)
-        return RuleResult(value, [], f"no {title} found")
+            evidence = evidence_keys(candidates)
+        else:
+            detail, evidence = f"no {title} found in the record", []
+        from_absence = too_few or (self.at_most is not None and ok)
+        if from_absence:
+            gaps = ctx.gaps_of([self.selection.name])
+        else:  # members chosen for lacking something (a session without a note) are found only from absence too
+            gaps = ctx.gaps_of(ctx.negated_sources(self.selection.name)) if ctx.unreadable else []
+        if gaps:
+            return RuleResult(None, evidence, unreadable_detail(gaps, detail), gaps=tuple(gaps))
+        return RuleResult(value, evidence, detail)
+
+
+LOINC_SYSTEMS = frozenset({"http://loinc.org", "urn:oid:2.16.840.1.113883.6.1"})
+# Codes that stand for the same instrument's total score: Synthea and many EHRs code the PHQ-9 total as 89204-2
+# and the GAD-7 total as 70274-6 (panel codes), others as 44261-6 and 69737-5. Scores compare within one instrument.
+INSTRUMENT_VARIANTS: dict[str, str] = {
+    "44261-6": "PHQ-9",
+    "89204-2": "PHQ-9",
+    "69737-5": "GAD-7",
+    "70274-6": "GAD-7",
+}
+
+
+def instrument_of(ctx: EvaluationContext, resource: Resource) -> str | None:
+    """The instrument a score belongs to: a declared LOINC variant, else its first code (None without a code)."""
+    code_fact = ctx.facts.get(f"{str(resource.get('resourceType', '')).lower()}.code")
+    codings = [c for c in ctx.values(code_fact, resource) if isinstance(c, dict)] if code_fact else []
+    for coding in codings:
+        if coding.get("system") in LOINC_SYSTEMS and coding.get("code") in INSTRUMENT_VARIANTS:
+            return INSTRUMENT_VARIANTS[coding["code"]]
+    for coding in codings:
+        if coding.get("code"):
+            return f"{coding.get('system', '')}|{coding['code']}"
+    return None
+
+
+def _dated_by_instrument(
+    ctx: EvaluationContext, selection: Selection, value_fact: Fact, time_fact: Fact | None
+) -> dict[str | None, list[tuple[datetime, Resource, float]]]:
+    """Dated values of a selection, oldest first, grouped by instrument."""
+    groups: dict[str | None, list[tuple[datetime, Resource, float]]] = {}
+    for r in ctx.select(selection.name):
+        t = ctx.time_of(selection.name, r, time_fact)
+        values = ctx.values(value_fact, r)
+        if t is not None and values:
+            groups.setdefault(instrument_of(ctx, r), []).append((t, r, values[0]))
+    for dated in groups.values():
+        dated.sort(key=lambda item: item[0])
+    return groups
+
+
+def _label(instrument: str | None, title: str) -> str:
+    return instrument if instrument and "|" not in instrument else title
 
 
 @dataclass
 class Latest(Rule):
-    """Compares the most recent member's value; unknown when the selection is empty."""
+    """Compares the newest value of each instrument in the selection; true when one of them passes.
+
+    Unknown when the selection has no dated value.
+    """
 
     selection: Selection
     value_fact: Fact
@@ -58,22 +127,25 @@ class Latest(Rule):
     than: float
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
-        dated = []
-        for r in ctx.select(self.selection.name):
-            t = ctx.time_of(self.selection.name, r, self.time_fact)
-            values = ctx.values(self.value_fact, r)
-            if t is not None and values:
-                dated.append((t, r, values[0]))
-        if not dated:
-            return RuleResult(None, detail=f"no dated {self.selection.title} with a value")
-        t, r, v = max(dated, key=lambda item: item[0])
-        ok = COMPARATORS[self.op](v, self.than)
-        return RuleResult(ok, [resource_key(r)], f"latest {self.selection.title} {v:g} on {format_time(t)}")
+        groups = _dated_by_instrument(ctx, self.selection, self.value_fact, self.time_fact)
+        if not groups:
+            return RuleResult(None, detail=f"no dated {self.selection.title} with a value found in the record")
+        newest = sorted((dated[-1] for dated in groups.values()), key=lambda item: item[0], reverse=True)
+        passing = [item for item in newest if COMPARATORS[self.op](item[2], self.than)]
+        shown = passing or newest
+        title, zone = self.selection.title, ctx.calendar.zone
+        detail = "; ".join(
+            f"latest {_label(instrument_of(ctx, r), title)} {v:g} on {format_time(t, zone)}" for t, r, v in shown
+        )
+        return RuleResult(bool(passing), [resource_key(r) for _, r, _ in shown], detail)
 
 
 @dataclass
 class Change(Rule):
-    """Compares last minus first value of a dated selection; unknown with fewer than two values."""
+    """Compares last minus first value within one instrument; true when one instrument's change passes.
+
+    A PHQ-9 followed by a GAD-7 is no change at all: unknown while no instrument has two dated values.
+    """
 
     selection: Selection
     value_fact: Fact
@@ -83,26 +155,27 @@ class Change(Rule):
     relative: bool = False
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
-        dated = []
-        for r in ctx.select(self.selection.name):
-            t = ctx.time_of(self.selection.name, r, self.time_fact)
-            values = ctx.values(self.value_fact, r)
-            if t is not None and values:
-                dated.append((t, r, values[0]))
-        if len(dated) < 2:
+        groups = _dated_by_instrument(ctx, self.selection, self.value_fact, self.time_fact)
+        series = {k: v for k, v in groups.items() if len(v) >= 2}
+        if not series:
+            found = [r for dated in groups.values() for _, r, _ in dated]
             return RuleResult(
-                None, evidence_keys([d[1] for d in dated]), f"fewer than two dated {self.selection.title}"
+                None, evidence_keys(found), f"fewer than two dated {self.selection.title} of one instrument"
             )
-        dated.sort(key=lambda item: item[0])
-        (t1, r1, v1), (t2, r2, v2) = dated[0], dated[-1]
-        delta = (v2 - v1) / v1 * 100 if self.relative and v1 else v2 - v1
-        ok = COMPARATORS[self.op](delta, self.than)
         unit = "%" if self.relative else ""
-        return RuleResult(
-            ok,
-            [resource_key(r1), resource_key(r2)],
-            f"{self.selection.title} {v1:g} ({format_time(t1)}) → {v2:g} ({format_time(t2)}): change {delta:+g}{unit}",
-        )
+        results = []
+        for instrument, dated in series.items():
+            (t1, r1, v1), (t2, r2, v2) = dated[0], dated[-1]
+            delta = (v2 - v1) / v1 * 100 if self.relative and v1 else v2 - v1
+            detail = (
+                f"{_label(instrument, self.selection.title)} {v1:g} ({format_time(t1, ctx.calendar.zone)}) → {v2:g} "
+                f"({format_time(t2, ctx.calendar.zone)}): change {delta:+g}{unit}"
+            )
+            results.append((COMPARATORS[self.op](delta, self.than), [resource_key(r1), resource_key(r2)], detail))
+        passing = [r for r in results if r[0]]
+        shown = passing or results
+        evidence = [key for _, keys, _ in shown for key in keys]
+        return RuleResult(bool(passing), evidence, "; ".join(d for _, _, d in shown))
 
 
 @dataclass
@@ -116,11 +189,16 @@ class Age(Rule):
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         patients = ctx.record.of_type("Patient")
         at = self.at.resolve(ctx)
-        if not patients or at is None:
-            return RuleResult(None, detail="no patient birth date or anchor time")
+        if at is None:
+            return RuleResult(None, detail=f"age unknown: no {self.at.anchor} time")
+        if not patients:
+            gaps = ctx.gaps_of(["Patient"])
+            if gaps:
+                return RuleResult(None, detail=f"age unknown: {unreadable_detail(gaps, '')}", gaps=tuple(gaps))
+            return RuleResult(None, detail="age unknown: no patient in the record")
         age = age_at(patients[0].get("birthDate"), at)
         if age is None:
-            return RuleResult(None, [resource_key(patients[0])], "birth date missing or malformed")
+            return RuleResult(None, [resource_key(patients[0])], "age unknown: birth date missing or malformed")
         return RuleResult(
             COMPARATORS[self.op](age, self.than), [resource_key(patients[0])], f"age {age} at {at:%Y-%m-%d}"
         )
@@ -146,3 +224,69 @@ class Each(Rule):
                 f"{', '.join(evidence_keys(failing, 5))}",
             )
         return RuleResult(True, evidence_keys(members), f"all {len(members)} {self.selection.title} qualify")
+
+
+@dataclass
+class CurrentState(Rule):
+    """Whether a state (risk, withdrawal) is present now, the newest evidence first (DATA-PROFILE §6).
+
+    ``findings`` are current positive evidence; ``assessments`` are structured assessments of the state whatever
+    they found; ``diagnoses`` are coded diagnoses, which a newer assessment outweighs. True when a finding is as new
+    as the newest assessment that found nothing; unknown (asking the clinician to confirm) when a diagnosis is newer
+    than that assessment, or stands alone; false when the newest assessment found nothing and nothing is newer.
+    """
+
+    label: str
+    assessments: list[Selection]
+    findings: list[Selection]
+    diagnoses: list[Selection]
+
+    def reads(self) -> list[str]:
+        return [s.name for s in (*self.assessments, *self.findings, *self.diagnoses)]
+
+    def _dated(self, ctx: EvaluationContext, selections: list[Selection]) -> list[tuple[datetime | None, Resource]]:
+        seen: set[int] = set()
+        dated = []
+        for selection in selections:
+            for r in ctx.select(selection.name):
+                if id(r) not in seen:
+                    seen.add(id(r))
+                    dated.append((ctx.time_of(selection.name, r), r))
+        return dated
+
+    def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        findings = self._dated(ctx, self.findings)
+        found = {id(r) for _, r in findings}
+        negatives = [(t, r) for t, r in self._dated(ctx, self.assessments) if id(r) not in found and t is not None]
+        diagnoses = [(t, r) for t, r in self._dated(ctx, self.diagnoses) if id(r) not in found]
+        newest = max(negatives, key=lambda item: item[0]) if negatives else None
+        since = newest[0] if newest else None
+
+        def describe(items: list[tuple[datetime | None, Resource]]) -> str:
+            zone = ctx.calendar.zone
+            return ", ".join(f"{resource_key(r)} ({format_time(t, zone) if t else 'undated'})" for t, r in items[:5])
+
+        current = [(t, r) for t, r in findings if since is None or (t is not None and t >= since)]
+        if current:
+            return RuleResult(
+                True, [resource_key(r) for _, r in current], f"current evidence of {self.label}: {describe(current)}"
+            )
+        newer = [(t, r) for t, r in diagnoses if since is None or t is None or t > since]
+        if newer:
+            if newest is None:
+                detail = f"{self.label}: diagnosis {describe(newer)} with no structured assessment"
+            else:
+                detail = (
+                    f"{self.label}: diagnosis {describe(newer)} is newer than the assessment "
+                    f"{describe([newest])} that found none"
+                )
+            return RuleResult(
+                None, [resource_key(r) for _, r in newer], f"{detail}; a clinician needs to confirm", contested=True
+            )
+        if newest is None:  # unknown instead when a source could not be read (Rule.check)
+            return RuleResult(False, detail=f"no evidence of {self.label} found in the record")
+        outweighed = [*findings, *diagnoses]
+        detail = f"newest assessment {describe([newest])} found no {self.label}"
+        if outweighed:
+            detail += f"; older evidence outweighed: {describe(outweighed)}"
+        return RuleResult(False, [resource_key(newest[1])], detail)

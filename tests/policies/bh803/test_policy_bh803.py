@@ -472,6 +472,8 @@ def p8_aftercare(bundle: dict[str, Any]) -> None:
             "resourceType": "Appointment",
             "id": "P8-aftercare",
             "status": "booked",
+            # aftercare is behavioural-health (DATA-PROFILE §2): an appointment of no named service is not
+            "serviceType": [{"coding": [{"system": "http://snomed.info/sct", "code": "394913002"}]}],
             "start": "2025-03-12T10:00:00-07:00",
             "end": "2025-03-12T11:00:00-07:00",
             "participant": [{"actor": {"reference": "Patient/P8-patient"}, "status": "accepted"}],

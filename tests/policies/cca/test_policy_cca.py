@@ -276,7 +276,8 @@ def test_own_admission_patient(cca_client: Any) -> None:
     assert_expected(statuses, {**A_EXPECTED, **{p: "pending" for p in A_PENDING}})
     assert {k for k, v in statuses.items() if v not in ("pending",)} == set(A_EXPECTED)
     due = {c["id"]: c.get("due") for c in evaluation["criteria"]}
-    assert due["cca.assessment.3-provisional-tp-1bd"] == "2025-04-07T23:59:59.999999+00:00"
+    # one business day ends at local midnight in the site's zone (Boston, EDT), not at UTC midnight
+    assert due["cca.assessment.3-provisional-tp-1bd"] == "2025-04-07T23:59:59.999999-04:00"
 
 
 def test_own_continued_stay_patient(cca_client: Any) -> None:
