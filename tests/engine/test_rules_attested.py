@@ -61,7 +61,9 @@ def attestation(value: bool, authored: str = "2025-03-03T09:00:00Z") -> dict[str
     }
 
 
-def decide(mappings: Mappings, *resources: dict[str, object]) -> tuple[Status, str]:
+def decide(
+    mappings: Mappings, *resources: dict[str, object], unreadable: dict[str, tuple[str, ...]] | None = None
+) -> tuple[Status, str]:
     record = PatientRecord([{"resourceType": "Patient", "id": "p1"}, *resources])
     [evaluation] = evaluate(
         mappings,
@@ -72,6 +74,7 @@ def decide(mappings: Mappings, *resources: dict[str, object]) -> tuple[Status, s
         orders=[ORDER],
         draft_orders=[ORDER],
         patient_id="p1",
+        unreadable=unreadable,
     )
     result = evaluation.by_id("test.plan-or-evidence")
     assert result is not None
@@ -107,3 +110,8 @@ def test_attested_names_a_criterion_of_the_policy(tmp_path_factory: pytest.TempP
     (folder / "payers.yaml").write_text("routes: []\ndefault: [test]\n")
     with pytest.raises((SpecError, ValueError), match="attested"):
         load_mappings(folder)
+
+
+def test_unreadable_attestations_leave_the_judgement_branch_open(mappings: Mappings) -> None:
+    status, reason = decide(mappings, unreadable={"QuestionnaireResponse": ("attestations",)})
+    assert status == Status.UNKNOWN and "could not be read: attestations" in reason

@@ -198,6 +198,32 @@ ONLY_MILD = (
 )
 CSSRS_BEHAVIOUR_YES = edit("P3-cssrs-93269-9", lambda r: r["valueCodeableConcept"]["coding"][0].update(code="LA33-6"))
 CSSRS_INTENT_YES = edit("P3-cssrs-93249-1", lambda r: r["valueCodeableConcept"]["coding"][0].update(code="LA33-6"))
+CSSRS_BEHAVIOUR_YES_C = {
+    "resourceType": "Observation",
+    "id": "cssrs-behaviour",
+    "status": "final",
+    "subject": {"reference": "Patient/P4-patient"},
+    "code": coding(LOINC, "93269-9"),
+    "effectiveDateTime": "2025-02-19T10:00:00-05:00",
+    "valueCodeableConcept": coding(LOINC, "LA33-6"),
+}
+SI_CODE_BEFORE_THE_C_SSRS = with_(condition("si", ICD, "R45.851", "2025-03-01"))
+SI_CODE_AFTER_THE_C_SSRS = with_(condition("si", ICD, "R45.851", "2025-03-03"))
+NEWER_LOW_CIWA = with_(score("ciwa", "75632-6", "2025-03-02T20:00:00-05:00", 6))
+CIWA_22_THEN_6 = (
+    remove("P3-alcohol"),
+    with_(
+        score("ciwa-1", "75632-6", "2025-03-01T20:00:00-05:00", 22),
+        score("ciwa-2", "75632-6", "2025-03-02T20:00:00-05:00", 6),
+    ),
+)
+CIWA_6_THEN_22 = (
+    remove("P3-alcohol"),
+    with_(
+        score("ciwa-1", "75632-6", "2025-03-01T20:00:00-05:00", 6),
+        score("ciwa-2", "75632-6", "2025-03-02T20:00:00-05:00", 22),
+    ),
+)
 HOMICIDAL_IDEATION = with_(condition("hi", ICD, "R45.850", "2025-03-03"))
 SEVERE_DIABETES = with_(
     {**condition("dm", ICD, "E11.65", "2024-01-10"), "severity": coding(SCT, "24484000")},
@@ -417,6 +443,20 @@ CASES: list[SentenceCase] = [
     a("admission.all.1-no-imminent-risk", "not-met", ALL_1, CSSRS_BEHAVIOUR_YES, name="suicidal-behaviour-3-months"),
     a("admission.all.1-no-imminent-risk", "not-met", ALL_1, CSSRS_INTENT_YES, name="intent-to-act"),
     a("admission.all.1-no-imminent-risk", "not-met", ALL_1, HOMICIDAL_IDEATION, name="homicidal-ideation"),
+    a(
+        "admission.all.1-no-imminent-risk",
+        "met",
+        ALL_1,
+        SI_CODE_BEFORE_THE_C_SSRS,
+        name="ideation-code-outweighed-by-a-newer-c-ssrs",
+    ),
+    a(
+        "admission.all.1-no-imminent-risk",
+        "unknown",
+        ALL_1,
+        SI_CODE_AFTER_THE_C_SSRS,
+        name="ideation-code-newer-than-the-c-ssrs-asks-to-confirm",
+    ),
     # #2 and #3: co-occurring conditions "if present"
     a(
         "admission.all.2-medical-comorbidity-manageable",
@@ -450,6 +490,15 @@ CASES: list[SentenceCase] = [
     a("admission.all.4-no-severe-withdrawal-dt-risk", "not-met", ALL_4, *NO_SUD_CODE_CIWA_22, name="ciwa-22-no-sud"),
     a("admission.all.4-no-severe-withdrawal-dt-risk", "met", ALL_4, *NO_SUD_CODE_CIWA_6, name="ciwa-6-no-sud"),
     a("admission.all.4-no-severe-withdrawal-dt-risk", "met", ALL_4, *AUD_IN_SUSTAINED_USE_CIWA_8, name="aud-ciwa-8"),
+    a(
+        "admission.all.4-no-severe-withdrawal-dt-risk",
+        "met",
+        ALL_4,
+        NEWER_LOW_CIWA,
+        name="withdrawal-diagnosis-outweighed-by-a-newer-ciwa-6",
+    ),
+    a("admission.all.4-no-severe-withdrawal-dt-risk", "met", ALL_4, *CIWA_22_THEN_6, name="ciwa-22-then-6"),
+    a("admission.all.4-no-severe-withdrawal-dt-risk", "not-met", ALL_4, *CIWA_6_THEN_22, name="ciwa-6-then-22"),
     # #5: understands and can comply, or likely to participate (judgement)
     a("admission.all.5-can-comply", "met", ALL_5, attest_a(admission__all__5_can_comply=True)),
     a("admission.all.5-can-comply", "not-met", ALL_5, attest_a(admission__all__5_can_comply=False)),
@@ -775,8 +824,8 @@ CASES: list[SentenceCase] = [
         "continued.cs1-loc-criteria-still-met",
         "not-met",
         CS + "The criteria for the current level of care continue to be met.",
-        with_(condition("si", ICD, "R45.851", "2025-02-19", patient="P4-patient")),
-        name="suicidal-ideation-yesterday",
+        with_({**CSSRS_BEHAVIOUR_YES_C}),
+        name="suicidal-behaviour-on-yesterdays-c-ssrs",
     ),
     c(
         "continued.cs2a-ebt-goals-intensity",

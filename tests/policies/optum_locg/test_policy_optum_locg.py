@@ -648,15 +648,15 @@ CASES: list[tuple[str, str, Callable[[Resources, str], None], str, str]] = [
         "admission.all.1-no-imminent-risk",
         "A",
         add(condition("si", ICD, "R45.851", "2025-03-01")),
-        "not-met",
-        "Condition/si",
+        "met",  # DECISIONS.md: the C-SSRS of 03-02 that found none outweighs the older code (was not-met)
+        "C-SSRS",
     ),
     (
         "admission.all.1-no-imminent-risk",
         "A",
-        add(condition("si", SCT, "6471006", "2025-03-01")),
-        "not-met",
-        "Condition/si",
+        add(condition("si", SCT, "6471006", "2025-03-03")),
+        "unknown",  # a SNOMED-coded ideation newer than the C-SSRS: a clinician confirms (was not-met)
+        "a clinician needs to confirm",
     ),
     ("admission.all.1-no-imminent-risk", "A", add(condition("si", ICD, "R45.851", "2025-01-01")), "met", ""),
     (
@@ -1070,7 +1070,15 @@ CASES: list[tuple[str, str, Callable[[Resources, str], None], str, str]] = [
         "met",
         "",
     ),
-    ("continued.cs1-loc-criteria-still-met", "C", add(condition("si", ICD, "R45.851", "2025-02-19")), "not-met", ""),
+    # a lone ideation code with no C-SSRS asks a clinician to confirm (DECISIONS.md; was not-met)
+    ("continued.cs1-loc-criteria-still-met", "C", add(condition("si", ICD, "R45.851", "2025-02-19")), "unknown", ""),
+    (
+        "continued.cs1-loc-criteria-still-met",
+        "C",
+        add(condition("hi", ICD, "R45.850", "2025-02-19")),
+        "not-met",
+        "all.1-no-imminent-risk not-met",
+    ),
     ("continued.cs2a-ebt-goals-intensity", "C", same, "unknown", "supporting evidence"),
     (
         "continued.cs2a-ebt-goals-intensity",
