@@ -190,6 +190,10 @@ APPENDECTOMY_STAY = (
         },
     ),
 )
+UNRANKED_APPENDECTOMY_STAY = (  # no reason code, no ranks: the first diagnosis listed is the principal one
+    *APPENDECTOMY_STAY,
+    edit("surgery", lambda r: (r.pop("reasonCode"), [d.pop("rank") for d in r["diagnosis"]])),
+)
 OLD_STAY = edit("P3-ip", put("period", {"start": "2025-01-10T10:00:00-05:00", "end": "2025-01-25T11:00:00-05:00"}))
 ONLY_MILD = (
     remove("P3-bipolar", "P3-alcohol"),
@@ -434,6 +438,7 @@ CASES: list[SentenceCase] = [
     a("admission.any.3-step-down", "met", ANY_3, name="psychiatric-stay-ended-this-morning"),
     a("admission.any.3-step-down", "met", ANY_3, STILL_ON_THE_UNIT, name="order-signed-on-the-unit"),
     a("admission.any.3-step-down", "not-met", ANY_3, *APPENDECTOMY_STAY, name="appendectomy-stay"),
+    a("admission.any.3-step-down", "not-met", ANY_3, *UNRANKED_APPENDECTOMY_STAY, name="unranked-appendectomy-stay"),
     a("admission.any.3-step-down", "not-met", ANY_3, OLD_STAY, name="stay-ended-37-days-before"),
     a("admission.any.4-nonsupportive-living", "met", ANY_4, attest_a(admission__any__4_nonsupportive_living=True)),
     a("admission.any.4-nonsupportive-living", "not-met", ANY_4, attest_a(admission__any__4_nonsupportive_living=False)),
