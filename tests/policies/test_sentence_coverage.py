@@ -17,7 +17,7 @@ POLICY_FILES = {
     "bh803": "optum-medicare-bh803-iop.txt",
 }
 # Criterion ids with both a pro and a con case; raise it as cases are added, never lower it.
-REQUIRED_WITH_BOTH = 0
+REQUIRED_WITH_BOTH = 44  # optum-locg 44
 CATALOGUE_TOTAL = 191
 
 
