@@ -283,6 +283,12 @@ AA_REFERRAL = with_(
         "authoredOn": "2025-02-14",
     }
 )
+SPONSOR_IN_THE_PLAN = edit(
+    "P4-tp",
+    lambda r: r.setdefault("activity", []).append(
+        {"detail": {"status": "scheduled", "code": coding("urn:iop-cds:local", "sponsor")}}
+    ),
+)
 ADVANCE_DIRECTIVE = with_(
     {
         "resourceType": "DocumentReference",
@@ -852,6 +858,16 @@ CASES: list[SentenceCase] = [
         "of an accountability partner such as a sponsor have been considered.",
         ALCOHOL_USE_DISORDER_C,
         AA_REFERRAL,
+        SPONSOR_IN_THE_PLAN,
+    ),
+    c(
+        "continued.cs2b-sud-mutual-help-sponsor",
+        "unknown",
+        "referral to an age-appropriate sobriety support group and use of an accountability partner such as a "
+        "sponsor have been considered.",
+        ALCOHOL_USE_DISORDER_C,
+        AA_REFERRAL,
+        name="group-without-an-accountability-partner-asks-the-clinician",
     ),
     c(
         "continued.cs2b-sud-mutual-help-sponsor",

@@ -1093,7 +1093,7 @@ CASES: list[tuple[str, str, Callable[[Resources, str], None], str, str]] = [
     (
         "continued.cs2b-sud-mutual-help-sponsor",
         "C",
-        add(F10_20, service_request("aa", HCPCS, "H0038")),
+        add(F10_20, service_request("aa", HCPCS, "H0038"), service_request("sponsor", "urn:iop-cds:local", "sponsor")),
         "met",
         "ServiceRequest/aa",
     ),
