@@ -51,15 +51,15 @@ class CardBuilder:
             cards.extend(self._policy_cards(evaluation, data, order))
         coverage = data.routing.coverage
         coverage_key = reference_key(f"Coverage/{coverage['id']}") if coverage and coverage.get("id") else None
-        if coverage_key is None and data.evaluations:
-            cards.append(no_coverage_card(self.kit, data))
+        coverage_unread = any(gap.key == "coverage" for gap in data.gaps)
+        if coverage_key is None and data.evaluations and not coverage_unread:
+            cards.append(no_coverage_card(self.kit, data))  # when the query failed, the data-gap card says so
         cards = [c for c in cards if enabled.get(c.pop("_type"), True)]
         cards.sort(key=lambda c: INDICATOR_RANK[c["indicator"]])
         response: dict[str, Any] = {"cards": cards[:limit]}
-        if coverage_key is not None:
-            actions = coverage_actions(data, coverage_key)
-            if actions:
-                response["systemActions"] = actions
+        actions = coverage_actions(data, coverage_key)
+        if actions:
+            response["systemActions"] = actions
         return response
 
     def _policy_cards(
@@ -75,7 +75,7 @@ class CardBuilder:
             "order": order_note,
         }
         cards = [safety_card(self.kit, evaluation, c, data, order, common) for c in not_met if c.tier == "safety"]
-        cards += notice_cards(self.kit, evaluation, order)
+        cards += notice_cards(self.kit, data, evaluation, order)
         if not_met:
             cards.append(unmet_card(self.kit, evaluation, not_met, data, order, common))
         if unknown:

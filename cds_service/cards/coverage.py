@@ -22,7 +22,7 @@ NOT_ASSESSED = (
 )
 
 
-def coverage_actions(data: ResponseInput, coverage_key: str) -> list[dict[str, Any]]:
+def coverage_actions(data: ResponseInput, coverage_key: str | None) -> list[dict[str, Any]]:
     """An update systemAction with coverage information per IOP order, or for the discharged IOP program."""
     if data.hook == "order-sign":
         targets = [
@@ -46,7 +46,9 @@ def coverage_actions(data: ResponseInput, coverage_key: str) -> list[dict[str, A
     return actions
 
 
-def coverage_for(data: ResponseInput, coverage_key: str, evaluations: list[PolicyEvaluation]) -> dict[str, Any] | None:
+def coverage_for(
+    data: ResponseInput, coverage_key: str | None, evaluations: list[PolicyEvaluation]
+) -> dict[str, Any] | None:
     """The coverage-information extension for one resource, or None when there is nothing to assert."""
     links = [detail("policy-link", "Policy", e.policy.url) for e in evaluations]
     if data.gaps:
@@ -56,6 +58,18 @@ def coverage_for(data: ResponseInput, coverage_key: str, evaluations: list[Polic
             date=data.now,
             reason=("technical", "Technical issue"),
             reason_text="Some of the patient's data could not be read; requirements were not fully evaluated.",
+            details=links,
+        )
+    if coverage_key is None:
+        if data.hook != "order-sign":
+            return None
+        # CRD resp-45: no active coverage is answered as not covered, with the reason.
+        return coverage_information(
+            coverage_ref=None,
+            covered="not-covered",
+            date=data.now,
+            reason=("no-active-coverage", "No active coverage"),
+            reason_text="No active Coverage was found for the patient.",
             details=links,
         )
     assessed = [e for e in evaluations if e.policy.kind == COVERAGE_POLICY]

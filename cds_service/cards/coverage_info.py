@@ -12,9 +12,13 @@ CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
 CRD_REASON_SYSTEM = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/coverageReason"
 
 
+# CRD requires the coverage sub-extension; with no Coverage to point to, a Reference that says so.
+NO_COVERAGE = {"display": "No active Coverage found for the patient"}
+
+
 def coverage_information(
     *,
-    coverage_ref: str,
+    coverage_ref: str | None,
     covered: str,
     date: datetime,
     reason: tuple[str, str] | None = None,
@@ -26,7 +30,7 @@ def coverage_information(
 ) -> dict[str, Any]:
     """One ``ext-coverage-information`` extension (CRD 2.x): coverage, covered, reason, date, assertion id."""
     parts: list[dict[str, Any]] = [
-        {"url": "coverage", "valueReference": {"reference": coverage_ref}},
+        {"url": "coverage", "valueReference": {"reference": coverage_ref} if coverage_ref else NO_COVERAGE},
         {"url": "covered", "valueCode": covered},
     ]
     parts.extend({"url": "doc-needed", "valueCode": code} for code in (doc_needed or []))
@@ -62,8 +66,20 @@ def detail(code: str, display: str, value: str, category: str = "cat-other") -> 
 
 
 def update_action(resource: dict[str, Any], information: dict[str, Any], description: str) -> dict[str, Any]:
-    """A systemAction updating ``resource`` with only its coverage-information extension replaced (CRD resp-37)."""
+    """A systemAction updating ``resource`` with our coverage-information replaced; other payers' kept (resp-37)."""
     updated = copy.deepcopy(resource)
-    kept = [e for e in updated.get("extension", []) if e.get("url") != EXT_COVERAGE_INFORMATION]
+    ours = _coverage_of(information)
+    kept = [
+        e for e in updated.get("extension", []) if e.get("url") != EXT_COVERAGE_INFORMATION or _coverage_of(e) != ours
+    ]
     updated["extension"] = [*kept, information]
     return {"type": "update", "description": description, "resource": updated}
+
+
+def _coverage_of(information: dict[str, Any]) -> Any:
+    """The ``coverage`` reference a coverage-information extension is about (another payer's has another)."""
+    parts = information.get("extension")
+    for part in parts if isinstance(parts, list) else []:
+        if isinstance(part, dict) and part.get("url") == "coverage":
+            return part.get("valueReference")
+    return None

@@ -47,7 +47,7 @@ def documentation_card(
         "warning" if overdue else "info",
         fill(t["summary"], count=len(results), **common),
         "\n".join(lines),
-        kit.source(evaluation, CARD_TYPE["documentation"]),
+        kit.source(data, evaluation, CARD_TYPE["documentation"]),
         order,
         links=links,
     )

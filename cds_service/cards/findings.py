@@ -42,13 +42,15 @@ def unmet_card(
         indicator,
         fill(t["summary"], count=len(results), **common),
         "\n".join(lines),
-        kit.source(evaluation, CARD_TYPE["unmet"]),
+        kit.source(data, evaluation, CARD_TYPE["unmet"]),
         order,
         **extra,
     )
 
 
-def notice_cards(kit: CardKit, evaluation: PolicyEvaluation, order: Resource | None) -> list[dict[str, Any]]:
+def notice_cards(
+    kit: CardKit, data: ResponseInput, evaluation: PolicyEvaluation, order: Resource | None
+) -> list[dict[str, Any]]:
     """Info cards the policy asks for when a criterion ends a certain way (a gate closed, a state rule)."""
     cards = []
     for result in evaluation.criteria:
@@ -62,7 +64,7 @@ def notice_cards(kit: CardKit, evaluation: PolicyEvaluation, order: Resource | N
                     "info",
                     notice["summary"],
                     detail.strip(),
-                    kit.source(evaluation, CARD_TYPE["notice"]),
+                    kit.source(data, evaluation, CARD_TYPE["notice"]),
                     order,
                     links=[kit.policy_link(evaluation)],
                 )

@@ -47,6 +47,18 @@ class ResponseInput:
     configuration: Any = None
 
 
+UNKNOWN_PAYER = "Payer not identified"
+
+
+def payer_label(data: ResponseInput, evaluation: PolicyEvaluation) -> str:
+    """The insurer the patient knows (CRD resp-4): the Coverage's payor; said to be unknown when no route matched."""
+    if data.routing.payer_name:
+        return data.routing.payer_name
+    if data.routing.source == "default":
+        return UNKNOWN_PAYER  # the default policy was applied: its payer is not the patient's
+    return evaluation.policy.payer
+
+
 class CardKit:
     """Templates and settings, and the parts every card is built from."""
 
@@ -54,11 +66,13 @@ class CardKit:
         self.settings = settings
         self.templates = load_templates(settings.cards_dir, mappings)
 
-    def source(self, evaluation: PolicyEvaluation, card_type: str, criterion: str | None = None) -> dict[str, Any]:
-        """A card's source: the policy's payer label and URL, and the CRD card type as topic."""
+    def source(
+        self, data: ResponseInput, evaluation: PolicyEvaluation, card_type: str, criterion: str | None = None
+    ) -> dict[str, Any]:
+        """A card's source: the patient's payer as label, the policy's URL, and the CRD card type as topic."""
         policy = evaluation.policy
         source: dict[str, Any] = {
-            "label": policy.payer,
+            "label": payer_label(data, evaluation),
             "url": policy.url,
             "topic": {"system": CRD_CARD_TYPE, "code": card_type},
         }

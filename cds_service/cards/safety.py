@@ -33,7 +33,7 @@ def safety_card(
         "critical",
         fill(t["summary"], **values),
         fill(t["detail"], **values) + f"\n\n`{result.id}`",
-        kit.source(evaluation, CARD_TYPE["safety"], result.id),
+        kit.source(data, evaluation, CARD_TYPE["safety"], result.id),
         order,
         suggestions=[suggestion],
         selectionBehavior="at-most-one",

@@ -29,5 +29,5 @@ def no_coverage_card(kit: CardKit, data: ResponseInput) -> dict[str, Any]:
         "info",
         fill(t["summary"], **values),
         fill(t["detail"], **values),
-        kit.source(first, CARD_TYPE["no-coverage"]),
+        kit.source(data, first, CARD_TYPE["no-coverage"]),
     )

@@ -17,7 +17,7 @@ from cds_service.engine.timecalc import BusinessCalendar, parse_instant
 from cds_service.hooks.protocol import ProtocolError
 from cds_service.hooks.services import ServiceDefinition
 from cds_service.logs import log_event
-from cds_service.record.gather import PreconditionFailed, gather_record
+from cds_service.record.gather import REFERENCED, PreconditionFailed, gather_record
 from cds_service.record.orders import InvalidOrder, find_iop_orders
 from cds_service.record.patient_record import DataGap
 from cds_service.record.request import HookRequest
@@ -70,9 +70,13 @@ def unreadable_types(gaps: list[DataGap], prefetch: Mapping[str, str]) -> dict[s
     found["*"] = []
     for gap in gaps:
         template = prefetch.get(gap.key)
-        if template is None:
+        if template is not None:
+            rtype = template.split("?", 1)[0].split("/", 1)[0]
+        elif gap.key.startswith(REFERENCED):
+            rtype = gap.key.removeprefix(REFERENCED)
+            found.setdefault(rtype, [])
+        else:
             continue
-        rtype = template.split("?", 1)[0].split("/", 1)[0]
         for keys in (found[rtype], found["*"]):
             if gap.key not in keys:
                 keys.append(gap.key)

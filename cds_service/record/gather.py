@@ -15,7 +15,7 @@ from requests.adapters import HTTPAdapter
 from cds_service.config import Settings
 from cds_service.logs import log_event
 from cds_service.record.fhir_client import REDACTED, FetchResult, FhirClient, outcome_text, read_bundle
-from cds_service.record.patient_record import DataGap, GatheredRecord, PatientRecord
+from cds_service.record.patient_record import DataGap, GatheredRecord, PatientRecord, reference_key
 from cds_service.record.prefetch import render_prefetch
 from cds_service.record.referenced import missing_references
 from cds_service.record.request import HookRequest
@@ -63,6 +63,24 @@ def accept_prefetch(value: Any, expected: str) -> tuple[list[dict[str, Any]], st
     return read_bundle(value)
 
 
+REFERENCED = "referenced "
+"""Key prefix of the data gaps of reference lookups (``referenced Practitioner``)."""
+PATIENT_FIELDS = ("subject", "patient", "beneficiary")
+
+
+def about_another_patient(resource: dict[str, Any], patient_id: str) -> bool:
+    """Whether a resource is another patient's: a Patient with another id, or one whose subject names another."""
+    if resource.get("resourceType") == "Patient":
+        return "id" in resource and resource["id"] != patient_id
+    for name in PATIENT_FIELDS:
+        value = resource.get(name)
+        reference = value.get("reference") if isinstance(value, dict) else None
+        key = reference_key(reference) if isinstance(reference, str) else None
+        if key and key.startswith("Patient/") and key != f"Patient/{patient_id}":
+            return True
+    return False
+
+
 def gather_record(
     request: HookRequest, prefetch: Mapping[str, str], settings: Settings, session: requests.Session | None = None
 ) -> GatheredRecord:
@@ -77,6 +95,15 @@ def gather_record(
         gathered.gaps.append(DataGap(key, reason.replace(token, REDACTED) if token else reason))
         gathered.sources[key] = "failed"
 
+    def keep(key: str, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The resources about this patient; others are dropped, named, and make the key a gap."""
+        strangers = [r for r in found if about_another_patient(r, request.patient_id)]
+        if not strangers:
+            return found
+        names = ", ".join(f"{r.get('resourceType')}/{r.get('id', '')}" for r in strangers[:5])
+        gap(key, f"{len(strangers)} resource(s) about another patient were dropped ({names})")
+        return [r for r in found if not about_another_patient(r, request.patient_id)]
+
     for key, template in prefetch.items():
         query = render_prefetch(template, request)
         read = "?" not in template
@@ -89,8 +116,8 @@ def gather_record(
             continue
         found, problem, following = accept_prefetch(request.prefetch[key], _expected_type(template))
         if problem is None:
-            resources.extend(found)
             gathered.sources[key] = "prefetch"
+            resources.extend(keep(key, found))
             if following and request.fhir_server:
                 fetches.append(_Fetch(key, following, False))
             elif following:
@@ -124,15 +151,16 @@ def gather_record(
         )
         if fetches:
             for fetch, result in _run(client, fetches, settings.fhir_max_workers):
+                result.resources = keep(fetch.key, result.resources)
                 _record(gathered, resources, fetch, result, request.hook_instance)
         record = PatientRecord(resources)
         people = missing_references(record, request.draft_orders)
         if people:
             lookups = [
-                _Fetch(f"referenced {rtype}", f"{rtype}?_id={','.join(ids)}", False) for rtype, ids in people.items()
+                _Fetch(f"{REFERENCED}{rtype}", f"{rtype}?_id={','.join(ids)}", False) for rtype, ids in people.items()
             ]
             for fetch, result in _run(client, lookups, settings.fhir_max_workers):
-                _record(gathered, resources, fetch, result, request.hook_instance, gap=False)
+                _record(gathered, resources, fetch, result, request.hook_instance)
                 for resource in result.resources:
                     record.add(resource)
     finally:
@@ -191,16 +219,15 @@ def _record(
     fetch: _Fetch,
     result: FetchResult,
     hook_instance: str,
-    gap: bool = True,
 ) -> None:
     gathered.fhir_requests += result.requests
     gathered.slowest_fhir_seconds = max(gathered.slowest_fhir_seconds, result.slowest_seconds)
     gathered.slowest_query_seconds = max(gathered.slowest_query_seconds, result.elapsed_seconds)
     resources.extend(result.resources)
-    if result.error and gap:
+    if result.error:
         gathered.gaps.append(DataGap(fetch.key, result.error))
         gathered.sources[fetch.key] = "failed"
-    elif not result.error:
+    else:
         gathered.sources.setdefault(fetch.key, "fetched")
     log_event(
         logger,

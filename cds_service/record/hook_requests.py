@@ -24,6 +24,7 @@ PREFETCH_KEY_OF_TYPE = {
     "RelatedPerson": "relatedpersons",
     "CareTeam": "careteams",
     "Goal": "goals",
+    "ServiceRequest": "servicerequests",
 }
 
 

@@ -35,6 +35,12 @@ SCREENING_LOINC = (
     "93025-5",
     "88121-9",
     "96777-8",
+    # Single screening items the criteria read on their own: PRAPARE housing status and transportation, the
+    # Hunger Vital Sign's second item, and a urine drug screen (found missing by the fetch-equals-prefetch test).
+    "71802-3",
+    "93030-5",
+    "88122-7",
+    "59615-0",
 )
 _OBSERVATION_CODES = ",".join(f"http://loinc.org|{code}" for code in SCREENING_LOINC)
 
@@ -54,6 +60,7 @@ COMMON_PREFETCH: dict[str, str] = {
     "relatedpersons": "RelatedPerson?patient={{context.patientId}}",
     "careteams": "CareTeam?patient={{context.patientId}}",
     "goals": "Goal?patient={{context.patientId}}",
+    "servicerequests": "ServiceRequest?patient={{context.patientId}}",
 }
 
 PREFETCH_TEMPLATES: dict[str, dict[str, str]] = {

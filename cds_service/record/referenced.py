@@ -1,4 +1,5 @@
-"""Who the record points at: Practitioner / PractitionerRole / Organization references it does not hold yet."""
+"""Who and where the record points at: Practitioner, PractitionerRole, Organization and Location references it
+does not hold yet."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 from cds_service.record.patient_record import PatientRecord, reference_key
 
 # Criteria read practitioners' qualifications and roles by reference (DATA-PROFILE §1): who requested the
-# order, who took part in an encounter, who wrote a plan, who performed a service, the patient's PCP.
-REFERENCED_TYPES = ("Practitioner", "PractitionerRole", "Organization")
+# order, who took part in an encounter, who wrote a plan, who performed a service, the patient's PCP; and where
+# an encounter or appointment took place (a behavioural-health location).
+REFERENCED_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Location")
 _REFERENCE_FIELDS = (
     "requester",
     "performer",
@@ -22,6 +24,8 @@ _REFERENCE_FIELDS = (
     "payor",
     "provision",
     "careTeam",
+    "location",
+    "serviceProvider",
 )
 
 

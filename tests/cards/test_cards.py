@@ -182,10 +182,43 @@ def test_max_cards_and_card_type_switches_from_the_crd_configuration(card_client
     assert [c["indicator"] for c in post(card_client, body)["cards"]] == ["critical"]  # the summary only
 
 
-def test_without_coverage_no_coverage_information_and_an_info_card_says_why(card_client: Any) -> None:
+def test_without_coverage_the_order_is_not_covered_and_an_info_card_says_why(card_client: Any) -> None:
+    # CRD resp-45: no active coverage -> not-covered with the reason (order-sign always carries the assertion).
     result = post(card_client, build_hook_request(bundle(order()), "order-sign", at=AT))
-    assert "systemActions" not in result
+    (action,) = result["systemActions"]
+    info = action["resource"]["extension"][-1]["extension"]
+    assert {"url": "covered", "valueCode": "not-covered"} in info
+    reason = next(p for p in info if p["url"] == "reason")["valueCodeableConcept"]["coding"][0]["code"]
+    assert reason == "no-active-coverage"
     assert any("No active coverage" in c["summary"] for c in result["cards"])
+
+
+def test_an_unreadable_coverage_query_is_a_gap_not_a_missing_coverage(card_client: Any) -> None:
+    body = build_hook_request(bundle(COVERAGE, order()), "order-sign", at=AT)
+    body["prefetch"]["coverage"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout"}],
+    }
+    result = post(card_client, body)
+    summaries = [c["summary"] for c in result["cards"]]
+    assert any("coverage could not be read" in s for s in summaries)
+    assert not any("No active coverage" in s for s in summaries)  # the two would contradict each other
+    info = result["systemActions"][0]["resource"]["extension"][-1]["extension"]
+    assert {"url": "covered", "valueCode": "indeterminate"} in info
+
+
+def test_another_payers_coverage_information_on_the_order_is_kept(card_client: Any) -> None:
+    theirs = {
+        "url": "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information",
+        "extension": [
+            {"url": "coverage", "valueReference": {"reference": "Coverage/secondary"}},
+            {"url": "covered", "valueCode": "covered"},
+        ],
+    }
+    draft = {**order(), "extension": [theirs]}
+    result = post(card_client, build_hook_request(bundle(COVERAGE, draft), "order-sign", at=AT))
+    extensions = result["systemActions"][0]["resource"]["extension"]
+    assert theirs in extensions and len(extensions) == 2
 
 
 def test_several_orders_each_card_names_its_order(card_client: Any) -> None:
@@ -251,3 +284,12 @@ def test_a_program_attestation_settles_program_criteria_without_any_card(mapping
     )
     assert site["status"] == "met" and "Test IOP" in site["reason"]
     assert all("cardtest.site" not in card.get("detail", "") for card in result["cards"])
+
+
+def test_cards_carry_the_patients_payer_and_say_when_it_is_unknown(card_client: Any) -> None:
+    covered = post(card_client, build_hook_request(bundle(COVERAGE, order()), "order-sign", at=AT))
+    assert {c["source"]["label"] for c in covered["cards"]} == {"Card Test Health Plan"}
+    # No Coverage: the default policy is applied, but its payer is not the patient's (CRD resp-4).
+    unknown = post(card_client, build_hook_request(bundle(order()), "order-sign", at=AT))
+    labels = {c["source"]["label"] for c in unknown["cards"] if "requirements service" not in c["source"]["label"]}
+    assert labels == {"Payer not identified"}

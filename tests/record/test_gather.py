@@ -383,3 +383,36 @@ def test_one_log_event_per_fetched_key(caplog: pytest.LogCaptureFixture) -> None
     for event in events.values():
         assert event["requests"] == 1 and event["duration_ms"] >= 0
         assert event["hookInstance"] == "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
+
+
+def test_a_patient_read_that_returns_another_patient_is_dropped_and_named() -> None:
+    prefetch = full_prefetch()
+    prefetch["patient"] = {"resourceType": "Patient", "id": "p2"}
+    gathered = gather_record(hook(prefetch, server=False), PREFETCH, settings())
+    assert gathered.record.of_type("Patient") == []
+    (gap,) = gathered.gaps
+    assert gap.key == "patient" and "another patient" in gap.reason and "Patient/p2" in gap.reason
+
+
+def test_entries_about_another_patient_are_dropped_and_the_key_is_a_gap() -> None:
+    prefetch = full_prefetch()
+    mine = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}}
+    theirs = {"resourceType": "Condition", "id": "c2", "subject": {"reference": "https://ehr.example/fhir/Patient/p9"}}
+    prefetch["conditions"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": mine}, {"resource": theirs}],
+    }
+    gathered = gather_record(hook(prefetch, server=False), PREFETCH, settings())
+    assert [c["id"] for c in gathered.record.of_type("Condition")] == ["c1"]
+    assert [(g.key, "Condition/c2" in g.reason) for g in gathered.gaps] == [("conditions", True)]
+
+
+def test_a_failed_practitioner_lookup_is_a_data_gap() -> None:
+    prefetch = full_prefetch()
+    prefetch["encounter"] = {**STAY, "participant": [{"individual": {"reference": "Practitioner/dr1"}}]}
+    with responses.RequestsMock() as mock:
+        mock.get(f"{BASE}/Practitioner?_id=dr1&_count=100", status=500)
+        gathered = gather_record(hook(prefetch), PREFETCH, settings())
+    assert [g.key for g in gathered.gaps] == ["referenced Practitioner"]
+    assert gathered.sources["referenced Practitioner"] == "failed"
