@@ -242,6 +242,16 @@ NO_DIRECT_IP = (
     edit("P4-prog", lambda r: r["hospitalization"].pop("admitSource")),
     edit("P4-ip", put("period", {"start": "2025-01-10", "end": "2025-01-20"})),
 )
+READMISSION_AFTER_THE_IOP = {
+    "resourceType": "Encounter",
+    "id": "readmission",
+    "status": "in-progress",
+    "class": {"system": ACT, "code": "IMP"},
+    "subject": {"reference": "Patient/P4-patient"},
+    "period": {"start": "2025-02-28T12:02:00-05:00"},  # after TD 12:00, before the hook at 12:05
+    "serviceType": coding(SCT, "394587001"),
+    "diagnosis": [{"condition": {"reference": "Condition/P4-dx"}}],
+}
 PSYCHIATRIST_ON_19 = with_(
     {
         "resourceType": "Procedure",
@@ -523,6 +533,14 @@ CASES: list[SentenceCase] = [
         name="evaluation-on-day-6",
     ),
     d("process.6a-psychiatrist-eval-3d", "not-applicable", SIX_A, *NO_DIRECT_IP, name="not-directly-from-inpatient"),
+    d(
+        "process.6a-psychiatrist-eval-3d",
+        "not-applicable",
+        SIX_A,
+        *NO_DIRECT_IP,
+        with_(READMISSION_AFTER_THE_IOP),
+        name="a-readmission-after-the-iop-is-not-where-it-came-from",
+    ),
     d("process.6b1-treatment-plan-3d", "met", SIX_B + "Develop a treatment plan;"),
     d(
         "process.6b1-treatment-plan-3d",
