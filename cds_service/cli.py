@@ -22,6 +22,12 @@ def _serve(args: argparse.Namespace) -> int:
     bind = args.bind or settings.bind
     workers = args.workers or settings.workers
     application = create_app(settings)
+    if settings.auth and not settings.public_base_url:
+        # Without it, aud would be checked against the Host header the client itself sends.
+        raise SettingsError(
+            "IOP_CDS_AUTH is on but IOP_CDS_PUBLIC_BASE_URL is not set: set it to the base URL EHRs call "
+            "(e.g. https://cds.example.org), which every JWT's aud must name"
+        )
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:

@@ -85,7 +85,8 @@ def _capture_gunicorn(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
     def run(self: BaseApplication) -> None:
-        seen.update({name: self.cfg.settings[name].get() for name in ("bind", "workers", "preload_app", "accesslog")})
+        names = ("bind", "workers", "preload_app", "accesslog", "worker_class", "threads", "max_requests")
+        seen.update({name: self.cfg.settings[name].get() for name in names})
         seen["timeout"] = self.cfg.timeout
         seen["app"] = self.load()
 
@@ -129,6 +130,22 @@ def test_serve_without_trusted_issuers_explains_and_exits_2(
     seen = _capture_gunicorn(monkeypatch)
     assert main(["serve"]) == 2 and not seen
     assert "IOP_CDS_TRUSTED_ISSUERS_FILE" in capsys.readouterr().err
+
+
+def test_serve_with_auth_and_no_public_base_url_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _serve_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("IOP_CDS_AUTH", "true")
+    monkeypatch.setenv("IOP_CDS_TRUSTED_ISSUERS_FILE", str(PROJECT_ROOT / "examples" / "trusted-issuers.sandbox.json"))
+    monkeypatch.delenv("IOP_CDS_PUBLIC_BASE_URL", raising=False)
+    seen = _capture_gunicorn(monkeypatch)
+    assert main(["serve"]) == 2 and not seen
+    assert "IOP_CDS_PUBLIC_BASE_URL" in capsys.readouterr().err
+    monkeypatch.setenv("IOP_CDS_PUBLIC_BASE_URL", "https://cds.example.org")
+    assert main(["serve"]) == 0
+    # Threads, so that a stalled EHR holds a thread, and recycled workers, so that memory stays flat.
+    assert (seen["worker_class"], seen["threads"], seen["max_requests"]) == ("gthread", 8, 2000)
 
 
 def test_check_mappings_on_a_missing_folder_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
