@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,9 @@ def _serve(args: argparse.Namespace) -> int:
     """Run the service under gunicorn (app preloaded: mappings compile once, before the workers fork)."""
     from gunicorn.app.base import BaseApplication
 
+    # Workers share their metrics through one folder; it must be set before prometheus_client is imported.
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="iop-cds-metrics-")
     from cds_service.hooks.app import create_app
 
     settings = Settings.from_env()

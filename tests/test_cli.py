@@ -98,6 +98,8 @@ def _serve_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("IOP_CDS_AUTH", "false")
     monkeypatch.setenv("IOP_CDS_FEEDBACK_DB", str(tmp_path / "f.sqlite3"))
     monkeypatch.setenv("IOP_CDS_REPLAY_DB", str(tmp_path / "r.sqlite3"))
+    (tmp_path / "metrics").mkdir(exist_ok=True)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
 
 
 def test_serve_runs_the_preloaded_app_under_gunicorn_with_settings(

@@ -49,6 +49,8 @@ class EvaluationContext:
     criterion_status: Callable[[str], Status | None] | None = None
     attestation_of: Callable[[str], tuple[bool, str, datetime] | None] | None = None
     """A criterion id's valid attestation: (answer, source, authored), or None."""
+    valuesets: dict[str, ValueSet] = field(default_factory=dict)
+    """The mappings' value sets (rules read ``instrument:`` declarations from them)."""
     unreadable: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Resource type -> the prefetch keys for it that could not be read (DATA-PROFILE §6: unreadable is not absent).
 

@@ -151,10 +151,11 @@ def derive_episode(
         or ctx.now
     )
     td = (_first(ctx, end_f, program) if phase == "discharge" else None) or ctx.now
-    # The plans that give TDa are scoped to this episode: their window needs PROG, SESS, T0 and TD first.
+    # The plans that give TDa are scoped to this episode: their window needs PROG, SESS, the phase and anchors first.
     ctx.builtins["PROG"] = [program] if program is not None else []
     ctx.builtins["SESS"] = sessions
-    ctx.anchors.update({"T0": t0, "TD": td})
+    ctx.phase = phase
+    ctx.anchors.update({"T0": t0, "TD": td, "order-authored": order_authored})
     ctx.reset_caches()
     period_end_f = _fact(ctx, "careplan.period-end")
     tda = None

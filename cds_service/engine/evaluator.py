@@ -250,6 +250,8 @@ class PolicyEvaluator:
         """A section whose gate is undecided: every node in it is unknown, none is decided on its own."""
         status = Status.UNKNOWN
         if isinstance(node, Criterion):
+            if self._status.get((id(node), forced)) == status:
+                return  # already unknown on its own account (the gate criterion itself): keep its reason
             if forced or node.present_in(self.phase):
                 result = CriterionResult(node.id, status, node.citation, [], reason, node.text, node.tier)
                 self._report(result, forced)
@@ -333,7 +335,8 @@ class PolicyEvaluator:
                             support,
                         ),
                     )
-                return out(Status.MET, support.detail, support)
+                note = f" ({refute.note})" if refute is not None and refute.note else ""
+                return out(Status.MET, support.detail + note, support)
             if support.pending:
                 return out(Status.PENDING, f"not due yet: {support.detail}", support)
             if support.value is False and c.closed_world:
@@ -395,6 +398,7 @@ def evaluate(
             now=now,
             phase="admission",
             calendar=calendar,
+            valuesets=mappings.valuesets,
             unreadable={rtype: tuple(keys) for rtype, keys in (unreadable or {}).items()},
         )
         ctx.builtins["draft-orders"] = list(draft_orders or [])

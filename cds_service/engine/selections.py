@@ -357,17 +357,25 @@ class Scope:
         return not self.episode or not _made_in_another_encounter(resource, ctx)
 
 
+# Encounter classes of another level of care (v3 ActCode): a plan written there belongs to that stay.
+OTHER_LEVEL_CLASSES = frozenset({"IMP", "ACUTE", "NONAC", "EMER", "OBSENC", "SS"})
+
+
 def _made_in_another_encounter(resource: Resource, ctx: EvaluationContext) -> bool:
-    """The resource names an encounter of the record that is neither this program nor one of its sessions."""
+    """The resource names another stay or program: an inpatient, residential or emergency encounter, another IOP
+    program, or a session of one; an intake visit of this admission does not count against it."""
     episode = {f"Encounter/{e.get('id')}" for e in ctx.builtins.get("PROG", []) + ctx.builtins.get("SESS", [])}
     for key in encounter_links(resource):
-        if key in episode:
-            return False
-        target = ctx.record.resolve(key)
+        target = None if key in episode else ctx.record.resolve(key)
         if target is None:
-            continue  # an encounter we cannot see: no evidence that it is another episode
+            continue  # this program, or an encounter we cannot see: no evidence of another episode
+        klass = target.get("class")
         part_of = reference_key((target.get("partOf") or {}).get("reference"))
-        if part_of not in episode:
+        if (
+            (isinstance(klass, dict) and klass.get("code") in OTHER_LEVEL_CLASSES)
+            or (part_of is not None and part_of not in episode)
+            or key in ctx.selection_keys("iop-programs")
+        ):
             return True
     return False
 

@@ -115,8 +115,9 @@ def format_local(t: datetime | None, zone: tzinfo | None = None) -> str:
 
 
 def hours_deadline(base: datetime, hours: float, zone: tzinfo | None = None) -> datetime:
-    """``base`` plus exactly a number of clock hours (shown in the site's zone)."""
-    return to_local(base, zone) + timedelta(hours=hours)
+    """``base`` plus exactly a number of elapsed hours (shown in the site's zone; a DST change does not shift it)."""
+    local = to_local(base, zone)
+    return (local.astimezone(UTC) + timedelta(hours=hours)).astimezone(local.tzinfo)
 
 
 def calendar_days_deadline(base: datetime, days: int, zone: tzinfo | None = None) -> datetime:
@@ -328,12 +329,12 @@ def distinct_sessions(encounters: Iterable[dict[str, Any]]) -> list[dict[str, An
     return out
 
 
-def age_at(birth_date: Any, at: datetime) -> int | None:
-    """Completed years between a FHIR birthDate (year, year-month or date) and ``at``; None when malformed."""
+def age_at(birth_date: Any, at: datetime, zone: tzinfo | None = None) -> int | None:
+    """Completed years between a FHIR birthDate (year, year-month or date) and the local date of ``at``."""
     born = parse_instant(birth_date)
-    if born is None or born.date() > at.date():
+    day = local_date(at, zone)
+    if born is None or born.date() > day:
         return None
-    day = at.date()
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 

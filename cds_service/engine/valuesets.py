@@ -81,6 +81,10 @@ class CodeRule:
         )
 
 
+CACHE_LIMIT = 50_000
+"""Most (system, code) answers a value set remembers; real records use a few thousand distinct codes."""
+
+
 @dataclass
 class ValueSet:
     """A named code list; membership of a (system, code) pair is computed once and cached."""
@@ -98,6 +102,8 @@ class ValueSet:
         key = (system, code)
         hit = self._cache.get(key)
         if hit is None:
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()  # codes come from requests: a stream of made-up ones must not grow memory
             plain_system, plain_code = normalise_system(system), normalise_code(code)
             hit = self._cache[key] = any(rule.matches(plain_system, plain_code) for rule in self.rules)
         return hit

@@ -16,6 +16,8 @@ from cds_service.hooks.auth import AuthError, ClientAuthenticator
 from cds_service.hooks.feedback import FeedbackStore, FeedbackStoreUnavailable, parse_feedback
 from cds_service.hooks.gc_tuning import tune_garbage_collector
 from cds_service.hooks.invocation import HookInvoker, PreconditionFailed
+from cds_service.hooks.metrics import exposition, observe_request
+from cds_service.hooks.openapi import openapi_document
 from cds_service.hooks.protocol import ProtocolError, parse_hook_request
 from cds_service.hooks.services import SERVICES
 from cds_service.logs import configure_logging, log_event
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     feedback_store = FeedbackStore(settings.feedback_db)
     app.extensions["iop_cds"] = {"invoker": invoker, "feedback": feedback_store, "authenticator": authenticator}
     tune_garbage_collector()
+    contract = openapi_document(invoker.policy_keys())
 
     @app.before_request
     def start_clock_and_authenticate() -> Response | None:
@@ -76,6 +79,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     def log_request(response: Response) -> Response:
         started = getattr(g, "started", None)
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        observe_request(route, response.status_code, (duration_ms or 0.0) / 1000)
         log_event(
             logger,
             "http.request",
@@ -87,6 +92,15 @@ def create_app(settings: Settings | None = None) -> Flask:
             service=getattr(g, "service_id", None),
         )
         return response
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(contract)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, content_type=content_type)
 
     @app.get("/healthz")
     def healthz() -> Response:

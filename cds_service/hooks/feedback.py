@@ -142,6 +142,7 @@ class FeedbackStore:
         """Seconds to wait for another process's write lock before answering 503."""
 
     def _connect(self) -> sqlite3.Connection:
+        connection = None
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=self.timeout)
@@ -149,6 +150,8 @@ class FeedbackStore:
             connection.execute(_SCHEMA)
             return connection
         except (OSError, sqlite3.Error) as exc:
+            if connection is not None:
+                connection.close()  # a connection left open on this path leaked one descriptor per 503
             raise FeedbackStoreUnavailable(f"cannot open {self.path}: {exc}") from None
 
     def save(self, service_id: str, items: list[dict[str, Any]]) -> int:

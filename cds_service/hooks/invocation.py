@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ from cds_service.engine.evaluator import evaluate
 from cds_service.engine.mapping import Mappings, load_mappings
 from cds_service.engine.program_attestations import load_program_attestations
 from cds_service.engine.timecalc import BusinessCalendar, parse_instant
+from cds_service.hooks.metrics import card_kinds, observe_call
 from cds_service.hooks.protocol import ProtocolError
 from cds_service.hooks.services import ServiceDefinition
 from cds_service.logs import log_event
@@ -156,6 +158,8 @@ class HookInvoker:
             )
         )
         response.setdefault("extension", {})[EXT_EVALUATIONS] = [e.to_json() for e in evaluations]
+        observe_call(gathered.slowest_fhir_seconds, [gap.key for gap in gathered.gaps], response)
+        # The audit event of the decision: what was decided and shown, never who or what about (no PHI).
         log_event(
             logger,
             "hook.evaluated",
@@ -164,7 +168,9 @@ class HookInvoker:
             policies=routing.policies,
             routing=routing.source,
             outcomes={f"{e.policy.key}/{e.phase}": e.outcome.value for e in evaluations},
+            statuses=dict(Counter(c.status.value for e in evaluations for c in e.criteria if not c.group)),
             cards=len(response["cards"]),
+            card_kinds={f"{kind}/{indicator}": n for (kind, indicator), n in card_kinds(response).items()},
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return response

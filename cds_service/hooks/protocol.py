@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
-from cds_service.record.request import FHIR_ID, FhirAuthorization, HookRequest
+from cds_service.record.request import FHIR_ID, FHIR_SERVER_URL, FhirAuthorization, HookRequest
 
 # Context fields each hook requires (CDS Hooks library, order-sign 1.0 and encounter-discharge 1.0).
 REQUIRED_CONTEXT: dict[str, tuple[str, ...]] = {
@@ -59,14 +58,15 @@ def _validate_fhir_authorization(value: Any) -> FhirAuthorization:
     expires_in = value.get("expires_in")
     if expires_in is not None and (isinstance(expires_in, bool) or not isinstance(expires_in, int)):
         raise ProtocolError("fhirAuthorization.expires_in", "must be an integer")
-    scope = value.get("scope", "")
-    subject = value.get("subject", "")
+    for member in ("scope", "subject"):
+        if member in value and not isinstance(value[member], str):
+            raise ProtocolError(f"fhirAuthorization.{member}", "must be a string")
     return FhirAuthorization(
         access_token=token,
         token_type="Bearer",
-        scope=scope if isinstance(scope, str) else "",
+        scope=value.get("scope", ""),
         expires_in=expires_in,
-        subject=subject if isinstance(subject, str) else "",
+        subject=value.get("subject", ""),
     )
 
 
@@ -104,13 +104,8 @@ def parse_hook_request(body: Any, expected_hook: str) -> HookRequest:
         raise ProtocolError("prefetch", "must be an object")
     fhir_server = body.get("fhirServer")
     if fhir_server is not None:
-        if not isinstance(fhir_server, str) or not fhir_server.startswith(("http://", "https://")):
-            raise ProtocolError("fhirServer", "must be an http(s) URL")
-        try:
-            if not urlsplit(fhir_server).hostname:
-                raise ValueError
-        except ValueError:  # e.g. http://[::1 — an unclosed IPv6 literal
-            raise ProtocolError("fhirServer", "must be an http(s) URL with a host") from None
+        if not isinstance(fhir_server, str) or not FHIR_SERVER_URL.fullmatch(fhir_server):
+            raise ProtocolError("fhirServer", "must be an http(s) URL with a host, e.g. https://ehr.example.org/fhir")
     authorization = None
     if body.get("fhirAuthorization") is not None:
         if fhir_server is None:

@@ -8,6 +8,8 @@ from typing import Any
 
 # FHIR R4 id datatype: the only thing the service puts after "Type/" in a URL it builds for the EHR's server.
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+# An http(s) base URL with a host name or an IP literal, an optional port, and an optional path.
+FHIR_SERVER_URL = re.compile(r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?([/?#].*)?", re.ASCII)
 
 
 @dataclass(frozen=True)

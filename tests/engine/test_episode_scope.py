@@ -6,11 +6,13 @@ sentence whose verdict it asserts. The last tests check that the mapping loader 
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from rules_helpers import run
 from sentence_cases import Bundle, SentenceCase, add, by_id, drop, evaluate, from_golden
 
 from cds_service.cli import main as cli_main
@@ -149,7 +151,7 @@ def test_duties_count_this_episode_and_states_need_a_current_resource(case: Sent
 def test_a_plan_of_an_earlier_stay_is_not_shown_as_evidence() -> None:
     got = evaluate(CASES[0])["molina.process.2b-initial-tp-48h"]
     assert "CarePlan/P5-tp-2024" not in got["evidence"]
-    assert got["reason"].startswith("no treatment plan by 2025-03-05")
+    assert re.match(r"no treatment plan( of this stay)? by 2025-03-05", got["reason"]), got["reason"]
 
 
 AT = datetime(2025, 3, 3, 12, tzinfo=UTC)
@@ -266,3 +268,56 @@ def test_a_look_back_counts_from_the_order_not_the_evaluation_time() -> None:
     )
     got = evaluate(case)[case.criterion]
     assert got["status"] == "met" and "Observation/P2-phq9" in got["evidence"], got["reason"]
+
+
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+
+def encounter(eid: str, klass: str, **extra: object) -> dict[str, object]:
+    return {
+        "resourceType": "Encounter",
+        "id": eid,
+        "status": "finished",
+        "class": {"system": ACT, "code": klass},
+        **extra,
+    }
+
+
+THIS_PROGRAM = encounter("prog", "AMB", type=[{"coding": [{"system": HCPCS, "code": "S9480"}]}])
+THIS_SESSION = encounter("sess", "AMB", partOf={"reference": "Encounter/prog"})
+LINKS = [
+    ("this program", "prog", [], True),
+    ("a session of this program", "sess", [], True),
+    ("the intake visit of this admission", "intake", [encounter("intake", "AMB")], True),
+    ("an encounter not in the record", "elsewhere", [], True),
+    ("the inpatient unit", "ip", [encounter("ip", "IMP")], False),
+    ("the emergency department", "ed", [encounter("ed", "EMER")], False),
+    (
+        "an earlier IOP program",
+        "old",
+        [encounter("old", "AMB", type=[{"coding": [{"system": HCPCS, "code": "S9480"}]}])],
+        False,
+    ),
+    (
+        "a session of an earlier program",
+        "old-s",
+        [encounter("old-s", "AMB", partOf={"reference": "Encounter/old"})],
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "link", "others", "counts"), LINKS, ids=[item[0] for item in LINKS])
+def test_a_plan_made_in_another_stay_or_program_is_not_this_episodes(
+    mappings, what: str, link: str, others: list[dict[str, object]], counts: bool
+) -> None:
+    plan = careplan("tp", "p", "718347000", "2025-03-04T10:00:00Z", encounter={"reference": f"Encounter/{link}"})
+    result = run(
+        mappings,
+        {"exists": "treatment-plans"},
+        [plan, THIS_PROGRAM, THIS_SESSION, *others],
+        PROG=[THIS_PROGRAM],
+        SESS=[THIS_SESSION],
+    )
+    assert result.value is counts, what

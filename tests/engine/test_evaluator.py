@@ -188,7 +188,7 @@ def cssrs(oid, code, answer, when="2025-03-02T10:00:00Z"):
 NOW = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 
 
-def run(mappings, resources, hook="order-sign", now=NOW, orders=None, encounter_id=None):
+def run(mappings, resources, hook="order-sign", now=NOW, orders=None, encounter_id=None, unreadable=None):
     record = PatientRecord(resources)
     orders = [iop_order()] if orders is None and hook == "order-sign" else (orders or [])
     results = evaluate(
@@ -201,6 +201,7 @@ def run(mappings, resources, hook="order-sign", now=NOW, orders=None, encounter_
         draft_orders=orders,
         encounter_id=encounter_id,
         patient_id="p1",
+        unreadable=unreadable,
     )
     return results
 
@@ -329,6 +330,29 @@ def test_continued_stay_by_replaces_and_in_time_plan_is_met(mappings):
     [ev] = run(mappings, resources, orders=[iop_order(replaces="ServiceRequest/old")])
     assert ev.phase == "continued-stay"
     assert ev.by_id("test.tp-48h").status == Status.MET
+
+
+def test_passed_deadline_over_an_unreadable_source_is_unknown_not_failed(mappings):
+    resources = [patient(), condition("c1", "F33.2"), program("2025-02-24T09:00:00Z")]
+    [readable] = run(mappings, resources)
+    assert readable.by_id("test.tp-48h").status == Status.NOT_MET
+    [ev] = run(mappings, resources, unreadable={"CarePlan": ["careplans"], "Condition": [], "*": ["careplans"]})
+    tp = ev.by_id("test.tp-48h")
+    assert tp.status == Status.UNKNOWN
+    assert tp.reason.startswith("could not be read: careplans")
+    # a gap in one source leaves the closed world of the others intact
+    [ev] = run(mappings, [patient(), condition("c1", "Z59.0")], unreadable={"CarePlan": ["careplans"], "Condition": []})
+    assert ev.by_id("test.dx").status == Status.NOT_MET
+
+
+def test_unknown_age_leaves_the_child_section_unknown(mappings):
+    no_birth_date = {"resourceType": "Patient", "id": "p1"}
+    [ev] = run(mappings, [no_birth_date, condition("c1", "F33.2")])
+    gate = ev.by_id("test.child.gate")
+    assert gate.status == Status.UNKNOWN and "age unknown: birth date missing" in gate.reason
+    family = ev.by_id("test.child.family")
+    assert family.status == Status.UNKNOWN and family.reason.startswith("may not apply")
+    assert ev.by_id("test.child").status == Status.UNKNOWN
 
 
 def test_duty_not_yet_due_at_continued_stay_stays_pending(mappings):

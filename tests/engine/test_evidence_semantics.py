@@ -13,10 +13,12 @@ from typing import Any
 from sentence_cases import Bundle, add, by_id, drop, from_golden, resources
 
 from cds_service.config import Settings
-from cds_service.hooks.invocation import HookInvoker
+from cds_service.hooks.invocation import HookInvoker, unreadable_types
 from cds_service.hooks.protocol import parse_hook_request
 from cds_service.hooks.services import SERVICES, service_for_hook
 from cds_service.record.hook_requests import build_hook_request
+from cds_service.record.patient_record import DataGap
+from cds_service.record.prefetch import PREFETCH_TEMPLATES
 
 UNREADABLE = {
     "resourceType": "OperationOutcome",
@@ -196,3 +198,138 @@ def test_in_progress_program_without_a_session_for_30_days_is_not_the_current_ep
     got = run(from_golden("P1", _program_left_open_in_2024(ended=False)), "medica", P1_AT)
     assert got["phase"]["status"] == "admission"
     assert got["medica.adult-admission.6-safety-plan"]["status"] == "met"  # admission criteria, not continuation
+
+
+# --- newest evidence for risk and withdrawal ----------------------------------------------------------------------
+
+P3_AT = "2025-03-03T09:30:00-05:00"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+RISK = "optum-locg.admission.all.1-no-imminent-risk"
+WITHDRAWAL = "optum-locg.admission.all.4-no-severe-withdrawal-dt-risk"
+
+
+def _condition(cid: str, code: str, onset: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": cid,
+        "clinicalStatus": {"coding": [{"code": "active"}]},
+        "code": {"coding": [{"system": ICD, "code": code}]},
+        "subject": {"reference": "Patient/P3-patient"},
+        "onsetDateTime": onset,
+    }
+
+
+def _score(oid: str, code: str, value: int, when: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": code}]},
+        "subject": {"reference": "Patient/P3-patient"},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": value},
+    }
+
+
+def _low_risk_cssrs(bundle: Bundle) -> None:
+    """P3's C-SSRS of 2025-03-02 (all answers no) gets its risk level: low."""
+    add(
+        bundle,
+        {
+            "resourceType": "Observation",
+            "id": "P3-cssrs-risk",
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "93374-7"}]},
+            "subject": {"reference": "Patient/P3-patient"},
+            "effectiveDateTime": "2025-03-02T10:00:00-05:00",
+            "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA9194-7", "display": "Low risk"}]},
+        },
+    )
+
+
+def test_low_risk_cssrs_this_week_outweighs_an_older_si_code() -> None:
+    older_si = from_golden("P3", _low_risk_cssrs, lambda b: add(b, _condition("si", "R45.851", "2025-03-01")))
+    risk = run(older_si, "optum-locg", P3_AT)[RISK]
+    assert risk["status"] == "met"
+    assert "outweighs the older diagnosis Condition/si (2025-03-01 00:00 -05:00)" in risk["reason"]
+
+
+def test_si_code_newer_than_the_cssrs_asks_the_clinician_to_confirm() -> None:
+    newer_si = from_golden(
+        "P3", _low_risk_cssrs, lambda b: add(b, _condition("si", "R45.851", "2025-03-02T18:00:00-05:00"))
+    )
+    risk = run(newer_si, "optum-locg", P3_AT)[RISK]
+    assert risk["status"] == "unknown"
+    assert "is newer than the assessment" in risk["reason"]
+    assert "a clinician needs to confirm" in risk["reason"]
+
+
+def test_cssrs_with_intent_is_current_positive_evidence() -> None:
+    def intent(bundle: Bundle) -> None:
+        by_id(bundle, "P3-cssrs-93249-1")["valueCodeableConcept"]["coding"][0]["code"] = "LA33-6"
+
+    risk = run(from_golden("P3", intent), "optum-locg", P3_AT)[RISK]
+    assert risk["status"] == "not-met"
+    assert "current evidence of imminent risk of harm to self or others: Observation/P3-cssrs-93249-1" in risk["reason"]
+
+
+def test_ciwa_ar_22_is_severe_withdrawal_without_a_substance_use_diagnosis() -> None:
+    no_sud = from_golden(
+        "P3",
+        lambda b: drop(b, lambda r: r.get("id") == "P3-alcohol"),
+        lambda b: add(b, _score("ciwa", "75632-6", 22, "2025-03-02T20:00:00-05:00")),
+    )
+    withdrawal = run(no_sud, "optum-locg", P3_AT)[WITHDRAWAL]
+    assert withdrawal["status"] == "not-met"
+    assert "current evidence of severe withdrawal: Observation/ciwa (2025-03-02 20:00 -05:00)" in withdrawal["reason"]
+
+
+def test_a_lone_withdrawal_code_asks_the_clinician_to_confirm() -> None:
+    lone_code = from_golden(
+        "P3",
+        lambda b: drop(b, lambda r: r.get("id") == "P3-alcohol"),
+        lambda b: add(b, _condition("wd", "F10.230", "2025-02-27")),
+    )
+    withdrawal = run(lone_code, "optum-locg", P3_AT)[WITHDRAWAL]
+    assert withdrawal["status"] == "unknown"
+    assert "diagnosis Condition/wd (2025-02-27 00:00 -05:00) with no structured assessment" in withdrawal["reason"]
+
+
+def test_a_low_ciwa_ar_after_the_withdrawal_code_outweighs_it() -> None:
+    assessed = from_golden(
+        "P3",
+        lambda b: drop(b, lambda r: r.get("id") == "P3-alcohol"),
+        lambda b: add(
+            b, _condition("wd", "F10.230", "2025-02-27"), _score("ciwa", "75632-6", 6, "2025-03-02T20:00:00-05:00")
+        ),
+    )
+    withdrawal = run(assessed, "optum-locg", P3_AT)[WITHDRAWAL]
+    assert withdrawal["status"] == "met"
+    assert "outweighs the older diagnosis Condition/wd" in withdrawal["reason"]
+
+
+def test_a_severe_score_then_a_low_one_conflict() -> None:
+    two_scores = from_golden(
+        "P3",
+        lambda b: drop(b, lambda r: r.get("id") == "P3-alcohol"),
+        lambda b: add(
+            b,
+            _score("ciwa-1", "75632-6", 22, "2025-03-01T20:00:00-05:00"),
+            _score("ciwa-2", "75632-6", 5, "2025-03-02T20:00:00-05:00"),
+        ),
+    )
+    withdrawal = run(two_scores, "optum-locg", P3_AT)[WITHDRAWAL]
+    assert withdrawal["status"] == "unknown"
+    assert "but the newer assessment Observation/ciwa-2" in withdrawal["reason"]
+
+
+def test_each_failed_key_makes_its_types_unreadable() -> None:
+    gaps = [DataGap("conditions", "timed out"), DataGap("referenced Practitioner", "403")]
+    unreadable = unreadable_types(gaps, PREFETCH_TEMPLATES["order-sign"])
+    assert unreadable["Condition"] == ["conditions"]
+    assert unreadable["CarePlan"] == []  # read in full
+    # a type without its own key may have come with the failed search
+    assert unreadable["*"] == ["conditions", "referenced Practitioner"]
+    assert unreadable["Practitioner"] == ["referenced Practitioner"]
+    assert unreadable_types([], PREFETCH_TEMPLATES["order-sign"]) == {}

@@ -391,3 +391,13 @@ def test_delivered_hours_come_from_the_sessions_actual_periods(mappings: Mapping
     open_ended.append(session("s7", "2025-03-07T09:00:00-05:00"))
     undecided = run(mappings, rule, [], SESS=open_ended, **context)
     assert undecided.value is None and "has no end time or length" in undecided.detail
+
+
+def test_a_plan_dated_without_a_time_is_on_its_local_date(mappings: Mappings) -> None:
+    # One business day from Friday 2025-04-04 ends Monday 04-07 at midnight in Boston. A plan dated "2025-04-08"
+    # (no time, no zone) is Tuesday, a day late, even though 2025-04-08T00:00Z is still Monday evening in Boston.
+    rule = {"deadline": {"of": "treatment-plans", "due": {"from": "T0", "business-days": 1}}}
+    context = {"anchors": {"T0": datetime(2025, 4, 4, 17, tzinfo=UTC)}, "now": datetime(2025, 4, 10, tzinfo=UTC)}
+    assert run(mappings, rule, [plan("tp", "2025-04-07")], **context).value is True
+    late = run(mappings, rule, [plan("tp", "2025-04-08")], **context)
+    assert late.value is False and "treatment plan at 2025-04-08 00:00 -04:00" in late.detail

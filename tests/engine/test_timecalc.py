@@ -6,8 +6,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cds_service.engine.timecalc import (
+    END_OF_DAY,
     BusinessCalendar,
     age_at,
     calendar_days_deadline,
@@ -190,6 +193,19 @@ def test_business_days_count_local_dates_and_observed_holidays() -> None:
     assert pacific.business_days_deadline(datetime(2025, 4, 8, 5, tzinfo=UTC), 0).date() == date(2025, 4, 7)
 
 
+def test_age_counts_the_local_date_of_the_anchor() -> None:
+    # 21:00 in Boston on the day before the 18th birthday is already the birthday in UTC: still 17 there
+    evening = datetime(2025, 3, 4, 2, tzinfo=UTC)
+    assert age_at("2007-03-04", evening, BOSTON) == 17
+    assert age_at("2007-03-04", evening + timedelta(hours=5), BOSTON) == 18
+
+
+def test_hours_are_elapsed_hours_across_a_daylight_saving_change() -> None:
+    # Saturday 2025-03-08 10:00 EST + 48 h is Monday 11:00 EDT: 48 real hours, not 47
+    due = hours_deadline(datetime(2025, 3, 8, 15, tzinfo=UTC), 48, BOSTON)
+    assert due == datetime(2025, 3, 10, 15, tzinfo=UTC) and format_local(due) == "2025-03-10 11:00 -04:00"
+
+
 def test_treatment_days_are_local_dates() -> None:
     # 21:00 in Boston on 03-03 is 02:00Z on 03-04: still the 03-03 treatment day
     starts = [
@@ -256,3 +272,29 @@ def test_calendar_windows_start_at_local_midnight() -> None:
         (datetime(2025, 2, 3, tzinfo=BOSTON), datetime(2025, 2, 10, tzinfo=BOSTON)),
         (datetime(2025, 2, 10, tzinfo=BOSTON), datetime(2025, 2, 17, tzinfo=BOSTON)),
     ]
+
+
+ZONES = st.sampled_from(["America/New_York", "America/Los_Angeles", "America/Phoenix", "Pacific/Honolulu", "UTC"])
+INSTANTS = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC))
+
+
+@given(t=INSTANTS, days=st.integers(min_value=0, max_value=90), zone_name=ZONES)
+def test_calendar_days_end_at_local_midnight_of_the_local_date_plus_n(t: datetime, days: int, zone_name: str) -> None:
+    zone = ZoneInfo(zone_name)
+    due = calendar_days_deadline(t, days, zone)
+    assert due >= t
+    assert local_date(due, zone) == local_date(t, zone) + timedelta(days=days)
+    assert local_date(due + timedelta(microseconds=1), zone) == local_date(t, zone) + timedelta(days=days + 1)
+
+
+@given(t=INSTANTS, days=st.integers(min_value=0, max_value=15))
+def test_business_days_end_on_a_business_day_at_local_midnight(t: datetime, days: int) -> None:
+    calendar = BusinessCalendar.from_spec("US-MA")
+    due = calendar.business_days_deadline(t, days)
+    day = local_date(due, calendar.zone)
+    assert calendar.is_business_day(day) and due.time() == END_OF_DAY
+    between = [
+        local_date(t, calendar.zone) + timedelta(days=i)
+        for i in range(1, (day - local_date(t, calendar.zone)).days + 1)
+    ]
+    assert sum(calendar.is_business_day(d) for d in between) == days or days == 0

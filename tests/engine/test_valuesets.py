@@ -84,3 +84,12 @@ def test_each_malformed_value_set_names_its_problem(valuesets: dict, message: st
     assert any(message in problem and "valuesets.A" in problem for problem in error.value.problems), (
         error.value.problems
     )
+
+
+def test_the_membership_cache_stays_bounded_under_made_up_codes(mappings) -> None:
+    from cds_service.engine.valuesets import CACHE_LIMIT
+
+    valueset = next(iter(mappings.valuesets.values()))
+    for n in range(CACHE_LIMIT + 10):
+        valueset.contains("http://example.org/made-up", f"code-{n}")
+    assert len(valueset._cache) <= CACHE_LIMIT

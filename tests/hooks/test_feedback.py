@@ -151,6 +151,19 @@ def test_a_store_that_cannot_be_written_answers_503_and_keeps_what_it_had(tmp_pa
     assert client.post(URL, json={"feedback": [OVERRIDDEN]}).get_json()["stored"] == 1
 
 
+def test_the_503_path_leaves_no_open_descriptor(tmp_path: Path) -> None:
+    db = tmp_path / "feedback.sqlite3"
+    db.write_bytes(b"not a database" * 100)  # e.g. a volume mounted over the file, or a half-restored backup
+    client = create_app(Settings(auth=False, feedback_db=str(db), replay_db=str(tmp_path / "r.sqlite3"))).test_client()
+    client.post(URL, json={"feedback": [OVERRIDDEN]})  # warm up whatever the first call opens once
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        assert client.post(URL, json={"feedback": [OVERRIDDEN]}).status_code == 503
+    assert len(os.listdir("/proc/self/fd")) <= before
+    db.unlink()
+    assert client.post(URL, json={"feedback": [OVERRIDDEN]}).status_code == 200  # recovered with the store
+
+
 def test_a_store_path_that_is_a_directory_answers_503(tmp_path: Path) -> None:
     client = create_app(Settings(auth=False, feedback_db=str(tmp_path), replay_db=str(tmp_path / "r.sqlite3")))
     assert client.test_client().post(URL, json={"feedback": [ACCEPTED]}).status_code == 503

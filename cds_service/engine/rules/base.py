@@ -32,6 +32,8 @@ class RuleResult:
     """Prefetch keys that could not be read and made the answer unknown."""
     contested: bool = False
     """Unknown because evidence conflicts (e.g. a diagnosis newer than the assessment): a clinician must confirm."""
+    note: str = ""
+    """Evidence set aside that the reason should still name (e.g. an older diagnosis a newer assessment outweighs)."""
 
 
 class Rule(ABC):
@@ -146,6 +148,7 @@ class Logic(Rule):
                 inner.pending,
                 gaps=inner.gaps,
                 contested=inner.contested,
+                note=inner.note,
             )
         decisive = False if self.kind == "all" else True
         hits = [r for r in results if r.value is decisive]
@@ -170,7 +173,10 @@ class Logic(Rule):
         gaps = tuple(dict.fromkeys(g for r in chosen for g in r.gaps)) if value is None else ()
         contested = value is None and any(r.contested for r in chosen)
         detail = "; ".join(dict.fromkeys(r.detail for r in chosen if r.detail))
-        return RuleResult(value, evidence, detail, due, pending, not_due=not_due, gaps=gaps, contested=contested)
+        note = "; ".join(dict.fromkeys(r.note for r in results if r.note))
+        return RuleResult(
+            value, evidence, detail, due, pending, not_due=not_due, gaps=gaps, contested=contested, note=note
+        )
 
     def criteria(self) -> set[str]:
         return set().union(*(r.criteria() for r in self.rules)) if self.rules else set()

@@ -22,6 +22,7 @@ from cds_service.engine.timecalc import (
     hours_deadline,
     local_date,
     period_overlaps,
+    to_local,
     treatment_day_deadline,
     windows,
 )
@@ -100,8 +101,13 @@ def parse_due(spec: object) -> DueSpec:
 
 
 def _dated(ctx: EvaluationContext, selection: Selection, fact: Fact | None) -> list[tuple[datetime, Resource]]:
-    """Members of a selection with their time, earliest first."""
-    dated = [(t, r) for r in ctx.select(selection.name) if (t := ctx.time_of(selection.name, r, fact)) is not None]
+    """Members of a selection with their time in the site's zone (a date reads as local midnight), earliest first."""
+    zone = ctx.calendar.zone
+    dated = [
+        (to_local(t, zone), r)
+        for r in ctx.select(selection.name)
+        if (t := ctx.time_of(selection.name, r, fact)) is not None
+    ]
     return sorted(dated, key=lambda item: item[0])  # members at the same instant must not be compared as dicts
 
 
@@ -282,7 +288,11 @@ class EveryWindow(Rule):
         if start is None or end is None:
             return RuleResult(None, detail="the stay's start or end is unknown")
         members = distinct_sessions(ctx.select(self.selection.name))
-        times = [(t, r) for r in members if (t := ctx.time_of(self.selection.name, r, self.time_fact)) is not None]
+        times = [
+            (to_local(t, zone), r)
+            for r in members
+            if (t := ctx.time_of(self.selection.name, r, self.time_fact)) is not None
+        ]
         spans = windows(start, end, self.days, zone)
         if not spans:
             return RuleResult(None, detail=f"the stay is shorter than {self.days} days")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, ClassVar
 
 from cds_service.engine.context import EvaluationContext, resource_key
@@ -17,6 +17,7 @@ from cds_service.engine.selections import (
 from cds_service.engine.timecalc import (
     age_at,
 )
+from cds_service.engine.valuesets import instrument_of as declared_instrument
 from cds_service.record.patient_record import Resource
 
 
@@ -71,8 +72,8 @@ class Exists(Rule):
 
 
 LOINC_SYSTEMS = frozenset({"http://loinc.org", "urn:oid:2.16.840.1.113883.6.1"})
-# Codes that stand for the same instrument's total score: Synthea and many EHRs code the PHQ-9 total as 89204-2
-# and the GAD-7 total as 70274-6 (panel codes), others as 44261-6 and 69737-5. Scores compare within one instrument.
+# Fallback when the mappings declare no ``instrument:`` value set for a code: Synthea and many EHRs code the PHQ-9
+# total as 89204-2 and the GAD-7 total as 70274-6, others as 44261-6 and 69737-5. Scores compare within one instrument.
 INSTRUMENT_VARIANTS: dict[str, str] = {
     "44261-6": "PHQ-9",
     "89204-2": "PHQ-9",
@@ -82,9 +83,13 @@ INSTRUMENT_VARIANTS: dict[str, str] = {
 
 
 def instrument_of(ctx: EvaluationContext, resource: Resource) -> str | None:
-    """The instrument a score belongs to: a declared LOINC variant, else its first code (None without a code)."""
+    """The instrument a score belongs to: the mappings' ``instrument:`` value set holding its code, else a known LOINC
+    variant, else its first code (None without a code)."""
     code_fact = ctx.facts.get(f"{str(resource.get('resourceType', '')).lower()}.code")
     codings = [c for c in ctx.values(code_fact, resource) if isinstance(c, dict)] if code_fact else []
+    declared = declared_instrument(ctx.valuesets, codings) if ctx.valuesets else None
+    if declared:
+        return declared
     for coding in codings:
         if coding.get("system") in LOINC_SYSTEMS and coding.get("code") in INSTRUMENT_VARIANTS:
             return INSTRUMENT_VARIANTS[coding["code"]]
@@ -196,7 +201,7 @@ class Age(Rule):
             if gaps:
                 return RuleResult(None, detail=f"age unknown: {unreadable_detail(gaps, '')}", gaps=tuple(gaps))
             return RuleResult(None, detail="age unknown: no patient in the record")
-        age = age_at(patients[0].get("birthDate"), at)
+        age = age_at(patients[0].get("birthDate"), at, ctx.calendar.zone)
         if age is None:
             return RuleResult(None, [resource_key(patients[0])], "age unknown: birth date missing or malformed")
         return RuleResult(
@@ -230,10 +235,11 @@ class Each(Rule):
 class CurrentState(Rule):
     """Whether a state (risk, withdrawal) is present now, the newest evidence first (DATA-PROFILE §6).
 
-    ``findings`` are current positive evidence; ``assessments`` are structured assessments of the state whatever
-    they found; ``diagnoses`` are coded diagnoses, which a newer assessment outweighs. True when a finding is as new
-    as the newest assessment that found nothing; unknown (asking the clinician to confirm) when a diagnosis is newer
-    than that assessment, or stands alone; false when the newest assessment found nothing and nothing is newer.
+    ``findings`` are positive evidence (a C-SSRS with intent, a CIWA-Ar at threshold, a withdrawal delirium);
+    ``assessments`` are structured assessments of the state whatever they found; ``diagnoses`` are coded diagnoses.
+    True when a finding is at least as new as the newest assessment that found nothing. A newer negative assessment
+    outweighs older diagnoses (false); it conflicts with an older finding, and a diagnosis newer than it (or with no
+    assessment at all) stands unconfirmed: unknown, asking a clinician to confirm.
     """
 
     label: str
@@ -261,32 +267,36 @@ class CurrentState(Rule):
         diagnoses = [(t, r) for t, r in self._dated(ctx, self.diagnoses) if id(r) not in found]
         newest = max(negatives, key=lambda item: item[0]) if negatives else None
         since = newest[0] if newest else None
-
-        def describe(items: list[tuple[datetime | None, Resource]]) -> str:
-            zone = ctx.calendar.zone
-            return ", ".join(f"{resource_key(r)} ({format_time(t, zone) if t else 'undated'})" for t, r in items[:5])
-
+        zone = ctx.calendar.zone
         current = [(t, r) for t, r in findings if since is None or (t is not None and t >= since)]
         if current:
+            return RuleResult(True, _keys(current), f"current evidence of {self.label}: {_describe(current, zone)}")
+        if newest is not None and findings:
+            found_then, none_now = _describe(findings, zone), _describe([newest], zone)
+            detail = f"{self.label}: {found_then} found, but the newer assessment {none_now} found none"
             return RuleResult(
-                True, [resource_key(r) for _, r in current], f"current evidence of {self.label}: {describe(current)}"
+                None, _keys([*findings, newest]), f"{detail}; a clinician needs to confirm", contested=True
             )
-        newer = [(t, r) for t, r in diagnoses if since is None or t is None or t > since]
-        if newer:
+        unconfirmed = [(t, r) for t, r in diagnoses if since is None or t is None or t > since]
+        if unconfirmed:
             if newest is None:
-                detail = f"{self.label}: diagnosis {describe(newer)} with no structured assessment"
+                detail = f"{self.label}: diagnosis {_describe(unconfirmed, zone)} with no structured assessment"
             else:
                 detail = (
-                    f"{self.label}: diagnosis {describe(newer)} is newer than the assessment "
-                    f"{describe([newest])} that found none"
+                    f"{self.label}: diagnosis {_describe(unconfirmed, zone)} is newer than the assessment "
+                    f"{_describe([newest], zone)} that found none"
                 )
-            return RuleResult(
-                None, [resource_key(r) for _, r in newer], f"{detail}; a clinician needs to confirm", contested=True
-            )
+            return RuleResult(None, _keys(unconfirmed), f"{detail}; a clinician needs to confirm", contested=True)
         if newest is None:  # unknown instead when a source could not be read (Rule.check)
             return RuleResult(False, detail=f"no evidence of {self.label} found in the record")
-        outweighed = [*findings, *diagnoses]
-        detail = f"newest assessment {describe([newest])} found no {self.label}"
-        if outweighed:
-            detail += f"; older evidence outweighed: {describe(outweighed)}"
-        return RuleResult(False, [resource_key(newest[1])], detail)
+        detail = f"newest assessment {_describe([newest], zone)} found no {self.label}"
+        note = f"{detail}; it outweighs the older diagnosis {_describe(diagnoses, zone)}" if diagnoses else ""
+        return RuleResult(False, _keys([newest]), note or detail, note=note)
+
+
+def _keys(items: list[tuple[datetime | None, Resource]]) -> list[str]:
+    return [resource_key(r) for _, r in items]
+
+
+def _describe(items: list[tuple[datetime | None, Resource]], zone: tzinfo | None) -> str:
+    return ", ".join(f"{resource_key(r)} ({format_time(t, zone) if t else 'undated'})" for t, r in items[:5])

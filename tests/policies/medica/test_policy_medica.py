@@ -976,7 +976,7 @@ CASES = [
         "medica.sud.2-withdrawal-manageable",
         "P9a",
         lambda b: add(b, condition(P9, "P9-dt", "F10.231", onsetDateTime="2025-03-29T10:00:00-05:00")),
-        "not-met",
+        "unknown",  # DATA-PROFILE §6: a delirium yesterday and a COWS of 3 today conflict; a clinician confirms
         "Condition/P9-dt",
     ),
     Case("medica.sud.3-mat-awareness", "P9a", None, "unknown"),

@@ -214,6 +214,10 @@ CSSRS_BEHAVIOUR_YES_C = {
 SI_CODE_BEFORE_THE_C_SSRS = with_(condition("si", ICD, "R45.851", "2025-03-01"))
 SI_CODE_AFTER_THE_C_SSRS = with_(condition("si", ICD, "R45.851", "2025-03-03"))
 NEWER_LOW_CIWA = with_(score("ciwa", "75632-6", "2025-03-02T20:00:00-05:00", 6))
+WITHDRAWAL_CODE_THEN_CIWA_6 = (
+    remove("P3-alcohol"),
+    with_(condition("wd", ICD, "F10.230", "2025-02-27"), score("ciwa", "75632-6", "2025-03-02T20:00:00-05:00", 6)),
+)
 CIWA_22_THEN_6 = (
     remove("P3-alcohol"),
     with_(
@@ -513,12 +517,19 @@ CASES: list[SentenceCase] = [
     a("admission.all.4-no-severe-withdrawal-dt-risk", "met", ALL_4, *AUD_IN_SUSTAINED_USE_CIWA_8, name="aud-ciwa-8"),
     a(
         "admission.all.4-no-severe-withdrawal-dt-risk",
-        "met",
+        "unknown",
         ALL_4,
         NEWER_LOW_CIWA,
-        name="withdrawal-diagnosis-outweighed-by-a-newer-ciwa-6",
+        name="withdrawal-delirium-then-ciwa-6-asks-to-confirm",
     ),
-    a("admission.all.4-no-severe-withdrawal-dt-risk", "met", ALL_4, *CIWA_22_THEN_6, name="ciwa-22-then-6"),
+    a(
+        "admission.all.4-no-severe-withdrawal-dt-risk",
+        "met",
+        ALL_4,
+        *WITHDRAWAL_CODE_THEN_CIWA_6,
+        name="withdrawal-code-outweighed-by-a-newer-ciwa-6",
+    ),
+    a("admission.all.4-no-severe-withdrawal-dt-risk", "unknown", ALL_4, *CIWA_22_THEN_6, name="ciwa-22-then-6"),
     a("admission.all.4-no-severe-withdrawal-dt-risk", "not-met", ALL_4, *CIWA_6_THEN_22, name="ciwa-6-then-22"),
     # #5: understands and can comply, or likely to participate (judgement)
     a("admission.all.5-can-comply", "met", ALL_5, attest_a(admission__all__5_can_comply=True)),

@@ -644,18 +644,27 @@ CASES: list[tuple[str, str, Callable[[Resources, str], None], str, str]] = [
         "not-met",
         "",
     ),
+    # DATA-PROFILE §6 newest evidence: the negative C-SSRS of 2025-03-02 outweighs an SI code noted the day before.
     (
         "admission.all.1-no-imminent-risk",
         "A",
         add(condition("si", ICD, "R45.851", "2025-03-01")),
-        "met",  # DECISIONS.md: the C-SSRS of 03-02 that found none outweighs the older code (was not-met)
-        "C-SSRS",
+        "met",
+        "outweighs the older diagnosis Condition/si",
     ),
     (
         "admission.all.1-no-imminent-risk",
         "A",
-        add(condition("si", SCT, "6471006", "2025-03-03")),
-        "unknown",  # a SNOMED-coded ideation newer than the C-SSRS: a clinician confirms (was not-met)
+        add(condition("si", SCT, "6471006", "2025-03-01")),
+        "met",
+        "outweighs the older diagnosis Condition/si",
+    ),
+    # ... and an SI code newer than that C-SSRS is contested: the clinician confirms.
+    (
+        "admission.all.1-no-imminent-risk",
+        "A",
+        add(condition("si", ICD, "R45.851", "2025-03-03")),
+        "unknown",
         "a clinician needs to confirm",
     ),
     ("admission.all.1-no-imminent-risk", "A", add(condition("si", ICD, "R45.851", "2025-01-01")), "met", ""),
@@ -735,7 +744,7 @@ CASES: list[tuple[str, str, Callable[[Resources, str], None], str, str]] = [
             only_conditions(condition("P3-bipolar", ICD, "F31.4"), condition("oud", ICD, "F11.20")),
             add(condition("wd", SCT, "87132004", "2025-02-27")),
         ),
-        "not-met",
+        "unknown",  # DATA-PROFILE §6: a lone withdrawal code with no CIWA-Ar/COWS is confirmed by a clinician
         "Condition/wd",
     ),
     ("admission.all.4-no-severe-withdrawal-dt-risk", "A", remove("P3-alcohol"), "not-applicable", ""),
@@ -1070,8 +1079,14 @@ CASES: list[tuple[str, str, Callable[[Resources, str], None], str, str]] = [
         "met",
         "",
     ),
-    # a lone ideation code with no C-SSRS asks a clinician to confirm (DECISIONS.md; was not-met)
-    ("continued.cs1-loc-criteria-still-met", "C", add(condition("si", ICD, "R45.851", "2025-02-19")), "unknown", ""),
+    # A lone SI code with no C-SSRS is unconfirmed (DATA-PROFILE §6), so #1 and with it cs1 stay unknown.
+    (
+        "continued.cs1-loc-criteria-still-met",
+        "C",
+        add(condition("si", ICD, "R45.851", "2025-02-19")),
+        "unknown",
+        "all.1-no-imminent-risk unknown",
+    ),
     (
         "continued.cs1-loc-criteria-still-met",
         "C",
