@@ -47,6 +47,8 @@ class EvaluationContext:
     anchors: dict[str, datetime | None] = field(default_factory=dict)
     session_starts: list[datetime] = field(default_factory=list)
     criterion_status: Callable[[str], Status | None] | None = None
+    attestation_of: Callable[[str], tuple[bool, str, datetime] | None] | None = None
+    """A criterion id's valid attestation: (answer, source, authored), or None."""
     valuesets: dict[str, ValueSet] = field(default_factory=dict)
     """The mappings' value sets (rules read ``instrument:`` declarations from them)."""
     unreadable: dict[str, tuple[str, ...]] = field(default_factory=dict)

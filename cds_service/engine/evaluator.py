@@ -143,6 +143,7 @@ class PolicyEvaluator:
 
     def run(self) -> PolicyEvaluation:
         self.ctx.criterion_status = self.status_of
+        self.ctx.attestation_of = self.attestation_of
         outcome = self.node(self.policy.tree, forced=False)
         ordered = [self.results[node_id] for node_id in self.policy.nodes if node_id in self.results]
         self._mark_superseded(self.policy.tree, False)
@@ -159,6 +160,11 @@ class PolicyEvaluator:
             self._mark_superseded(child, child_superseded)
             if child_superseded and isinstance(child, Group) and child.id in self.results:
                 self.results[child.id].superseded = True
+
+    def attestation_of(self, criterion_id: str) -> tuple[bool, str, datetime] | None:
+        """The valid attestation answering for a criterion id, as (answer, source, authored)."""
+        found = self.attestations.get(criterion_id)
+        return (found.value, found.source, found.authored) if found else None
 
     def status_of(self, criterion_id: str) -> Status | None:
         """Status of another node of this policy in this phase (None if it is not part of the phase)."""

@@ -108,6 +108,27 @@ class CriterionIs(Rule):
 
 
 @dataclass
+class Attested(Rule):
+    """True when a clinician's valid attestation answers yes for the criterion (a judgement branch of an OR)."""
+
+    criterion: str
+    gap_aware: ClassVar[bool] = True
+
+    def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        found = ctx.attestation_of(self.criterion) if ctx.attestation_of else None
+        if found is None:
+            gaps = ctx.gaps_of(["QuestionnaireResponse"])
+            if gaps:  # the attestations could not be read: their absence proves nothing
+                return RuleResult(None, detail=unreadable_detail(gaps, "no clinician's attestation"), gaps=tuple(gaps))
+            return RuleResult(False, detail="no clinician's attestation")
+        value, source, authored = found
+        return RuleResult(value, [source], f"attested {'yes' if value else 'no'} on {authored:%Y-%m-%d} ({source})")
+
+    def criteria(self) -> set[str]:
+        return {self.criterion}
+
+
+@dataclass
 class Logic(Rule):
     """Kleene ``all`` / ``any`` over rules, or ``not``."""
 

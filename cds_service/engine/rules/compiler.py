@@ -7,7 +7,7 @@ from typing import Any
 
 from cds_service.engine.facts import Fact
 from cds_service.engine.outcome import Status
-from cds_service.engine.rules.base import Always, CriterionIs, Logic, Rule
+from cds_service.engine.rules.base import Always, Attested, CriterionIs, Logic, Rule
 from cds_service.engine.rules.deadlines import (
     Cadence,
     Deadline,
@@ -53,6 +53,7 @@ class RuleCompiler:
             "each": self._each,
             "current-state": self._current_state,
             "criterion": self._criterion,
+            "attested": self._attested,
             "all": self._all,
             "any": self._any,
             "not": self._not,
@@ -276,6 +277,11 @@ class RuleCompiler:
         if not statuses or any(s not in valid for s in statuses):
             raise SpecError(f"'criterion' is must be statuses among {', '.join(sorted(valid))}")
         return CriterionIs(a["id"], frozenset(statuses))
+
+    def _attested(self, args: object) -> Rule:
+        if not isinstance(args, str) or args not in self.known_ids:
+            raise SpecError(f"'attested' takes the id of a criterion of this policy; got {args!r}")
+        return Attested(args)
 
     def _logic(self, kind: str, args: object) -> Rule:
         if not isinstance(args, list) or not args:

@@ -174,6 +174,22 @@ def test_p3b_substance_use_only_leaves_the_policy_to_asam(client: Any) -> None:
     assert notice["indicator"] == "info" and "ASAM" in notice["summary"]
 
 
+def test_p3_signed_on_the_inpatient_unit_steps_down_from_that_stay(client: Any) -> None:
+    """The stay is still in progress when the order is signed; the IOP starts after it: a step-down, not a finding."""
+    bundle = load_fixture("golden/P3.json")
+    stay = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "P3-ip")
+    stay["status"] = "in-progress"
+    del stay["period"]["end"]
+    result = call_hook(client, build_hook_request(bundle, "order-sign", at=P3_AT, policies=[KEY]))
+    statuses = criterion_statuses(result)
+    assert statuses[P + "admission.any.3-step-down"] == "met"
+    assert statuses[P + "admission.all.1-no-imminent-risk"] == "met"
+    assert statuses[P + "process.6a-psychiatrist-eval-3d"] == "pending"  # admitted directly from that stay
+    critical = [c for c in result["cards"] if c["indicator"] == "critical"]
+    assert [c for c in critical if "withdrawal" not in c["summary"] and "not met" not in c["summary"]] == []
+    assert not [c for c in result["cards"] if "supervision" in c["summary"] or "inpatient" in c["summary"].lower()]
+
+
 def test_p3_safety_and_documentation_cards(client: Any) -> None:
     result = golden(client, "P3", "order-sign", P3_AT, policies=[KEY])
     critical = [c for c in result["cards"] if c["indicator"] == "critical" and "withdrawal" in c["summary"]]
@@ -463,7 +479,8 @@ CASES: list[tuple[str, str, Callable[[Resources, str], None], str, str]] = [
     # Introduction: scope gate
     ("scope.mh-or-cooccurring", "A", same, "met", "P3-bipolar"),
     ("scope.mh-or-cooccurring", "A", remove("P3-bipolar"), "not-applicable", ""),
-    ("scope.mh-or-cooccurring", "A", only_conditions(condition("nicotine", ICD, "F17.210")), "not-met", ""),
+    # no mental-health diagnosis found is not evidence of none (DECISIONS.md): unknown, not a failed requirement
+    ("scope.mh-or-cooccurring", "A", only_conditions(condition("nicotine", ICD, "F17.210")), "unknown", "not shown"),
     ("scope.mh-or-cooccurring", "A", only_conditions(condition("sct", SCT, "13746004")), "met", "Condition/sct"),
     # Definition: 3 h a day, 2 days a week (the order at A, delivered sessions at D)
     ("def.intensity-3h-2d", "A", same, "met", ""),
@@ -1070,6 +1087,13 @@ CASES: list[tuple[str, str, Callable[[Resources, str], None], str, str]] = [
         "unknown",
         "all.1-no-imminent-risk unknown",
     ),
+    (
+        "continued.cs1-loc-criteria-still-met",
+        "C",
+        add(condition("hi", ICD, "R45.850", "2025-02-19")),
+        "not-met",
+        "all.1-no-imminent-risk not-met",
+    ),
     ("continued.cs2a-ebt-goals-intensity", "C", same, "unknown", "supporting evidence"),
     (
         "continued.cs2a-ebt-goals-intensity",
@@ -1084,7 +1108,7 @@ CASES: list[tuple[str, str, Callable[[Resources, str], None], str, str]] = [
     (
         "continued.cs2b-sud-mutual-help-sponsor",
         "C",
-        add(F10_20, service_request("aa", HCPCS, "H0038")),
+        add(F10_20, service_request("aa", HCPCS, "H0038"), service_request("sponsor", "urn:iop-cds:local", "sponsor")),
         "met",
         "ServiceRequest/aa",
     ),
