@@ -74,10 +74,13 @@ class CardBuilder:
             "phase": phase,
             "order": order_note,
         }
-        cards = [safety_card(self.kit, evaluation, c, data, order, common) for c in not_met if c.tier == "safety"]
+        # One card per finding: a safety finding has its own critical card and is not repeated on the summary.
+        safety = [c for c in not_met if c.tier == "safety"]
+        others = [c for c in not_met if c.tier != "safety"]
+        cards = [safety_card(self.kit, evaluation, c, data, order, common) for c in safety]
         cards += notice_cards(self.kit, data, evaluation, order)
-        if not_met:
-            cards.append(unmet_card(self.kit, evaluation, not_met, data, order, common))
+        if others:
+            cards.append(unmet_card(self.kit, evaluation, others, data, order, common))
         if unknown:
             cards.append(documentation_card(self.kit, evaluation, unknown, data, order, common))
         return cards
