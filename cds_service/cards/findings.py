@@ -35,9 +35,13 @@ def unmet_card(
             )
         )
     suggestions = []
-    for r in results:
-        if r.suggest and all(s["label"] != kit.templates["suggestions"][r.suggest]["label"] for s in suggestions):
-            suggestions.append(kit.suggestion(r.suggest, data, r))
+    # The result with a deadline ahead goes first, so a proposal's requested period ends at that deadline.
+    for r in sorted(results, key=lambda r: (r.due is None or r.due <= data.now, r.due or data.now)):
+        if not r.suggest:
+            continue
+        for name in [r.suggest, *kit.templates["suggestions"][r.suggest].get("alternatives", [])]:
+            if all(s["label"] != kit.templates["suggestions"][name]["label"] for s in suggestions):
+                suggestions.append(kit.suggestion(name, data, r))
     extra: dict[str, Any] = {}
     if suggestions:
         extra = {"suggestions": suggestions, "selectionBehavior": "any"}

@@ -138,13 +138,27 @@ class CardKit:
             if data.record.of_type("Patient") and data.record.of_type("Patient")[0].get("id")
             else None
         )
-        if resource["resourceType"] == "Appointment":
+        kind = resource["resourceType"]
+        if kind == "Appointment":
             if patient:
                 resource["participant"] = [{"actor": patient, "status": "needs-action"}]
-            if result.due is not None:
-                resource["requestedPeriod"] = [{"start": data.now.isoformat(), "end": result.due.isoformat()}]
+            period = {"start": data.now.isoformat()}
+            if result.due is not None and result.due > data.now:
+                period["end"] = result.due.isoformat()  # a passed deadline: as soon as possible, no end before start
+            resource["requestedPeriod"] = [period]
+        elif kind == "Task":
+            if patient:
+                resource["for"] = patient
+            resource["authoredOn"] = data.now.isoformat()
+            focus = next((k for k in result.evidence if k.startswith("MedicationRequest/")), None)
+            if focus:
+                resource["focus"] = {"reference": focus}
+            if result.due is not None and result.due > data.now:
+                resource["restriction"] = {"period": {"end": result.due.isoformat()}}
         elif patient:
             resource["subject"] = patient
+        if kind == "ServiceRequest":
+            resource["authoredOn"] = data.now.isoformat()
         if resource["resourceType"] == "CarePlan":
             resource["created"] = data.now.isoformat()
         return {

@@ -74,6 +74,8 @@ def load_templates(folder: str | Path, mappings: Mappings) -> dict[str, Any]:
             and isinstance(spec.get("description"), str)
         ):
             problems.append(f"{path}: suggestions.{name} needs label, description and resource")
+        elif any(a not in suggestions for a in spec.get("alternatives") or []):
+            problems.append(f"{path}: suggestions.{name}: an alternative is not a defined suggestion")
     safety = doc.get("safety") or {}
     if isinstance(safety, dict) and safety.get("suggestion") not in suggestions:
         problems.append(f"{path}: safety.suggestion {safety.get('suggestion')!r} is not a defined suggestion")

@@ -6,10 +6,13 @@ import re
 from typing import Any
 
 import pytest
-from conftest import golden
+from conftest import assert_inferno_checks, call_hook, golden, load_fixture
 
 from cds_service.cards.wording import FHIR_TYPES
 from cds_service.engine.mapping import Mappings
+from cds_service.record.hook_requests import build_hook_request
+
+P4_AT = "2025-02-28T12:05:00-05:00"
 
 # Golden patients with the hook and time of their policy tests (tests/policies/*/test_policy_*.py).
 GOLDENS = [
@@ -120,3 +123,39 @@ def test_override_reasons_fit_the_card(client: Any) -> None:
     codes = {r["code"] for r in unmet["overrideReasons"]}
     assert "documented-elsewhere" in codes
     assert "will-complete-before-deadline" not in codes  # P5's deadlines (48 hours after admission) have passed
+
+
+def p4_without_appointments(client: Any) -> dict[str, Any]:
+    bundle = load_fixture("golden/P4.json")
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Appointment"]
+    body = build_hook_request(bundle, "encounter-discharge", at=P4_AT, encounter_id="P4-prog")
+    return call_hook(client, body)
+
+
+def test_missing_aftercare_offers_an_appointment_and_a_referral_until_the_deadline(client: Any) -> None:
+    result = p4_without_appointments(client)
+    assert_inferno_checks(result, "encounter-discharge")
+    unmet = next(c for c in result["cards"] if "not met" in c["summary"])
+    by_label = {s["label"]: s for s in unmet["suggestions"]}
+    appointment = by_label["Propose an aftercare appointment"]["actions"][0]["resource"]
+    assert appointment["resourceType"] == "Appointment" and appointment["status"] == "proposed"
+    assert appointment["requestedPeriod"] == [
+        {"start": "2025-02-28T12:05:00-05:00", "end": "2025-03-07T23:59:59.999999-05:00"}  # 7 days after discharge
+    ]
+    referral = by_label["Refer for aftercare"]["actions"][0]["resource"]
+    assert referral["resourceType"] == "ServiceRequest" and referral["intent"] == "proposal"
+    assert referral["subject"] == {"reference": "Patient/P4-patient"}
+    assert len({s["uuid"] for s in unmet["suggestions"]}) == len(unmet["suggestions"])
+    # the 7-day appointment can still be booked: the deadline reason fits this card
+    assert "will-complete-before-deadline" in {r["code"] for r in unmet["overrideReasons"]}
+
+
+def test_a_bridge_gap_offers_a_prescription_review_task(client: Any) -> None:
+    result = golden(client, "P4", "encounter-discharge", P4_AT)
+    unmet = next(c for c in result["cards"] if "not met" in c["summary"])
+    (review,) = [s for s in unmet["suggestions"] if s["label"] == "Review the discharge prescriptions"]
+    task = review["actions"][0]["resource"]
+    assert review["uuid"] and review["actions"][0]["type"] == "create"
+    assert task["resourceType"] == "Task" and task["intent"] == "proposal" and task["status"] == "requested"
+    assert task["for"] == {"reference": "Patient/P4-patient"}
+    assert task["focus"] == {"reference": "MedicationRequest/P4-sertraline"}
