@@ -7,7 +7,7 @@ from typing import Any
 from cds_service.cards.coverage import coverage_actions
 from cds_service.cards.documentation import documentation_card
 from cds_service.cards.findings import notice_cards, unmet_card
-from cds_service.cards.kit import CARD_TYPE, INDICATOR_RANK, CardKit, ResponseInput
+from cds_service.cards.kit import CARD_TYPE, INDICATOR_RANK, CardKit, ResponseInput, payer_label
 from cds_service.cards.safety import safety_card
 from cds_service.cards.service_notes import incomplete_card, no_coverage_card
 from cds_service.config import Settings
@@ -69,7 +69,7 @@ class CardBuilder:
         phase = self.kit.templates.get("phases", {}).get(evaluation.phase, evaluation.phase)
         order_note = f" for order ServiceRequest/{order['id']}" if order is not None else ""
         common = {
-            "payer": evaluation.policy.payer,
+            "payer": payer_label(data, evaluation),  # the patient's insurer, or said to be unknown
             "policy": evaluation.policy.title,
             "phase": phase,
             "order": order_note,

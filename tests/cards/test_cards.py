@@ -295,3 +295,13 @@ def test_cards_carry_the_patients_payer_and_say_when_it_is_unknown(card_client: 
     unknown = post(card_client, build_hook_request(bundle(order()), "order-sign", at=AT))
     labels = {c["source"]["label"] for c in unknown["cards"] if "requirements service" not in c["source"]["label"]}
     assert labels == {"Payer not identified"}
+
+
+def test_a_patient_without_a_known_payer_never_gets_cards_in_the_policys_payer_name(card_client: Any) -> None:
+    result = post(card_client, build_hook_request(bundle(IMMINENT, order()), "order-sign", at=AT))
+    policy_cards = [c for c in result["cards"] if "No active coverage" not in c["summary"]]
+    assert policy_cards
+    for card in policy_cards:  # issue 12: an unknown payer is said as such, in the label and in the summary
+        assert "Card Test Health Plan" not in card["summary"] and "Card Test Health Plan" not in card["detail"]
+        assert card["source"]["label"] == "Payer not identified"
+    assert any(c["summary"].startswith("Payer not identified: ") for c in policy_cards)
