@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from golden_calls import GOLDEN_CALLS
 
 from cds_service.config import Settings
 from cds_service.hooks.app import create_app
@@ -24,20 +25,8 @@ from cds_service.record.hook_requests import build_hook_request, is_draft_order
 pytestmark = pytest.mark.integration
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden"
-# (hook, evaluation time, policy, discharged encounter), as the policy tests call them. P9b is P9a's patient a few
-# weeks on, with the same ids: one server cannot hold both, and P9a covers that record.
-CALLS: dict[str, tuple[str, str, str, str | None]] = {
-    "P1": ("order-sign", "2025-03-03T10:00:00-06:00", "medica", None),
-    "P2": ("order-sign", "2025-03-03T14:00:00-06:00", "medica", None),
-    "P9a": ("order-sign", "2025-03-31T10:00:00-05:00", "medica", None),
-    "P10": ("order-sign", "2025-03-03T16:00:00-06:00", "medica", None),
-    "P3": ("order-sign", "2025-03-03T09:30:00-05:00", "optum-locg", None),
-    "P4": ("encounter-discharge", "2025-02-28T12:05:00-05:00", "optum-locg", "P4-prog"),
-    "P5": ("encounter-discharge", "2025-03-21T12:10:00-04:00", "molina", "P5-prog"),
-    "P6": ("encounter-discharge", "2025-04-25T16:05:00-04:00", "cca", "P6-prog"),
-    "P7": ("order-sign", "2025-05-02T11:00:00-05:00", "bh803", None),
-    "P8": ("order-sign", "2025-03-10T09:00:00-07:00", "bh803", None),
-}
+# P9b is P9a's patient a few weeks on, with the same ids: one server cannot hold both, and P9a covers that record.
+CALLS = {name: call for name, call in GOLDEN_CALLS.items() if name != "P9b"}
 
 
 def golden(name: str) -> dict[str, Any]:
