@@ -24,7 +24,7 @@ def test_check_mappings_reports_each_problem_and_fails(tmp_path: Path, capsys: p
     folder = tmp_path / "mappings"
     shutil.copytree(PROJECT_ROOT / "mappings", folder)
     policy = folder / "policies" / "molina.yaml"
-    policy.write_text(policy.read_text().replace("of: crisis-plans", "of: unicorns", 1))
+    policy.write_text(policy.read_text().replace("exists: molina.crisis-plans", "exists: unicorns", 1))
     assert main(["check-mappings", str(folder)]) == 1
     assert "unknown selection 'unicorns'" in capsys.readouterr().err
 

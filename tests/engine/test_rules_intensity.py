@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rules_helpers import HCPCS, run
 
 from cds_service.engine.mapping import Mappings
@@ -21,6 +23,58 @@ def test_order_intensity(mappings: Mappings) -> None:
     assert result.value is False and "7.5" in result.detail
     assert run(mappings, rule, [], **{"iop-order": [{**order, "occurrenceTiming": {}}]}).value is None
     assert run(mappings, rule, []).value is None  # no IOP order in the call
+
+
+def _plan(pid: str, created: str, *activities: tuple[str, dict[str, Any] | None]) -> dict[str, Any]:
+    return {
+        "resourceType": "CarePlan",
+        "id": pid,
+        "status": "active",
+        "intent": "plan",
+        "created": created,
+        "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "718347000"}]}],
+        "activity": [
+            {
+                "detail": {
+                    "status": "scheduled",
+                    "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": code}]},
+                    **({"scheduledTiming": {"repeat": repeat}} if repeat else {}),
+                }
+            }
+            for code, repeat in activities
+        ],
+    }
+
+
+WEEKLY_3H = {"frequency": 1, "period": 1, "periodUnit": "wk", "duration": 3, "durationUnit": "h"}
+
+
+def test_plan_intensity_sums_the_newest_plans_activities(mappings: Mappings) -> None:
+    rule = {"plan": {"of": "treatment-plans", "measure": "hours-per-week", "op": ">=", "than": 9}}
+    nine = _plan("tp2", "2025-03-04", ("90853", {**WEEKLY_3H, "frequency": 2}), ("90834", WEEKLY_3H))
+    six = _plan("tp1", "2025-03-03", ("90853", {**WEEKLY_3H, "frequency": 2}))
+    result = run(mappings, rule, [six, nine])
+    assert result.value is True and result.evidence == ["CarePlan/tp2"] and "9" in result.detail
+    assert run(mappings, rule, [nine, {**six, "created": "2025-03-05"}]).value is False  # the newer plan decides
+    assert run(mappings, rule, []).value is None  # no plan: nothing to read
+
+
+def test_plan_intensity_reads_only_activities_in_the_value_set_and_says_unknown_when_timing_is_missing(
+    mappings: Mappings,
+) -> None:
+    rule = {
+        "plan": {
+            "of": "treatment-plans",
+            "measure": "sessions-per-week",
+            "activity-in": "VS-THER",
+            "op": ">=",
+            "than": 1,
+        }
+    }
+    monthly = {"frequency": 2, "period": 1, "periodUnit": "mo"}
+    assert run(mappings, rule, [_plan("tp", "2025-03-04", ("90853", monthly), ("99213", WEEKLY_3H))]).value is False
+    assert run(mappings, rule, [_plan("tp", "2025-03-04", ("90853", monthly), ("90834", None))]).value is None
+    assert run(mappings, rule, [_plan("tp", "2025-03-04", ("90853", WEEKLY_3H), ("90834", None))]).value is True
 
 
 def test_three_a_week_on_mon_wed_fri_is_three_sessions_not_nine(mappings: Mappings) -> None:

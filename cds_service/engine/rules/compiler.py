@@ -18,7 +18,7 @@ from cds_service.engine.rules.deadlines import (
     parse_due,
 )
 from cds_service.engine.rules.evidence import Age, Change, CurrentState, Each, Exists, Latest
-from cds_service.engine.rules.intensity import OrderIntensity
+from cds_service.engine.rules.intensity import OrderIntensity, PlanIntensity
 from cds_service.engine.selections import (
     COMPARATORS,
     PredicateCompiler,
@@ -46,6 +46,7 @@ class RuleCompiler:
             "cadence": self._cadence,
             "bridge": self._bridge,
             "order": self._order,
+            "plan": self._plan,
             "age": self._age,
             "overlap": self._overlap,
             "every-window": self._every_window,
@@ -167,6 +168,19 @@ class RuleCompiler:
             raise SpecError("'order' measure is hours-per-week, sessions-per-week or hours-per-session")
         op, than = self._comparison(a, "order")
         return OrderIntensity(a["measure"], op, than)
+
+    def _plan(self, args: object) -> Rule:
+        a = self._args(args, "plan", ("of", "measure", "op", "than"))
+        if a["measure"] not in ("hours-per-week", "sessions-per-week"):
+            raise SpecError("'plan' measure is hours-per-week or sessions-per-week")
+        op, than = self._comparison(a, "plan")
+        valueset = None
+        if "activity-in" in a:
+            if a["activity-in"] not in self.predicates.valuesets:
+                raise SpecError(f"unknown value set {a['activity-in']!r}")
+            valueset = self.predicates.valuesets[a["activity-in"]]
+        sel = self._selection(a["of"])
+        return PlanIntensity(sel, a["measure"], op, than, valueset, self._time_fact(a, sel))
 
     def _age(self, args: object) -> Rule:
         a = self._args(args, "age", ("at", "op", "than"))

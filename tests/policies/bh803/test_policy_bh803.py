@@ -669,7 +669,15 @@ CASES: list[tuple[str, str, Callable[[], dict[str, Any]], dict[str, Any], str]] 
     ),
     # reasonable and necessary
     ("bh803.rn.1-no-24h-supervision", "no inpatient stay", p7(), A7, "unknown"),
-    ("bh803.rn.1-no-24h-supervision", "still in hospital", p7(in_hospital(None)), A7, "not-met"),
+    # DECISIONS.md (bh803): an open stay with no planned end is no finding by itself; one planned past the start is
+    ("bh803.rn.1-no-24h-supervision", "in hospital, no planned end", p7(in_hospital(None)), A7, "unknown"),
+    (
+        "bh803.rn.1-no-24h-supervision",
+        "in hospital past the IOP start",
+        p7(in_hospital("2025-05-09T11:00:00-05:00")),
+        A7,
+        "not-met",
+    ),
     (
         "bh803.rn.1-no-24h-supervision",
         "discharged before the IOP starts",
@@ -730,7 +738,14 @@ CASES: list[tuple[str, str, Callable[[], dict[str, Any]], dict[str, Any], str]] 
     ),
     # exclusions
     ("bh803.excluded.1-not-inpatient", "no inpatient stay", p7(), A7, "met"),
-    ("bh803.excluded.1-not-inpatient", "still in hospital", p7(in_hospital(None)), A7, "not-met"),
+    ("bh803.excluded.1-not-inpatient", "in hospital, no planned end", p7(in_hospital(None)), A7, "unknown"),
+    (
+        "bh803.excluded.1-not-inpatient",
+        "in hospital past the IOP start",
+        p7(in_hospital("2025-05-09T11:00:00-05:00")),
+        A7,
+        "not-met",
+    ),
     ("bh803.excluded.1-not-inpatient", "sessions during a hospital stay", p8(p8_session_over_inpatient), D8, "not-met"),
     (
         "bh803.excluded.2-meals-transport-vocational",
@@ -739,7 +754,7 @@ CASES: list[tuple[str, str, Callable[[], dict[str, Any]], dict[str, Any], str]] 
         A7,
         "not-met",
     ),
-    ("bh803.excluded.2-meals-transport-vocational", "IOP order only", p7(), A7, "not-applicable"),
+    ("bh803.excluded.2-meals-transport-vocational", "IOP order only", p7(), A7, "met"),
     # documentation
     ("bh803.doc.1-initial-cert-upon-admission", "at admission", p7(), A7, "pending"),
     ("bh803.doc.1-initial-cert-upon-admission", "certified on day 1", p8(), C8, "met"),

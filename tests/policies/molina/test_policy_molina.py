@@ -132,6 +132,11 @@ def _bps_late(doc: dict[str, Any]) -> None:
     doc["date"] = "2025-03-06T11:00:00-05:00"
 
 
+def _diagnoses_ruled_out(bundle: dict[str, Any]) -> dict[str, Any]:
+    out = drop(bundle, lambda r: r.get("id") in {"P5-cond-2", "P5-cond-3"})
+    return edit(out, "P5-cond-1", lambda c: c["verificationStatus"]["coding"][0].update(code="refuted"))
+
+
 def _no_sud(bundle: dict[str, Any]) -> dict[str, Any]:
     return drop(bundle, lambda r: r.get("id") == "P5-cond-2")
 
@@ -154,7 +159,9 @@ VARIATIONS = [
     ("molina.components.1h-med-eval-access", lambda b: drop(b, _is_procedure("99213")), "not-met"),
     ("molina.components.1j-sud-assessment", lambda b: drop(b, _is_procedure("H0001")), "not-met"),
     ("molina.components.1j-sud-assessment", _no_sud, "not-applicable"),
-    ("molina.scope.2-dsm5-dx", lambda b: drop(b, lambda r: r["resourceType"] == "Condition"), "not-met"),
+    # No diagnosis on record is "not documented" (DATA-PROFILE §6), not a failure: mappings/DECISIONS.md (molina).
+    ("molina.scope.2-dsm5-dx", lambda b: drop(b, lambda r: r["resourceType"] == "Condition"), "unknown"),
+    ("molina.scope.2-dsm5-dx", _diagnoses_ruled_out, "not-met"),
     ("molina.linkage.3-pcp-collaboration", lambda b: add(b, PCP_CONSENT), "unknown"),
     (
         "molina.linkage.3-pcp-collaboration",
@@ -207,3 +214,16 @@ def test_admission_lists_process_deadlines_as_pending(client: Any, p5: dict[str,
     assert statuses["molina.process.2b-initial-tp-48h"] == "pending"
     assert_inferno_checks(result, "order-sign")
     assert result["cards"] == [] or all(c["indicator"] != "critical" for c in result["cards"])
+    # A performance specification: its duties with their due time (T0 + 48 h), never a 'covered' answer.
+    (evaluation,) = result["extension"]["iop-cds.evaluations"]
+    due = {c["id"]: c.get("due") for c in evaluation["criteria"] if c["status"] == "pending"}
+    for criterion in ("2a-bps-eval-48h", "2b-initial-tp-48h", "2c-prelim-dc-plan-48h"):
+        assert due[f"molina.process.{criterion}"].startswith("2025-03-05T09:00:00")
+    covered = [
+        part["valueCode"]
+        for action in result.get("systemActions", [])
+        for ext in action["resource"].get("extension", [])
+        for part in ext.get("extension", [])
+        if part.get("url") == "covered"
+    ]
+    assert covered and "covered" not in covered  # indeterminate: standards of care, not coverage criteria
