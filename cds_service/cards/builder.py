@@ -7,7 +7,7 @@ from typing import Any
 from cds_service.cards.coverage import coverage_actions
 from cds_service.cards.documentation import documentation_card
 from cds_service.cards.findings import notice_cards, unmet_card
-from cds_service.cards.kit import CARD_TYPE, INDICATOR_RANK, CardKit, ResponseInput
+from cds_service.cards.kit import CARD_TYPE, INDICATOR_RANK, CardKit, ResponseInput, payer_label
 from cds_service.cards.safety import safety_card
 from cds_service.cards.service_notes import incomplete_card, no_coverage_card
 from cds_service.config import Settings
@@ -69,15 +69,18 @@ class CardBuilder:
         phase = self.kit.templates.get("phases", {}).get(evaluation.phase, evaluation.phase)
         order_note = f" for order ServiceRequest/{order['id']}" if order is not None else ""
         common = {
-            "payer": evaluation.policy.payer,
+            "payer": payer_label(data, evaluation),  # the patient's insurer, or said to be unknown
             "policy": evaluation.policy.title,
             "phase": phase,
             "order": order_note,
         }
-        cards = [safety_card(self.kit, evaluation, c, data, order, common) for c in not_met if c.tier == "safety"]
+        # One card per finding: a safety finding has its own critical card and is not repeated on the summary.
+        safety = [c for c in not_met if c.tier == "safety"]
+        others = [c for c in not_met if c.tier != "safety"]
+        cards = [safety_card(self.kit, evaluation, c, data, order, common) for c in safety]
         cards += notice_cards(self.kit, data, evaluation, order)
-        if not_met:
-            cards.append(unmet_card(self.kit, evaluation, not_met, data, order, common))
+        if others:
+            cards.append(unmet_card(self.kit, evaluation, others, data, order, common))
         if unknown:
             cards.append(documentation_card(self.kit, evaluation, unknown, data, order, common))
         return cards

@@ -23,7 +23,13 @@ def documentation_card(
     t = kit.templates["documentation"]
     lines = [fill(t["intro"], **common), ""]
     lines += [
-        fill(t["item"], text=r.text or r.id, citation=r.citation, reason=r.reason) + f" `{r.id}`" for r in results
+        fill(
+            t["item"],
+            text=r.text or "a policy requirement",
+            citation=r.citation,
+            reason=kit.reason(r, evaluation, data),
+        )
+        for r in results
     ]
     overdue = evaluation.phase == "discharge" or any(r.due is not None and r.due <= data.now for r in results)
     app_context = {

@@ -18,28 +18,39 @@ def unmet_card(
     order: Resource | None,
     common: dict[str, str],
 ) -> dict[str, Any]:
-    """The card naming a policy's decisive unmet requirements, as severe as the worst of them."""
+    """The warning card naming a policy's decisive unmet requirements other than safety findings (those have own cards).
+
+    Each item says what the record shows (the engine's reason, references in words); evidence the reason does not
+    already name follows it. Criterion ids stay in the response extension.
+    """
     t = kit.templates["unmet"]
     lines = [fill(t["intro"], **common), ""]
     for r in results:
-        evidence = f" (evidence: {', '.join(r.evidence)})" if r.evidence else ""
+        unnamed = [k for k in r.evidence if k not in r.reason]
+        evidence = fill(t["evidence"], evidence=kit.evidence(unnamed, data)) if unnamed else ""
+        reason = kit.reason(r, evaluation, data)
         lines.append(
-            fill(t["item"], text=r.text or r.id, citation=r.citation, reason=r.reason, evidence=evidence) + f" `{r.id}`"
+            fill(
+                t["item"], text=r.text or "a policy requirement", citation=r.citation, reason=reason, evidence=evidence
+            )
         )
     suggestions = []
-    for r in results:
-        if r.suggest and all(s["label"] != kit.templates["suggestions"][r.suggest]["label"] for s in suggestions):
-            suggestions.append(kit.suggestion(r.suggest, data, r))
+    # The result with a deadline ahead goes first, so a proposal's requested period ends at that deadline.
+    for r in sorted(results, key=lambda r: (r.due is None or r.due <= data.now, r.due or data.now)):
+        if not r.suggest:
+            continue
+        for name in [r.suggest, *kit.templates["suggestions"][r.suggest].get("alternatives", [])]:
+            if all(s["label"] != kit.templates["suggestions"][name]["label"] for s in suggestions):
+                suggestions.append(kit.suggestion(name, data, r))
     extra: dict[str, Any] = {}
     if suggestions:
         extra = {"suggestions": suggestions, "selectionBehavior": "any"}
-    extra["overrideReasons"] = kit.override_reasons()
+    ahead = any(r.due is not None and r.due > data.now for r in results)
+    extra["overrideReasons"] = kit.override_reasons("unmet", deadline_ahead=ahead)
     extra["links"] = [kit.policy_link(evaluation)]
-    # The summary is as severe as the worst finding it lists (catalogue §4.3).
-    indicator = "critical" if any(r.tier == "safety" for r in results) else "warning"
     return kit.card(
         "unmet",
-        indicator,
+        "warning",
         fill(t["summary"], count=len(results), **common),
         "\n".join(lines),
         kit.source(data, evaluation, CARD_TYPE["unmet"]),
@@ -57,7 +68,8 @@ def notice_cards(
         node = evaluation.policy.nodes.get(result.id)
         notice = getattr(node, "notice", None)
         if notice and result.status.value in notice["when"]:
-            detail = f"{notice.get('detail', '')}\n\n{result.text} ({result.citation}): {result.reason} `{result.id}`"
+            reason = kit.reason(result, evaluation, data)
+            detail = f"{notice.get('detail', '')}\n\n{result.text} ({result.citation}): {reason}"
             cards.append(
                 kit.card(
                     "notice",

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from cds_service.cards.templates import fill, load_templates, shorten
+from cds_service.cards.wording import evidence_in_words, group_reason, in_words
 from cds_service.config import Settings
 from cds_service.engine.evaluator import CriterionResult, PolicyEvaluation
 from cds_service.engine.mapping import Mappings
@@ -104,12 +105,24 @@ class CardKit:
             card["extension"] = {ASSOCIATED_RESOURCE: [f"ServiceRequest/{order['id']}"]}
         return card
 
-    def override_reasons(self) -> list[dict[str, Any]]:
-        """The override reasons of the templates, as Codings."""
-        return [
-            {"code": r["code"], "system": OVERRIDE_SYSTEM, "display": r["display"]}
-            for r in self.templates["override-reasons"]
-        ]
+    def override_reasons(self, kind: str, deadline_ahead: bool = False) -> list[dict[str, Any]]:
+        """The override reasons that fit a card kind, as Codings; the deadline ones only while a deadline is ahead."""
+        reasons = self.templates["override-reasons"]
+        chosen = list(reasons[kind]) + (list(reasons.get("deadline-ahead") or []) if deadline_ahead else [])
+        return [{"code": r["code"], "system": OVERRIDE_SYSTEM, "display": r["display"]} for r in chosen]
+
+    def reason(self, result: CriterionResult, evaluation: PolicyEvaluation, data: ResponseInput) -> str:
+        """The engine's reason for a card: group parts named by their text, references as resources in words."""
+        nodes = evaluation.policy.nodes
+        texts = {key: getattr(node, "text", "") or "" for key, node in nodes.items()}
+        reason = group_reason(result.reason, texts) or result.reason
+        for key in sorted((k for k in nodes if k in reason), key=len, reverse=True):
+            reason = reason.replace(key, texts[key].rstrip(".") or "a further requirement")  # never an id in text
+        return in_words(reason, data.record, data.orders)
+
+    def evidence(self, keys: list[str], data: ResponseInput) -> str:
+        """Evidence references in words."""
+        return evidence_in_words(keys, data.record, data.orders)
 
     def policy_link(self, evaluation: PolicyEvaluation) -> dict[str, Any]:
         """A link to the policy's text."""
@@ -125,13 +138,27 @@ class CardKit:
             if data.record.of_type("Patient") and data.record.of_type("Patient")[0].get("id")
             else None
         )
-        if resource["resourceType"] == "Appointment":
+        kind = resource["resourceType"]
+        if kind == "Appointment":
             if patient:
                 resource["participant"] = [{"actor": patient, "status": "needs-action"}]
-            if result.due is not None:
-                resource["requestedPeriod"] = [{"start": data.now.isoformat(), "end": result.due.isoformat()}]
+            period = {"start": data.now.isoformat()}
+            if result.due is not None and result.due > data.now:
+                period["end"] = result.due.isoformat()  # a passed deadline: as soon as possible, no end before start
+            resource["requestedPeriod"] = [period]
+        elif kind == "Task":
+            if patient:
+                resource["for"] = patient
+            resource["authoredOn"] = data.now.isoformat()
+            focus = next((k for k in result.evidence if k.startswith("MedicationRequest/")), None)
+            if focus:
+                resource["focus"] = {"reference": focus}
+            if result.due is not None and result.due > data.now:
+                resource["restriction"] = {"period": {"end": result.due.isoformat()}}
         elif patient:
             resource["subject"] = patient
+        if kind == "ServiceRequest":
+            resource["authoredOn"] = data.now.isoformat()
         if resource["resourceType"] == "CarePlan":
             resource["created"] = data.now.isoformat()
         return {

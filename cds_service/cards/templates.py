@@ -13,11 +13,14 @@ from cds_service.engine.mapping import Mappings
 SUMMARY_LIMIT = 139
 REQUIRED_TEMPLATES = {
     "safety": ("summary", "detail", "suggestion"),
-    "unmet": ("summary", "intro", "item"),
+    "unmet": ("summary", "intro", "item", "evidence"),
     "documentation": ("summary", "intro", "item", "attestation-link", "policy-link"),
     "incomplete": ("summary", "detail"),
     "no-coverage": ("summary", "detail"),
 }
+
+# Card kinds with their own override reasons; `deadline-ahead` ones are added while a deadline is in the future.
+OVERRIDE_KINDS = ("safety", "unmet", "deadline-ahead")
 
 
 class CardTemplateError(ValueError):
@@ -71,6 +74,8 @@ def load_templates(folder: str | Path, mappings: Mappings) -> dict[str, Any]:
             and isinstance(spec.get("description"), str)
         ):
             problems.append(f"{path}: suggestions.{name} needs label, description and resource")
+        elif any(a not in suggestions for a in spec.get("alternatives") or []):
+            problems.append(f"{path}: suggestions.{name}: an alternative is not a defined suggestion")
     safety = doc.get("safety") or {}
     if isinstance(safety, dict) and safety.get("suggestion") not in suggestions:
         problems.append(f"{path}: safety.suggestion {safety.get('suggestion')!r} is not a defined suggestion")
@@ -83,10 +88,14 @@ def load_templates(folder: str | Path, mappings: Mappings) -> dict[str, Any]:
                     f"{criterion.suggest!r} (defined in {path.name}: {known})"
                 )
     reasons = doc.get("override-reasons")
-    if not isinstance(reasons, list) or not all(
-        isinstance(r, dict) and r.get("code") and r.get("display") for r in reasons
-    ):
-        problems.append(f"{path}: override-reasons must list {{code, display}} entries")
+    for kind in OVERRIDE_KINDS:
+        listed = reasons.get(kind) if isinstance(reasons, dict) else None
+        if (
+            not isinstance(listed, list)
+            or not listed
+            or not all(isinstance(r, dict) and r.get("code") and r.get("display") for r in listed)
+        ):
+            problems.append(f"{path}: override-reasons.{kind} must list {{code, display}} entries")
     if problems:
         raise CardTemplateError(problems)
     return doc

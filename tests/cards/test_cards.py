@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -130,21 +131,21 @@ def post(client: Any, body: dict[str, Any]) -> dict[str, Any]:
 def test_critical_safety_card_comes_first_with_a_higher_level_of_care_suggestion(card_client: Any) -> None:
     result = post(card_client, build_hook_request(bundle(COVERAGE, IMMINENT, order()), "order-sign", at=AT))
     assert_inferno_checks(result, "order-sign")
-    assert [c["indicator"] for c in result["cards"]] == [
-        "critical",
-        "critical",
-        "info",
-    ]  # summary as severe as its worst
+    # issue 12: one card per finding; the safety finding is not repeated on the (warning) summary card
+    assert [c["indicator"] for c in result["cards"]] == ["critical", "warning", "info"]
     critical = result["cards"][0]
-    assert "cardtest.risk" in critical["detail"] and "Observation/cssrs1" in critical["detail"]
+    assert "LOINC 93249-1 Yes" in critical["detail"]
+    assert re.search(r"2025-03-0[12] \d{2}:\d{2} [+-]\d{2}:\d{2}", critical["detail"])  # times carry offsets
+    assert "cardtest.risk" not in critical["detail"] and "Observation/cssrs1" not in critical["detail"]
     assert critical["suggestions"][0]["actions"][0]["resource"]["intent"] == "proposal"
-    assert any(r["code"] == "clinical-judgement-met" for r in critical["overrideReasons"])
+    assert any(r["code"] == "risk-reassessed-iop-appropriate" for r in critical["overrideReasons"])
 
 
 def test_unmet_card_lists_each_requirement_and_suggests_what_is_missing(card_client: Any) -> None:
     result = post(card_client, build_hook_request(bundle(COVERAGE, order()), "order-sign", at=AT))
     unmet = next(c for c in result["cards"] if "not met" in c["summary"])
-    assert "cardtest.dx" in unmet["detail"] and "cardtest.plan" in unmet["detail"] and "#2" in unmet["detail"]
+    assert "A mental-health diagnosis." in unmet["detail"] and "A crisis plan exists." in unmet["detail"]
+    assert "#2" in unmet["detail"] and "cardtest." not in unmet["detail"]
     (suggestion,) = unmet["suggestions"]
     created = suggestion["actions"][0]["resource"]
     assert created["resourceType"] == "CarePlan" and created["status"] == "draft"
@@ -179,7 +180,8 @@ def test_max_cards_and_card_type_switches_from_the_crd_configuration(card_client
     body["extension"]["davinci-crd.configuration"] = {"max-cards": 1}
     assert [c["indicator"] for c in post(card_client, body)["cards"]] == ["critical"]
     body["extension"]["davinci-crd.configuration"] = {"guideline": False, "clinical-reminder": False, "max-cards": "x"}
-    assert [c["indicator"] for c in post(card_client, body)["cards"]] == ["critical"]  # the summary only
+    # the summary only, a warning now that the safety finding is on its own (switched-off guideline) card
+    assert [c["indicator"] for c in post(card_client, body)["cards"]] == ["warning"]
 
 
 def test_without_coverage_the_order_is_not_covered_and_an_info_card_says_why(card_client: Any) -> None:
@@ -293,3 +295,13 @@ def test_cards_carry_the_patients_payer_and_say_when_it_is_unknown(card_client: 
     unknown = post(card_client, build_hook_request(bundle(order()), "order-sign", at=AT))
     labels = {c["source"]["label"] for c in unknown["cards"] if "requirements service" not in c["source"]["label"]}
     assert labels == {"Payer not identified"}
+
+
+def test_a_patient_without_a_known_payer_never_gets_cards_in_the_policys_payer_name(card_client: Any) -> None:
+    result = post(card_client, build_hook_request(bundle(IMMINENT, order()), "order-sign", at=AT))
+    policy_cards = [c for c in result["cards"] if "No active coverage" not in c["summary"]]
+    assert policy_cards
+    for card in policy_cards:  # issue 12: an unknown payer is said as such, in the label and in the summary
+        assert "Card Test Health Plan" not in card["summary"] and "Card Test Health Plan" not in card["detail"]
+        assert card["source"]["label"] == "Payer not identified"
+    assert any(c["summary"].startswith("Payer not identified: ") for c in policy_cards)

@@ -62,7 +62,7 @@ def p5() -> dict[str, Any]:
     return load_fixture("golden/P5.json")
 
 
-def test_p5_discharge_audit_matches_the_catalogue(client: Any, p5: dict[str, Any]) -> None:
+def test_p5_discharge_audit_matches_the_catalogue(client: Any, p5: dict[str, Any], mappings: Any) -> None:
     body = discharge(client, p5)
     statuses = criterion_statuses(body)
     assert {k: statuses.get(k) for k in P5_EXPECTED} == P5_EXPECTED
@@ -72,8 +72,9 @@ def test_p5_discharge_audit_matches_the_catalogue(client: Any, p5: dict[str, Any
     assert indicators == ["warning", "warning"]
     unmet = next(c for c in body["cards"] if "not met" in c["summary"])
     assert unmet["source"]["label"] == "Molina Healthcare"
-    for criterion in (k for k, v in P5_EXPECTED.items() if v == "not-met"):
-        assert criterion in unmet["detail"]
+    for criterion in (k for k, v in P5_EXPECTED.items() if v == "not-met"):  # issue 12: named by text, not id
+        assert mappings.policies["molina"].nodes[criterion].text in unmet["detail"]
+        assert criterion not in unmet["detail"]
     labels = {s["label"] for s in unmet.get("suggestions", [])}
     assert "Create a draft crisis and safety plan" in labels and "Create a draft discharge plan" in labels
     # A performance specification asserts no coverage (DATA-PROFILE §6; mappings/DECISIONS.md).

@@ -195,7 +195,9 @@ def test_p3_safety_and_documentation_cards(client: Any) -> None:
     critical = [c for c in result["cards"] if c["indicator"] == "critical" and "withdrawal" in c["summary"]]
     assert critical and critical[0]["suggestions"][0]["label"].startswith("Refer for evaluation at a higher level")
     documentation = next(c for c in result["cards"] if "documentation" in c["summary"])
-    assert "all.3-sud-manageable" in documentation["detail"] and "any.1" not in documentation["detail"]
+    # issue 12: items are named by their text, never by criterion id
+    assert "Co-occurring substance use disorders" in documentation["detail"] and "any.1" not in documentation["detail"]
+    assert "sud-manageable" not in documentation["detail"]
 
 
 def test_p4_discharge_audit(client: Any) -> None:
@@ -214,7 +216,8 @@ def test_p4_discharge_audit(client: Any) -> None:
     assert "2025-03-18" in reasons[P + "discharge.10e-bridge-med-supply"]
     assert "supporting evidence" in reasons[P + "discharge.9c-final-plan-to-care-advocate-24h"]  # timing part met
     summary = next(c for c in result["cards"] if "not met" in c["summary"])
-    assert "2025-02-17" in summary["detail"] and "MedicationRequest/P4-sertraline" in summary["detail"]
+    assert "2025-02-17" in summary["detail"] and "Prescription: sertraline 100 mg tablet" in summary["detail"]
+    assert "MedicationRequest/" not in summary["detail"]  # issue 12: evidence in words
 
 
 # --- every criterion, one variation at a time (engine only) ----------------------------------------------------
