@@ -13,7 +13,7 @@ from cds_service.engine.mapping import Mappings
 from cds_service.engine.outcome import Status, all_of, combine
 from cds_service.engine.policy import Criterion, Group, Node, Policy
 from cds_service.engine.rules.base import RuleResult, format_time
-from cds_service.engine.timecalc import BusinessCalendar, parse_instant
+from cds_service.engine.timecalc import BusinessCalendar, local_date, parse_instant
 from cds_service.record.patient_record import PatientRecord, Resource, reference_key
 
 
@@ -359,7 +359,8 @@ class PolicyEvaluator:
         result.status = Status.MET if attestation.value else Status.NOT_MET
         result.attested = True
         result.reason = (
-            f"attested {'yes' if attestation.value else 'no'} on {attestation.authored:%Y-%m-%d} ({attestation.source})"
+            f"attested {'yes' if attestation.value else 'no'} on "
+            f"{local_date(attestation.authored, self.ctx.calendar.zone):%Y-%m-%d} ({attestation.source})"
         )
         result.evidence = [attestation.source, *[e for e in result.evidence if e != attestation.source]]
         return result

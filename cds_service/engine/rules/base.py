@@ -8,7 +8,7 @@ from datetime import datetime, tzinfo
 from typing import Any, ClassVar
 
 from cds_service.engine.context import EvaluationContext, resource_key
-from cds_service.engine.timecalc import format_local
+from cds_service.engine.timecalc import format_local, local_date
 
 
 def format_time(t: datetime | None, zone: tzinfo | None = None) -> str:
@@ -122,7 +122,8 @@ class Attested(Rule):
                 return RuleResult(None, detail=unreadable_detail(gaps, "no clinician's attestation"), gaps=tuple(gaps))
             return RuleResult(False, detail="no clinician's attestation")
         value, source, authored = found
-        return RuleResult(value, [source], f"attested {'yes' if value else 'no'} on {authored:%Y-%m-%d} ({source})")
+        day = local_date(authored, ctx.calendar.zone)
+        return RuleResult(value, [source], f"attested {'yes' if value else 'no'} on {day:%Y-%m-%d} ({source})")
 
     def criteria(self) -> set[str]:
         return {self.criterion}

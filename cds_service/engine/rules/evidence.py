@@ -14,9 +14,7 @@ from cds_service.engine.selections import (
     Selection,
     TimeBound,
 )
-from cds_service.engine.timecalc import (
-    age_at,
-)
+from cds_service.engine.timecalc import age_at, local_date
 from cds_service.engine.valuesets import instrument_of as declared_instrument
 from cds_service.record.patient_record import Resource
 
@@ -205,7 +203,9 @@ class Age(Rule):
         if age is None:
             return RuleResult(None, [resource_key(patients[0])], "age unknown: birth date missing or malformed")
         return RuleResult(
-            COMPARATORS[self.op](age, self.than), [resource_key(patients[0])], f"age {age} at {at:%Y-%m-%d}"
+            COMPARATORS[self.op](age, self.than),
+            [resource_key(patients[0])],
+            f"age {age} on {local_date(at, ctx.calendar.zone):%Y-%m-%d}",
         )
 
 
