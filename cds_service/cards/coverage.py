@@ -50,13 +50,13 @@ def coverage_for(
     data: ResponseInput, coverage_key: str | None, evaluations: list[PolicyEvaluation]
 ) -> dict[str, Any] | None:
     """The coverage-information extension for one resource, or None when there is nothing to assert."""
-    links = [detail("policy-link", "Policy", e.policy.url) for e in evaluations]
+    links = [detail("policy-link", e.policy.url) for e in evaluations]
     if data.gaps:
         return coverage_information(
             coverage_ref=coverage_key,
             covered="indeterminate",
             date=data.now,
-            reason=("technical", "Technical issue"),
+            reason="technical",
             reason_text="Some of the patient's data could not be read; requirements were not fully evaluated.",
             details=links,
         )
@@ -68,7 +68,7 @@ def coverage_for(
             coverage_ref=None,
             covered="not-covered",
             date=data.now,
-            reason=("no-active-coverage", "No active coverage"),
+            reason="no-active-coverage",
             reason_text="No active Coverage was found for the patient.",
             details=links,
         )
