@@ -46,6 +46,27 @@ def coverage_actions(data: ResponseInput, coverage_key: str | None) -> list[dict
     return actions
 
 
+def unevaluated_actions(data: ResponseInput, coverage_key: str | None) -> list[dict[str, Any]]:
+    """Order-sign whose record could not be evaluated: each IOP order's coverage is indeterminate (technical)."""
+    if data.hook != "order-sign":
+        return []
+    return [
+        update_action(
+            order,
+            coverage_information(
+                coverage_ref=coverage_key,
+                covered="indeterminate",
+                date=data.now,
+                reason="technical",
+                reason_text="The patient's record holds data the service could not evaluate; requirements were not "
+                "evaluated.",
+            ),
+            f"Record the payer's IOP coverage information on the {order.get('resourceType', 'order')}",
+        )
+        for order in data.orders
+    ]
+
+
 def coverage_for(
     data: ResponseInput, coverage_key: str | None, evaluations: list[PolicyEvaluation]
 ) -> dict[str, Any] | None:
