@@ -371,17 +371,26 @@ def slow_headers(base: str) -> Row:
                     s.sendall(b"X")
 
     threading.Thread(target=trickle, daemon=True).start()
-    time.sleep(2.0)
-    started = time.monotonic()
-    try:
-        status = str(requests.get(f"{base}/healthz", timeout=20).status_code)
-    except requests.RequestException as exc:
-        status = type(exc).__name__
-    took = time.monotonic() - started
+    time.sleep(1.0)
+    samples, status = [], "200"
+    for _ in range(5):  # while the tricklers are connected, and after the header deadline has closed them
+        started = time.monotonic()
+        try:
+            status = str(requests.get(f"{base}/healthz", timeout=20).status_code)
+        except requests.RequestException as exc:
+            status = type(exc).__name__
+        samples.append(time.monotonic() - started)
+        time.sleep(1.5)
+    took = max(samples)
     stop.set()
     for s in sockets:
         s.close()
-    return ("concurrency: 50 slow-header connections", "/healthz answer time", "starved", f"{took:.2f} s ({status})")
+    return (
+        "concurrency: 50 slow-header connections",
+        "/healthz answer time (max of 5 over 7 s)",
+        "starved",
+        f"{took:.2f} s ({status})",
+    )
 
 
 def big_body(base: str) -> Row:

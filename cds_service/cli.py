@@ -39,8 +39,9 @@ def _serve(args: argparse.Namespace) -> int:
         def load_config(self) -> None:
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers)
-            # Threads, so that one EHR whose FHIR server stalls ties up a thread for the budget, not a worker.
-            self.cfg.set("worker_class", "gthread")
+            # Threads, so that one EHR whose FHIR server stalls ties up a thread for the budget, not a worker;
+            # with deadlines on reading each request, so that slow clients cannot hold the threads either.
+            self.cfg.set("worker_class", "cds_service.hooks.gunicorn_worker.DeadlineThreadWorker")
             self.cfg.set("threads", settings.threads)
             self.cfg.set("max_requests", settings.max_requests)
             self.cfg.set("max_requests_jitter", max(1, settings.max_requests // 10))

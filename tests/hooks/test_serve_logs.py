@@ -23,7 +23,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+def serve(tmp_path: Path, **env_overrides: str) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``iop-cds serve`` (auth off, one worker) on a free loopback port; wait for /healthz."""
     port = free_port()
     env = {
@@ -32,6 +32,7 @@ def serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
         "IOP_CDS_AUTH": "false",
         "IOP_CDS_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"),
         "IOP_CDS_REPLAY_DB": str(tmp_path / "replay.sqlite3"),
+        **env_overrides,
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     cli = Path(sys.executable).with_name("iop-cds")
@@ -95,7 +96,7 @@ def test_gunicorn_and_service_logs_are_all_json_lines_without_the_token(tmp_path
 
     error_log = [r for r in records if r["logger"] == "gunicorn.error"]
     assert any(r["message"].startswith("Starting gunicorn") for r in error_log)
-    assert any("gthread" in r["message"] for r in error_log)
+    assert any("DeadlineThreadWorker" in r["message"] for r in error_log)
     assert any(r["level"] == "info" and "Shutting down" in r["message"] for r in error_log)
 
     access = [r for r in records if r["logger"] == "gunicorn.access"]
