@@ -75,3 +75,34 @@ def test_an_access_token_that_cannot_be_a_bearer_token_is_a_400(client: Any, tok
     response = client.post("/cds-services/iop-order-sign", json=body)
     assert response.status_code == 400
     assert response.get_json()["issue"][0]["expression"] == ["fhirAuthorization.access_token"]
+
+
+def test_a_fhir_server_returning_data_the_engine_cannot_read_is_a_gap_card(client: Any) -> None:
+    """The same shape fetched from a loopback FHIR server: the answer is still 200 with the gap card."""
+    import socket
+    import threading
+
+    body = p1()
+    encounters = copy.deepcopy(body["prefetch"].pop("encounters"))
+    broken = next(e["resource"] for e in encounters["entry"] if e["resource"]["resourceType"] == "Encounter")
+    broken["class"]["system"] = ["http://terminology.hl7.org/CodeSystem/v3-ActCode"]
+    payload = json.dumps(encounters).encode()
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        with listener:
+            connection, _ = listener.accept()
+            with connection:
+                seen.append(connection.recv(65536))
+                head = f"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: {len(payload)}\r\n"
+                connection.sendall(head.encode() + b"Connection: close\r\n\r\n" + payload)
+
+    threading.Thread(target=serve, daemon=True).start()
+    body["fhirServer"] = f"http://127.0.0.1:{listener.getsockname()[1]}/fhir"
+    body["fhirAuthorization"] = {"access_token": "loopback-token", "token_type": "Bearer", "scope": "patient/*.read"}
+    response = client.post("/cds-services/iop-order-sign", json=body)
+    assert seen and seen[0].startswith(b"GET /fhir/Encounter?patient=")
+    assert response.status_code == 200
+    (card,) = response.get_json()["cards"]
+    assert "record" in card["summary"] and "cannot evaluate" in card["detail"]
