@@ -63,7 +63,7 @@ class DeadlineThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
     def _collect_head(self, conn: Any) -> str:
         """Read what the client has sent so far: 'ready' (headers complete), 'wait' (more to come) or 'late'."""
         parser = getattr(conn, "parser", None)
-        if parser is not None and parser.unreader.buf.getbuffer().nbytes:
+        if parser is not None and parser.unreader.buf.getvalue():
             return "ready"  # read-ahead of a keep-alive connection: the parser has bytes to work on already
         head: bytearray = conn.__dict__.setdefault("iop_head", bytearray())
         closed = False
