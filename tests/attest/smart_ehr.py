@@ -14,6 +14,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +24,12 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 CLIENT_ID = "iop-cds-attest"
+
+
+@cache
+def ehr_key() -> RSAKey:
+    """The EHR's id_token signing key (one per test session: RSA generation is slow)."""
+    return RSAKey.generate_key(2048, parameters={"kid": "ehr-1"})
 
 
 @dataclass
@@ -43,13 +50,15 @@ class SmartEhr:
     deny: bool = False
     refuse_writes: bool = False
     pkce_failures: int = 0
+    foreign_id_token: bool = False
+    """Sign id_tokens with a key the JWKS does not publish."""
     launches: dict[str, Launch] = field(default_factory=dict)
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     stored: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     posted: list[dict[str, Any]] = field(default_factory=list)
     seen_authorizations: list[str] = field(default_factory=list)
-    key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "ehr-1"}))
+    key: RSAKey = field(default_factory=ehr_key)
 
     def new_launch(self, patient: str, user: str, app_context: str, encounter: str | None = None) -> str:
         """Register an EHR launch (what the EHR does when the clinician clicks a SMART link); returns its id."""
@@ -159,7 +168,8 @@ def build_app(ehr: SmartEhr) -> Flask:
             "exp": now + 300,
             "fhirUser": f"{base()}/fhir/{launch.user}",
         }
-        id_token = jwt.encode({"alg": "RS256", "kid": "ehr-1"}, claims, ehr.key)
+        signer = RSAKey.generate_key(2048, parameters={"kid": "ehr-1"}) if ehr.foreign_id_token else ehr.key
+        id_token = jwt.encode({"alg": "RS256", "kid": "ehr-1"}, claims, signer)
         body: dict[str, Any] = {
             "access_token": access,
             "token_type": "Bearer",
