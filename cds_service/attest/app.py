@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -30,6 +31,7 @@ from cds_service.record.request import FHIR_ID, FhirAuthorization, HookRequest
 logger = logging.getLogger("iop_cds.attest")
 
 COOKIE = "iop_cds_attest"
+USER_REFERENCE = re.compile(rf"(Patient|Practitioner|PractitionerRole|RelatedPerson)/{FHIR_ID.pattern}")
 Reevaluate = Callable[[HookRequest], dict[str, Any]]
 """Runs one hook call through the service's pipeline and returns the CDS Hooks response body."""
 
@@ -222,7 +224,7 @@ def attest_blueprint(
             entry=entry,
             items=items,
             patient=_patient_name(session) or f"Patient/{session.patient}",
-            user=session.user,
+            user=_user_name(session),
             csrf=session.csrf,
             problem=problem,
         )
@@ -459,22 +461,38 @@ def _diagnostics(response: requests.Response) -> str:
     return response.reason or "refused"
 
 
-def _patient_name(session: AttestSession) -> str | None:
-    """The patient's name and birth date for the page header (read with the token), or None."""
+def _read(session: AttestSession, reference: str) -> dict[str, Any] | None:
+    """A resource read from ``iss`` with the token (``Type/id`` of the user or patient only), or None."""
     assert session.access_token is not None
+    if not USER_REFERENCE.fullmatch(reference):
+        return None
     try:
         response = requests.get(
-            f"{session.iss}/Patient/{session.patient}",
+            f"{session.iss}/{reference}",
             headers={"Authorization": f"Bearer {session.access_token}", "Accept": "application/fhir+json"},
             timeout=smart.TIMEOUT_S,
         )
-        patient = response.json() if response.status_code == 200 else None
+        found = response.json() if response.status_code == 200 else None
     except (requests.RequestException, ValueError):
         return None
-    if not isinstance(patient, dict):
-        return None
-    names = patient.get("name") or []
-    name = names[0] if names and isinstance(names[0], dict) else {}
-    text = name.get("text") or " ".join([*(name.get("given") or []), name.get("family") or ""]).strip()
-    born = patient.get("birthDate")
+    return found if isinstance(found, dict) else None
+
+
+def _name_of(resource: dict[str, Any] | None) -> str:
+    names = (resource or {}).get("name") or []
+    name = names[0] if isinstance(names, list) and names and isinstance(names[0], dict) else {}
+    return str(name.get("text") or " ".join([*(name.get("given") or []), name.get("family") or ""]).strip())
+
+
+def _patient_name(session: AttestSession) -> str | None:
+    """The patient's name and birth date for the page header (read with the token), or None."""
+    patient = _read(session, f"Patient/{session.patient}")
+    text, born = _name_of(patient), (patient or {}).get("birthDate")
     return f"{text} (born {born})" if text and born else text or None
+
+
+def _user_name(session: AttestSession) -> str:
+    """The signed-in user as the page shows them: name and reference, or the reference alone."""
+    reference = session.user or ""
+    name = _name_of(_read(session, reference)) if reference.startswith(("Practitioner/", "RelatedPerson/")) else ""
+    return f"{name} ({reference})" if name else reference

@@ -135,11 +135,26 @@ def user_of(token: dict[str, Any], config: dict[str, Any], client_id: str, iss: 
     return user
 
 
+def can_write(scope: str, resource_type: str) -> bool:
+    """Whether granted scopes allow creating ``resource_type`` (SMART v2 ``.c``/``.cruds``, or v1 ``.write``/``.*``)."""
+    for granted in scope.split():
+        context, _, rest = granted.partition("/")
+        rtype, _, permissions = rest.partition(".")
+        if context not in ("patient", "user", "system") or rtype not in (resource_type, "*"):
+            continue
+        permissions = permissions.split("?", 1)[0]
+        if permissions in ("write", "*") or (permissions and set(permissions) <= set("cruds") and "c" in permissions):
+            return True
+    return False
+
+
 def launch_context(token: dict[str, Any], user: str) -> LaunchContext:
     """Patient and appContext from the token response (CDS Hooks passes a card's appContext through it)."""
     patient = token.get("patient")
     if not isinstance(patient, str) or not patient:
         raise SmartError("context", "the EHR gave no patient in context")
+    if not can_write(str(token.get("scope", "")), "QuestionnaireResponse"):
+        raise SmartError("context", "the EHR granted no scope to create a QuestionnaireResponse")
     raw = token.get("appContext")
     if raw is None:
         raise SmartError("context", "the launch carries no appContext: open the app from the IOP documentation card")

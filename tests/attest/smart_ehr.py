@@ -50,6 +50,8 @@ class SmartEhr:
     deny: bool = False
     refuse_writes: bool = False
     pkce_failures: int = 0
+    granted_scope: str | None = None
+    """Grant these scopes instead of the ones asked for."""
     foreign_id_token: bool = False
     """Sign id_tokens with a key the JWKS does not publish."""
     launches: dict[str, Launch] = field(default_factory=dict)
@@ -140,7 +142,7 @@ def build_app(ehr: SmartEhr) -> Flask:
         ehr.codes[code] = {
             "launch": launch,
             "challenge": args["code_challenge"],
-            "scope": args.get("scope", ""),
+            "scope": ehr.granted_scope if ehr.granted_scope is not None else args.get("scope", ""),
             "expires": time.time() + 60,
         }
         return back(code=code)

@@ -17,6 +17,7 @@ from flask import Flask
 
 from cds_service.attest.app import attest_blueprint
 from cds_service.attest.questionnaires import QuestionnaireCatalogue
+from cds_service.attest.smart import can_write
 from cds_service.config import Settings
 from cds_service.engine.mapping import Mappings
 from cds_service.hooks.app import create_app
@@ -93,6 +94,11 @@ class Rig:
             "name": [{"given": ["Dana"], "family": "Reyes"}],
             "birthDate": "1988-07-14",
         }
+        ehr.stored[("Practitioner", "P2-patient-psy")] = {
+            "resourceType": "Practitioner",
+            "id": "P2-patient-psy",
+            "name": [{"text": "Dr. Ana Ortiz, MD"}],
+        }
 
     def launch(self, app_context: str, **query: str) -> Any:
         """Open the app as the EHR does; returns the app's answer to /attest/launch."""
@@ -146,7 +152,7 @@ def test_the_form_lists_the_open_criteria_of_the_card_with_policy_text_and_citat
     page = rig.open_form(p2_card_context)
     text = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert "Dana Reyes (born 1988-07-14)" in text and USER in text
+    assert "Dana Reyes (born 1988-07-14)" in text and f"Dr. Ana Ortiz, MD ({USER})" in text
     criteria = json.loads(p2_card_context)["iop-cds"]["criteria"]
     assert SEVEN_A in criteria and SEVEN_B in criteria
     for key in criteria:
@@ -283,6 +289,33 @@ def test_an_id_token_the_ehr_did_not_sign_is_refused(rig: Rig, p2_card_context: 
     assert error_of(answer) == (400, "context")
     assert "the id_token could not be verified" in answer.get_data(as_text=True)
     assert rig.reevaluate.calls == []  # nothing is read with a token whose user is unproven
+
+
+def test_a_token_without_write_access_to_questionnaire_responses_is_refused_before_the_form(
+    rig: Rig, p2_card_context: str
+) -> None:
+    rig.ehr.granted_scope = "launch openid fhirUser patient/*.rs"
+    answer = rig.client.get(rig.authorize(rig.launch(p2_card_context)))
+    assert error_of(answer) == (400, "context")
+    assert "no scope to create a QuestionnaireResponse" in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("scope", "writes"),
+    [
+        ("patient/QuestionnaireResponse.c", True),
+        ("user/QuestionnaireResponse.cruds", True),
+        ("patient/*.cu", True),
+        ("patient/QuestionnaireResponse.write", True),
+        ("patient/*.*", True),
+        ("patient/QuestionnaireResponse.rs", False),
+        ("patient/*.read launch openid", False),
+        ("patient/Observation.c", False),
+        ("patient/QuestionnaireResponse.cz", False),
+    ],
+)
+def test_which_granted_scopes_allow_the_write(scope: str, writes: bool) -> None:
+    assert can_write(scope, "QuestionnaireResponse") is writes
 
 
 def test_the_smart_token_never_reaches_the_logs(
