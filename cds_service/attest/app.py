@@ -23,7 +23,7 @@ from flask import Blueprint, redirect, render_template, request
 from cds_service.attest import smart
 from cds_service.attest.questionnaires import COMMENT_SUFFIX, QuestionnaireCatalogue, QuestionnaireEntry, policy_quote
 from cds_service.attest.sessions import AttestSession, SessionStore
-from cds_service.cards.documentation import APP_CONTEXT_KEY
+from cds_service.cards.documentation import APP_CONTEXT_KEY, canonical_reference
 from cds_service.config import Settings
 from cds_service.logs import log_event
 from cds_service.record.request import FHIR_ID, FhirAuthorization, HookRequest
@@ -199,7 +199,7 @@ def attest_blueprint(
         session.patient = context.patient
         session.user = _relative(context.user, session.iss)
         session.app_context = {**context.app_context, "_entry": entry.id, "_criteria": criteria}
-        session.before = _statuses(_run(reevaluate, settings, session), session)
+        session.before = _statuses(_run(reevaluate, session), session)
         log_event(logger, "attest.authorized", level=logging.INFO, questionnaire=entry.id, items=len(criteria))
         return redirect("/attest/form", 303)
 
@@ -251,7 +251,7 @@ def attest_blueprint(
             written = _write(session, response)
         except smart.SmartError as exc:
             return error_page(exc.kind, exc.detail)
-        after = _statuses(_run(reevaluate, settings, session), session)
+        after = _statuses(_run(reevaluate, session), session)
         session.result = {"written": written, "answers": answers, "after": after}
         session.access_token = None  # the token has done its work: nothing further is sent to the EHR
         log_event(logger, "attest.recorded", level=logging.INFO, questionnaire=entry.id, answers=len(answers))
@@ -327,7 +327,7 @@ def _form_item(entry: QuestionnaireEntry, key: str, before: dict[str, str]) -> d
     }
 
 
-def _hook_request(settings: Settings, session: AttestSession) -> HookRequest:
+def _hook_request(session: AttestSession) -> HookRequest:
     """The hook call the card came from, in fetch mode against ``iss`` with the SMART token."""
     assert session.app_context is not None and session.access_token is not None
     ours = session.app_context[APP_CONTEXT_KEY]
@@ -355,9 +355,9 @@ def _hook_request(settings: Settings, session: AttestSession) -> HookRequest:
     )
 
 
-def _run(reevaluate: Reevaluate, settings: Settings, session: AttestSession) -> dict[str, Any]:
+def _run(reevaluate: Reevaluate, session: AttestSession) -> dict[str, Any]:
     try:
-        return reevaluate(_hook_request(settings, session))
+        return reevaluate(_hook_request(session))
     except Exception as exc:  # a failed re-check must not lose the attestation page; say it could not be checked
         log_event(logger, "attest.reevaluation-failed", level=logging.WARNING, error=type(exc).__name__)
         return {}
@@ -402,7 +402,7 @@ def _questionnaire_response(
         items.append({"linkId": key, "text": (entry.item(key) or {}).get("text", key), "answer": [answer]})
     resource: dict[str, Any] = {
         "resourceType": "QuestionnaireResponse",
-        "questionnaire": f"{entry.url}|{entry.version}" if entry.version else entry.url,
+        "questionnaire": canonical_reference(entry.url, entry.version),
         "status": "completed",
         "subject": {"reference": f"Patient/{session.patient}"},
         "authored": now.isoformat(timespec="seconds"),

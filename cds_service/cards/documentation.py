@@ -34,6 +34,11 @@ def questionnaire_url(settings: Settings, policy_key: str, phase: str) -> str:
     return f"{settings.public_base()}/fhir/Questionnaire/{questionnaire_id(policy_key, phase)}"
 
 
+def canonical_reference(url: str, version: str) -> str:
+    """``url|version`` (FHIR canonical), or the bare url when the version has whitespace (a canonical has none)."""
+    return f"{url}|{version}" if version and not any(ch.isspace() for ch in version) else url
+
+
 def attestable_ids(evaluation: PolicyEvaluation, results: list[CriterionResult]) -> list[str]:
     """The criterion ids a clinician can answer for the named items: a composite group stands for its open leaves."""
     ids: list[str] = []
@@ -81,9 +86,8 @@ def documentation_card(
     ]
     overdue = evaluation.phase == "discharge" or any(r.due is not None and r.due <= data.now for r in results)
     canonical = questionnaire_url(kit.settings, evaluation.policy.key, evaluation.phase)
-    version = evaluation.policy.version
     app_context: dict[str, Any] = {
-        "questionnaire": [f"{canonical}|{version}" if version else canonical],
+        "questionnaire": [canonical_reference(canonical, evaluation.policy.version)],
         "order": [json.dumps(o, separators=(",", ":")) for o in ([order] if order is not None else data.orders)],
     }
     coverage = data.routing.coverage

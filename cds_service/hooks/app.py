@@ -48,7 +48,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # keep card fields in the order the spec lists them
     CORS(
         app,
-        resources={r"/cds-services*": {"origins": list(settings.cors_origins)}, r"/healthz": {"origins": "*"}},
+        resources={
+            r"/cds-services*": {"origins": list(settings.cors_origins)},
+            r"/healthz": {"origins": "*"},
+            r"/fhir/Questionnaire*": {"origins": "*"},  # public, no patient data: any DTR app may read them
+        },
         methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Content-Type", "Authorization"],
         supports_credentials=False,

@@ -159,3 +159,8 @@ def test_attestable_criteria_follow_the_phase(mappings: Mappings) -> None:
     discharge = {c.id for c in attestable_criteria(medica, "discharge")}
     assert "medica.adult-admission.7b-can-develop-supports" in admission
     assert "medica.adult-admission.7b-can-develop-supports" not in discharge
+
+
+def test_any_browser_app_may_read_the_questionnaires(client: Any) -> None:
+    response = client.get("/fhir/Questionnaire/iop-cds-cca-discharge", headers={"Origin": "https://dtr.example"})
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
