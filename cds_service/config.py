@@ -86,6 +86,8 @@ class Settings:
     """Scopes asked at authorization: read the record to re-evaluate, create the QuestionnaireResponse."""
     attest_session_minutes: int = 30
     """How long an attestation session (and the SMART token it holds in memory) lives."""
+    attest_cookie_samesite: str = "Lax"
+    """``Lax``, or ``None`` when the EHR shows the app in an iframe of another site (then https is required)."""
 
     # Storage and operations
     feedback_db: str = "iop-cds-feedback.sqlite3"
@@ -102,6 +104,11 @@ class Settings:
     """Most feedback items in one request (413 beyond)."""
 
     def __post_init__(self) -> None:
+        if self.attest_cookie_samesite not in ("Lax", "None"):
+            raise SettingsError(
+                f"IOP_CDS_ATTEST_COOKIE_SAMESITE: {self.attest_cookie_samesite!r} is neither Lax nor None (Strict "
+                "would drop the session cookie on the EHR's redirect back to /attest/callback)"
+            )
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):

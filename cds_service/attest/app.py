@@ -109,7 +109,7 @@ def attest_blueprint(
     sessions = store or SessionStore(settings.attest_session_minutes * 60)
     allowed = {smart.normalise_base(i) for i in settings.attest_allowed_issuers}
     redirect_uri = f"{settings.public_base()}/attest/callback"
-    secure_cookie = settings.public_base().startswith("https://")
+    secure_cookie = settings.public_base().startswith("https://") or settings.attest_cookie_samesite == "None"
     zone = ZoneInfo(settings.timezone)
 
     def error_page(kind: str, detail: str = "") -> tuple[str, int]:
@@ -153,7 +153,7 @@ def attest_blueprint(
             path="/attest",
             secure=secure_cookie,
             httponly=True,
-            samesite="Lax",
+            samesite=settings.attest_cookie_samesite,
         )
         log_event(logger, "attest.launch", level=logging.INFO)
         return response

@@ -4,6 +4,9 @@ An item is a ``boolean`` question whose ``linkId`` is the criterion id (what ``e
 a QuestionnaireResponse) and whose ``text`` is the requirement. Two extensions carry the citation and the policy
 quote for machines; a nested ``display`` item shows the citation to any renderer, and a nested optional ``text``
 item (``<criterion id>.comment``) takes the clinician's comment.
+
+Validation uses ``fhir.resources.R4B`` (fhir.resources 8 ships no plain R4 package; R4B left Questionnaire and
+QuestionnaireResponse as R4 defined them, and ``record.orders`` validates with R4B too).
 """
 
 from __future__ import annotations

@@ -329,3 +329,18 @@ def test_the_smart_token_never_reaches_the_logs(
     logged = "\n".join(f"{r.getMessage()} {getattr(r, 'fields', '')}" for r in caplog.records)
     logged += capsys.readouterr().err
     assert not any(token in logged for token in tokens)
+
+
+def test_an_ehr_that_embeds_the_app_cross_site_gets_a_samesite_none_secure_cookie(
+    mappings: Mappings, p2_card_context: str
+) -> None:
+    ehr = SmartEhr()
+    with served(ehr.make_app()) as base:
+        rig = Rig(ehr, base, mappings, attest_cookie_samesite="None")
+        cookie = rig.launch(p2_card_context).headers["Set-Cookie"]
+    assert "SameSite=None" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_a_strict_samesite_setting_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="IOP_CDS_ATTEST_COOKIE_SAMESITE"):
+        Settings(attest_cookie_samesite="Strict")
