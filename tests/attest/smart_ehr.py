@@ -50,6 +50,8 @@ class SmartEhr:
     deny: bool = False
     refuse_writes: bool = False
     pkce_failures: int = 0
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+    """Changes to the smart-configuration document (``None`` removes a key)."""
     granted_scope: str | None = None
     """Grant these scopes instead of the ones asked for."""
     foreign_id_token: bool = False
@@ -96,26 +98,26 @@ def build_app(ehr: SmartEhr) -> Flask:
 
     @app.get("/fhir/.well-known/smart-configuration")
     def smart_configuration() -> Response:
-        return jsonify(
-            {
-                "issuer": f"{base()}/fhir",
-                "jwks_uri": f"{base()}/auth/jwks",
-                "authorization_endpoint": f"{base()}/auth/authorize",
-                "token_endpoint": f"{base()}/auth/token",
-                "grant_types_supported": ["authorization_code"],
-                "token_endpoint_auth_methods_supported": ["none"],
-                "scopes_supported": ["openid", "fhirUser", "launch", "patient/*.rs", "patient/QuestionnaireResponse.c"],
-                "response_types_supported": ["code"],
-                "capabilities": [
-                    "launch-ehr",
-                    "client-public",
-                    "context-ehr-patient",
-                    "sso-openid-connect",
-                    "permission-v2",
-                ],
-                "code_challenge_methods_supported": ["S256"],
-            }
-        )
+        document = {
+            "issuer": f"{base()}/fhir",
+            "jwks_uri": f"{base()}/auth/jwks",
+            "authorization_endpoint": f"{base()}/auth/authorize",
+            "token_endpoint": f"{base()}/auth/token",
+            "grant_types_supported": ["authorization_code"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "scopes_supported": ["openid", "fhirUser", "launch", "patient/*.rs", "patient/QuestionnaireResponse.c"],
+            "response_types_supported": ["code"],
+            "capabilities": [
+                "launch-ehr",
+                "client-public",
+                "context-ehr-patient",
+                "sso-openid-connect",
+                "permission-v2",
+            ],
+            "code_challenge_methods_supported": ["S256"],
+        }
+        document.update(ehr.config_overrides)
+        return jsonify({k: v for k, v in document.items() if v is not None})
 
     @app.get("/auth/jwks")
     def jwks() -> Response:

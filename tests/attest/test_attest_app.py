@@ -344,3 +344,41 @@ def test_an_ehr_that_embeds_the_app_cross_site_gets_a_samesite_none_secure_cooki
 def test_a_strict_samesite_setting_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="IOP_CDS_ATTEST_COOKIE_SAMESITE"):
         Settings(attest_cookie_samesite="Strict")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        ({"code_challenge_methods_supported": ["plain"]}, "does not offer PKCE with S256"),
+        ({"code_challenge_methods_supported": None}, "does not offer PKCE with S256"),
+        ({"capabilities": ["launch-standalone"]}, "capabilities lacks launch-ehr"),
+        ({"token_endpoint": None}, "lacks token_endpoint"),
+    ],
+)
+def test_an_ehr_without_what_an_ehr_launch_with_pkce_needs_is_a_page_before_any_redirect(
+    rig: Rig, p2_card_context: str, overrides: dict[str, Any], says: str
+) -> None:
+    rig.ehr.config_overrides = overrides
+    answer = rig.launch(p2_card_context)
+    assert error_of(answer) == (502, "discovery") and says in answer.get_data(as_text=True)
+    assert "Set-Cookie" not in answer.headers
+
+
+def test_a_discharge_launch_re_evaluates_the_encounter_and_links_the_response_to_it(rig: Rig, tmp_path: Path) -> None:
+    settings = Settings(
+        auth=False, public_base_url=PUBLIC, feedback_db=str(tmp_path / "f.db"), replay_db=str(tmp_path / "r.db")
+    )
+    bundle = json.loads((P2.parent / "P4.json").read_text(encoding="utf-8"))
+    body = build_hook_request(bundle, "encounter-discharge", at="2025-02-28T12:05:00-05:00", policies=["optum-locg"])
+    answer = create_app(settings).test_client().post("/cds-services/iop-encounter-discharge", json=body).get_json()
+    (link,) = [link for card in answer["cards"] for link in card.get("links", []) if link["type"] == "smart"]
+    page = rig.open_form(link["appContext"])
+    first = json.loads(link["appContext"])["iop-cds"]["criteria"][0]
+    saved = rig.client.post("/attest/form", data={"csrf": rig.csrf(page), f"answer-{first}": "yes"})
+    assert saved.status_code == 303
+    (qr,) = rig.ehr.posted
+    assert qr["encounter"] == {"reference": "Encounter/P4-prog"}
+    assert qr["questionnaire"] == f"{PUBLIC}/fhir/Questionnaire/iop-cds-optum-locg-discharge|2021"
+    for call in rig.reevaluate.calls:
+        assert call.hook == "encounter-discharge" and call.encounter_id == "P4-prog"
+        assert "draftOrders" not in call.context and call.extension == {"iop-cds.policies": ["optum-locg"]}
