@@ -17,7 +17,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
-from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from flask import Blueprint, redirect, render_template, request
 
 from cds_service.attest import smart
@@ -412,6 +411,8 @@ def _questionnaire_response(
     encounter = (session.app_context.get(APP_CONTEXT_KEY) or {}).get("encounter")
     if isinstance(encounter, str) and FHIR_ID.fullmatch(encounter):
         resource["encounter"] = {"reference": f"Encounter/{encounter}"}
+    from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse  # loaded on first use, like the app
+
     QuestionnaireResponse.model_validate(resource)
     return resource
 

