@@ -158,8 +158,12 @@ def test_documentation_card_links_the_attestation_app_and_the_policy(card_client
     info = next(c for c in result["cards"] if c["indicator"] == "info")
     smart = next(link for link in info["links"] if link["type"] == "smart")
     context = json.loads(smart["appContext"])
-    assert context["policy"] == "cardtest" and context["draftOrderIds"] == ["o1"]
-    assert set(context["criterionIds"]) == {"cardtest.risk", "cardtest.judgement"}  # never the program-level row
+    # Da Vinci DTR's launch context (questionnaire canonical, the draft order's JSON) plus the service's own member.
+    assert context["questionnaire"][0].split("|")[0].endswith("/fhir/Questionnaire/iop-cds-cardtest-admission")
+    assert [json.loads(o)["id"] for o in context["order"]] == ["o1"]
+    assert context["iop-cds"]["policy"] == "cardtest" and context["iop-cds"]["phase"] == "admission"
+    assert set(context["iop-cds"]["criteria"]) == {"cardtest.risk", "cardtest.judgement"}  # never the program row
+    assert smart["url"].endswith("/attest/launch")
     assert any(
         link["type"] == "absolute" and link["url"] == "https://payer.example/iop-policy" for link in info["links"]
     )
