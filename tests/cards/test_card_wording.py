@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import assert_inferno_checks, call_hook, golden, load_fixture
+from golden_calls import GOLDEN_CALLS
 
 from cds_service.cards.wording import FHIR_TYPES
+from cds_service.config import Settings
 from cds_service.engine.mapping import Mappings
 from cds_service.record.hook_requests import build_hook_request
 
@@ -52,6 +56,18 @@ def test_card_text_has_no_ids_references_or_bare_clock_times(
             assert clock["offset"], f"time without offset in {card['summary']!r}: {clock[0]}"
         assert card["summary"] not in requirement_texts and len(card["summary"]) <= 139
         assert not any(card["summary"].endswith(t) for t in requirement_texts)
+
+
+@pytest.mark.parametrize(("name", "hook", "at"), GOLDENS)
+def test_every_card_time_is_in_the_policy_zone(client: Any, mappings: Mappings, name: str, hook: str, at: str) -> None:
+    """Reasons and evidence state times in one zone (the policy's, else the site's), so a day never reads twice."""
+    policy = GOLDEN_CALLS[name][2]
+    zone = ZoneInfo(mappings.policies[policy].timezone or Settings().timezone)
+    result = golden(client, name, hook, at)
+    for card in result["cards"]:
+        for clock in CLOCK.finditer(texts(card)):
+            stamp = datetime.fromisoformat(clock[0].replace(" ", "T", 1).replace(" ", ""))
+            assert stamp.utcoffset() == stamp.astimezone(zone).utcoffset(), (card["summary"], clock[0], str(zone))
 
 
 @pytest.mark.parametrize(("name", "hook", "at"), GOLDENS)
