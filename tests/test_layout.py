@@ -16,6 +16,7 @@ ALLOWED = {
     "record": {"record", "config", "logs"},
     "engine": {"engine", "record.patient_record", "config", "logs"},
     "cards": {"cards", "engine", "record.patient_record", "config", "logs"},
+    "console": {"console", "engine", "record", "cards", "config", "logs", "offline"},
 }
 
 

@@ -19,7 +19,7 @@ from cds_service.hooks.invocation import HookInvoker, PreconditionFailed
 from cds_service.hooks.metrics import exposition, observe_request
 from cds_service.hooks.openapi import openapi_document
 from cds_service.hooks.protocol import ProtocolError, parse_hook_request
-from cds_service.hooks.services import SERVICES
+from cds_service.hooks.services import SERVICES, service_for_hook
 from cds_service.logs import configure_logging, log_event
 
 logger = logging.getLogger("iop_cds")
@@ -158,6 +158,15 @@ def create_app(settings: Settings | None = None) -> Flask:
             log_event(logger, "feedback.unavailable", level=logging.ERROR, service=service_id, reason=str(exc))
             return operation_outcome("transient", "feedback could not be stored; retry later", status=503)
         return jsonify({"received": len(items), "stored": stored})
+
+    if settings.console:  # off by default: then /console is a 404 like any unknown path
+        from cds_service.console import console_blueprint
+
+        def evaluate_in_process(body: dict[str, Any]) -> dict[str, Any]:
+            service = SERVICES[service_for_hook(body["hook"])]
+            return invoker.invoke(service, parse_hook_request(body, service.hook))
+
+        app.register_blueprint(console_blueprint(settings, invoker.mappings, evaluate_in_process))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
