@@ -130,9 +130,9 @@ def _merged(folder: Path, name: str, section: str) -> dict[str, Any]:
 
 
 def _raw_nodes(spec: Any, out: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Node id → the node's YAML mapping, for every node of a policy tree."""
+    """Node id → the node's YAML mapping, for every node of a policy tree (not a rule's ``criterion: {id}``)."""
     if isinstance(spec, dict):
-        if isinstance(spec.get("id"), str):
+        if isinstance(spec.get("id"), str) and ("text" in spec or "citation" in spec):
             out[spec["id"]] = spec
         for value in spec.values():
             _raw_nodes(value, out)

@@ -65,18 +65,21 @@ def console_blueprint(settings: Settings, mappings: Mappings, evaluate: Evaluate
     def problem(status: int, title: str, message: str) -> Response:
         return page("problem.html", status, title=title, message=message)
 
+    def refused() -> Response:
+        return problem(
+            403,
+            "Console refused",
+            "The console is on, but the service requires authentication (IOP_CDS_AUTH) and no "
+            "IOP_CDS_CONSOLE_TOKEN is configured. Set a console token of at least 16 characters, or turn the "
+            "console off.",
+        )
+
     @console.before_request
     def guard() -> Response | None:
         if request.endpoint in ("console.static", "console.login"):
             return None
         if access.refused:
-            return problem(
-                403,
-                "Console refused",
-                "The console is on, but the service requires authentication (IOP_CDS_AUTH) and no "
-                "IOP_CDS_CONSOLE_TOKEN is configured. Set a console token of at least 16 characters, or turn the "
-                "console off.",
-            )
+            return refused()
         if access.allows(request.cookies.get(COOKIE), request.headers.get("Authorization")):
             return None
         if request.method == "GET":
@@ -93,7 +96,7 @@ def console_blueprint(settings: Settings, mappings: Mappings, evaluate: Evaluate
     def login() -> Response:
         target = _local_target(request.values.get("next", ""))
         if access.refused:
-            return guard() or problem(403, "Console refused", "No console token is configured.")
+            return refused()
         if access.open:
             return redirect(target)
         if request.method == "GET":
