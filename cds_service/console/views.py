@@ -113,7 +113,7 @@ def console_blueprint(settings: Settings, mappings: Mappings, evaluate: Evaluate
             path=COOKIE_PATH,
             httponly=True,
             samesite="Strict",
-            secure=request.is_secure,
+            secure=request.is_secure or settings.public_base_url.startswith("https://"),
         )
         return response
 

@@ -71,7 +71,8 @@ def test_browse_a_policys_criteria_tree(
     screenshot("policy-tree")
     criterion.find_element(By.CSS_SELECTOR, "a.vs").click()
     wait(browser).until(ec.url_contains("/console/valuesets/"))
-    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Value set")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Value set VS-MOD-SEV"
+    assert "Major depressive disorder, single episode, moderate" in browser.find_element(By.TAG_NAME, "main").text
     screenshot("value-set")
 
 
