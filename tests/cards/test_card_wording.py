@@ -207,3 +207,30 @@ def test_a_bridge_gap_offers_a_prescription_review_task(client: Any) -> None:
     assert task["resourceType"] == "Task" and task["intent"] == "proposal" and task["status"] == "requested"
     assert task["for"] == {"reference": "Patient/P4-patient"}
     assert task["focus"] == {"reference": "MedicationRequest/P4-sertraline"}
+
+
+def test_unreadable_data_is_named_in_words_on_every_card(client: Any) -> None:
+    body = build_hook_request(load_fixture("golden/P4.json"), "encounter-discharge", at=P4_AT, encounter_id="P4-prog")
+    body["prefetch"]["careplans"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout", "diagnostics": "upstream timed out"}],
+    }
+    result = call_hook(client, body)
+    (incomplete,) = [c for c in result["cards"] if "incomplete" in c["summary"]]
+    assert incomplete["summary"] == "IOP evaluation incomplete: care plans could not be read"
+    assert (
+        "- The patient's care plans (CarePlan) could not be read: the EHR could not run this query: upstream "
+        in (incomplete["detail"])
+    )
+    documentation = next(c for c in result["cards"] if "documentation" in c["summary"])
+    assert (
+        "The discharge plan includes a crisis plan for returning or new symptoms.** (And all of the following "
+        in (documentation["detail"])
+    )
+    assert (
+        "— the patient's care plans (CarePlan) could not be read (no active crisis plan found in the record)"
+        in (documentation["detail"])
+    )
+    for card in result["cards"]:
+        assert "could not be read: " not in texts(card).replace("could not be read: the EHR", "")
+        assert "careplans" not in texts(card) and "`" not in texts(card)
