@@ -59,8 +59,7 @@ def console_blueprint(settings: Settings, mappings: Mappings, evaluate: Evaluate
     limit = settings.console_max_upload_bytes
 
     def page(template: str, status: int = 200, **values: Any) -> Response:
-        response = make_response(render_template(f"console/{template}", access=access, **values), status)
-        return response
+        return make_response(render_template(f"console/{template}", access=access, **values), status)
 
     def problem(status: int, title: str, message: str) -> Response:
         return page("problem.html", status, title=title, message=message)

@@ -265,3 +265,10 @@ def test_an_upload_over_the_limit_is_a_400_page_not_a_413(console: Any) -> None:
     far_over = b"x" * (3 * 1024 * 1024)  # beyond what the form parser reads at all
     page = try_it(console, far_over)
     assert page.status_code == 400 and "at most 2.0 MB" in error_of(page.get_data(as_text=True))
+
+
+def test_a_pasted_record_over_the_form_parsers_default_is_accepted_up_to_the_limit(console: Any) -> None:
+    bundle = load_fixture("golden/P3.json")
+    bundle["padding"] = "x" * (1024 * 1024)  # Werkzeug keeps only 500 KB of a text field unless told otherwise
+    page = try_it(console, text=json.dumps(bundle), policy="optum-locg", at=P3_AT)
+    assert page.status_code == 200 and "indicator-critical" in page.get_data(as_text=True)
