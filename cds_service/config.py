@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POLICY_KEYS = ("optum-locg", "molina", "medica", "cca", "bh803")
+MIN_CONSOLE_TOKEN_CHARS = 16
+SECRET_SETTINGS = frozenset({"console_token"})
+"""Settings never written to a log: ``describe`` shows only whether they are set."""
 
 
 class SettingsError(ValueError):
@@ -103,6 +106,14 @@ class Settings:
     max_feedback_items: int = 100
     """Most feedback items in one request (413 beyond)."""
 
+    # Console for integration engineers (docs/console.md)
+    console: bool = False
+    """Serve ``/console`` (policies, criteria, value sets, try-it); off by default, and then ``/console`` is a 404."""
+    console_token: str = ""
+    """Shared secret a browser enters once at ``/console/login``; required whenever ``IOP_CDS_AUTH`` is on."""
+    console_max_upload_bytes: int = 10 * 1024 * 1024
+    """Largest Bundle or hook request the try-it page accepts (a clear error page beyond)."""
+
     def __post_init__(self) -> None:
         if self.attest_cookie_samesite not in ("Lax", "None"):
             raise SettingsError(
@@ -115,6 +126,10 @@ class Settings:
             raise SettingsError(
                 f"IOP_CDS_TIMEZONE: unknown time zone {self.timezone!r} (an IANA name such as America/New_York)"
             ) from None
+        if self.console_token and len(self.console_token) < MIN_CONSOLE_TOKEN_CHARS:
+            raise SettingsError(
+                f"IOP_CDS_CONSOLE_TOKEN: at least {MIN_CONSOLE_TOKEN_CHARS} characters (e.g. openssl rand -hex 24)"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -152,5 +167,9 @@ class Settings:
         return self.attestation_app_url or f"{self.public_base()}/attest/launch"
 
     def describe(self) -> dict[str, object]:
-        """Settings as a plain dict, for the start-up log line."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Settings as a plain dict, for the start-up log line (secrets shown as ``set``/``unset``)."""
+        shown: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown[f.name] = ("set" if value else "unset") if f.name in SECRET_SETTINGS else value
+        return shown

@@ -17,6 +17,7 @@ ALLOWED = {
     "engine": {"engine", "record.patient_record", "config", "logs"},
     "cards": {"cards", "engine", "record.patient_record", "config", "logs"},
     "attest": {"attest", "engine", "record", "cards", "config", "logs"},
+    "console": {"console", "engine", "record", "cards", "config", "logs", "offline"},
 }
 
 

@@ -170,6 +170,15 @@ def create_app(settings: Settings | None = None) -> Flask:
             return operation_outcome("transient", "feedback could not be stored; retry later", status=503)
         return jsonify({"received": len(items), "stored": stored})
 
+    if settings.console:  # off by default: then /console is a 404 like any unknown path
+        from cds_service.console import console_blueprint
+
+        def evaluate_in_process(body: dict[str, Any]) -> dict[str, Any]:
+            service = SERVICES[service_for_hook(body["hook"])]
+            return invoker.invoke(service, parse_hook_request(body, service.hook))
+
+        app.register_blueprint(console_blueprint(settings, invoker.mappings, evaluate_in_process))
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(exc.code or 500, "processing")

@@ -241,7 +241,13 @@ def test_unreadable_data_gives_an_incomplete_card_and_indeterminate_coverage(car
         "issue": [{"severity": "error", "code": "timeout"}],
     }
     result = post(card_client, body)
-    assert any("incomplete" in c["summary"] and "conditions" in c["summary"] for c in result["cards"])
+    (incomplete,) = [c for c in result["cards"] if "incomplete" in c["summary"]]
+    assert incomplete["summary"] == "IOP evaluation incomplete: diagnoses could not be read"
+    assert (
+        "- The patient's diagnoses (Condition) could not be read: the EHR could not run this query: timeout"
+        in (incomplete["detail"])
+    )
+    assert "`" not in incomplete["detail"] and "conditions" not in incomplete["detail"]
     info = result["systemActions"][0]["resource"]["extension"][-1]["extension"]
     assert {"url": "covered", "valueCode": "indeterminate"} in info
     statuses = {c["id"]: c["status"] for e in result["extension"]["iop-cds.evaluations"] for c in e["criteria"]}
