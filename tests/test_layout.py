@@ -16,6 +16,18 @@ ALLOWED = {
     "record": {"record", "config", "logs"},
     "engine": {"engine", "record.patient_record", "config", "logs"},
     "cards": {"cards", "engine", "record.patient_record", "config", "logs"},
+    # The population audit runs the offline pipeline; it reads Bundles as the CLI does, never through HTTP.
+    "audit": {
+        "audit",
+        "engine",
+        "record.patient_record",
+        "record.orders",
+        "record.hook_requests",
+        "cards",
+        "config",
+        "logs",
+        "offline",
+    },
 }
 
 
