@@ -261,11 +261,14 @@ def assign_deviations(episodes: int, rng: random.Random) -> list[str | None]:
 
 
 def build_population(
-    patients: int, episodes: int, seed: int, synthea_seed: int, pool: int
+    patients: int, episodes: int, seed: int, synthea_seed: int, pool: int, synthea_bundles: Path | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """All resources of the population and the truth of what was injected."""
     rng = random.Random(seed)
-    raw = synthea_pool(synthea_seed, pool)
+    if synthea_bundles is not None:
+        raw = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(synthea_bundles.glob("*.json"))]
+    else:
+        raw = synthea_pool(synthea_seed, pool)
     records = [recent_record(b) for b in raw]
     records = [r for r in records if not any(x.get("deceasedDateTime") for x in r if x["resourceType"] == "Patient")]
     deviations = assign_deviations(episodes, rng)
@@ -308,7 +311,9 @@ def build_population(
     counts = {name: sum(1 for e in truth_episodes if name in e["deviations"]) for name in RATES}
     truth = {
         "generator": "tools/make_population.py",
-        "synthea": f"{SYNTHEA_SPEC} -p {pool} -s {synthea_seed} -a 18-64 -r {REFERENCE_DATE} Massachusetts",
+        "synthea": str(synthea_bundles)
+        if synthea_bundles
+        else f"{SYNTHEA_SPEC} -p {pool} -s {synthea_seed} -a 18-64 -r {REFERENCE_DATE} Massachusetts",
         "seed": seed,
         "patients": patients,
         "episodes": truth_episodes,
@@ -410,13 +415,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1414, help="seed of the injection (default 1414)")
     parser.add_argument("--synthea-seed", type=int, default=1414, help="PySynthea's own seed (default 1414)")
     parser.add_argument("--pool", type=int, default=24, help="PySynthea patients generated and reused (default 24)")
+    parser.add_argument(
+        "--synthea-bundles", type=Path, help="use these PySynthea Bundles as the pool instead of running PySynthea"
+    )
     parser.add_argument("--gzip", action="store_true", help="write .ndjson.gz")
     parser.add_argument("--bad-input", action="store_true", help="add one line or file of each kind of bad input")
     args = parser.parse_args(argv)
     episodes = args.patients // 2 if args.episodes is None else args.episodes
     if not 0 <= episodes <= args.patients:
         parser.error("--episodes must be between 0 and --patients")
-    resources, truth = build_population(args.patients, episodes, args.seed, args.synthea_seed, args.pool)
+    resources, truth = build_population(
+        args.patients, episodes, args.seed, args.synthea_seed, args.pool, args.synthea_bundles
+    )
     files = write_export(resources, args.out, args.gzip, "2025-11-01T00:00:00Z")
     if args.bad_input:
         add_bad_input(args.out, files, args.gzip, truth)

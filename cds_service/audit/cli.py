@@ -57,7 +57,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
         if args.workers < 1:
             raise AuditUsageError("--workers must be at least 1")
         policies = tuple(dict.fromkeys(args.policy or ()))
-        known = set(load_mappings(settings.mappings_dir).policies)
+        known = set(load_mappings(settings.mappings_dir).policies) if policies else set()
         unknown = [p for p in policies if p not in known]
         if unknown:
             raise AuditUsageError(f"--policy: unknown policy {unknown[0]!r} (one of {', '.join(sorted(known))})")
