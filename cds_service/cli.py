@@ -143,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--policy", action="append", help="policy key (repeatable; default: routed by Coverage)")
     audit.add_argument("--as-of", help="evaluation time of episodes still open, RFC 3339 (default: export time)")
     audit.add_argument("--period", help="START/END (dates or RFC 3339): discharges and orders inside it only")
-    audit.add_argument("--workers", type=int, default=2, help="local Dask workers (default 2)")
+    audit.add_argument(
+        "--workers", type=int, default=2, help="local Dask worker processes (default 2; 1 runs in this process)"
+    )
     audit.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
     audit.set_defaults(run=_audit)
 

@@ -44,6 +44,7 @@ import sys
 import uuid
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +250,17 @@ def _dangling(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
+@lru_cache(maxsize=2)
+def _pool_records(source: str) -> list[list[dict[str, Any]]]:
+    """The pool's trimmed records ("synthea:SEED:SIZE" runs PySynthea; else a folder of its Bundles)."""
+    if source.startswith("synthea:"):
+        _, seed, size = source.split(":")
+        raw = synthea_pool(int(seed), int(size))
+    else:
+        raw = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(source).glob("*.json"))]
+    return [recent_record(b) for b in raw]
+
+
 def assign_deviations(episodes: int, rng: random.Random) -> list[str | None]:
     """Exactly round(rate x episodes) episodes per deviation, disjoint, in a seeded random order."""
     counts = {name: round(rate * episodes) for name, rate in RATES.items()}
@@ -265,11 +277,8 @@ def build_population(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """All resources of the population and the truth of what was injected."""
     rng = random.Random(seed)
-    if synthea_bundles is not None:
-        raw = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(synthea_bundles.glob("*.json"))]
-    else:
-        raw = synthea_pool(synthea_seed, pool)
-    records = [recent_record(b) for b in raw]
+    source = str(synthea_bundles) if synthea_bundles is not None else f"synthea:{synthea_seed}:{pool}"
+    records = copy.deepcopy(_pool_records(source))
     records = [r for r in records if not any(x.get("deceasedDateTime") for x in r if x["resourceType"] == "Patient")]
     deviations = assign_deviations(episodes, rng)
     with_episode = set(rng.sample(range(patients), episodes))

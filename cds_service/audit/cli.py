@@ -70,6 +70,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
             period=period,
             workers=args.workers,
             scheduler=args.scheduler,
+            # One worker gains nothing from a process of its own; it runs in this one and starts in a second.
+            processes=args.workers > 1,
             progress=sys.stdout,
         )
     except (AuditUsageError, AuditInputError, AuditOutputError) as exc:
