@@ -143,9 +143,11 @@ def audit_patient(
     for target in find_targets(resources, options.as_of, (options.start, options.end)):
         try:
             response = run(hook_request(bundle, target, options.policies))
-        except ValueError as exc:  # a ProtocolError or an unusable Bundle: this target is bad input, not the run
-            file, line = origin.get(id(by_id.get(target.resource_id)), ("", 0))
-            result.problems.append(Problem(file, line or None, f"{target.kind} {target.resource_id}: {exc}"))
+        except Exception as exc:  # one unusable record is listed as bad input; the run goes on
+            source = by_id.get(target.resource_id) or next(r for r in resources if r.get("id") == target.resource_id)
+            file, line = origin.get(id(source), ("", 0))
+            reason = f"{target.kind} {target.resource_id} not evaluated: {type(exc).__name__}: {exc}"
+            result.problems.append(Problem(file, line or None, reason))
             continue
         aftercare = None
         if target.kind == "episode" and target.discharge is not None:

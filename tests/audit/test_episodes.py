@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -127,3 +128,20 @@ def test_the_bundle_carries_cited_shared_resources_and_names_dangling_references
     )
     assert [e["resource"].get("id") for e in bundle["entry"]] == ["p", "o", "dr"]
     assert dangling == [(observation, "Encounter/gone")]
+
+
+def test_a_record_the_service_would_refuse_is_listed_and_the_rest_of_the_patient_evaluated(tmp_path) -> None:
+    from cds_service.audit.evaluate import AuditOptions, audit_patient
+    from cds_service.config import Settings
+
+    resources = [
+        {"resourceType": "Patient", "id": "p"},
+        *_program("prog", "finished", "2025-04-04T13:00:00-04:00", "2025-04-25T16:00:00-04:00"),
+        {**_order("bad-order", "2025-04-02T10:00:00-04:00"), "occurrenceDateTime": "next tuesday"},
+    ]
+    rows = [(json.dumps(r), "export.ndjson", n) for n, r in enumerate(resources, start=1)]
+    settings = Settings(auth=False, feedback_db=str(tmp_path / "f.sqlite3"), replay_db=str(tmp_path / "r.sqlite3"))
+    audit = audit_patient("p", rows, {}, frozenset({"Encounter"}), AuditOptions(AS_OF), settings)
+    assert [t["episode"] for t in audit.targets] == ["prog"]
+    assert [(p.file, p.line) for p in audit.problems] == [("export.ndjson", 4)]
+    assert audit.problems[0].reason.startswith("order bad-order not evaluated: ProtocolError")
