@@ -25,7 +25,16 @@ import pandas as pd
 from cds_service.audit.evaluate import AuditOptions, audit_patient
 from cds_service.audit.parquet import CRITERIA_DIR, read_criteria, write_criteria, write_problems, write_targets
 from cds_service.audit.report import write_report
-from cds_service.audit.source import Block, InputPlan, Problem, plan_input, read_block, read_shared
+from cds_service.audit.source import (
+    Block,
+    InputPlan,
+    Problem,
+    is_marker_block,
+    patients_with_targets,
+    plan_input,
+    read_block,
+    read_shared,
+)
 from cds_service.config import Settings
 
 COLUMNS = ["patient", "text", "line", "file", "problem"]
@@ -89,7 +98,6 @@ def audit_partition(
         criteria.extend(audit.criteria)
         results.extend(("target", json.dumps(t)) for t in audit.targets)
         results.extend(("problem", json.dumps([p.file, p.line, p.reason])) for p in audit.problems)
-        results.append(("patient", str(patient)))
     write_criteria(criteria, Path(out), part)
     return pd.DataFrame(results, columns=RESULT_COLUMNS).astype({"table": "string", "payload": "string"})
 
@@ -121,6 +129,13 @@ def _client(workers: int, scheduler: str | None, processes: bool, local_dir: Pat
 
 
 def _peak_memory_mb() -> float:
+    """Peak resident memory of this worker process (VmHWM: ru_maxrss would carry the parent's over the exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -165,7 +180,13 @@ def run_audit(
             frames = dd.from_map(block_frame, plan.blocks, meta=_frame([]), enforce_metadata=False)
             bad = frames[frames["problem"] != ""][["file", "line", "problem"]]
             good = frames[frames["problem"] == ""][["patient", "text", "file", "line"]]
-            count = partitions or max(2, len(plan.blocks))
+            patients_read = good["patient"].nunique()
+            if plan.mode == "bulk":
+                # Most patients of a payer's export have no IOP episode: only those with one are shuffled.
+                markers = [b for b in plan.blocks if is_marker_block(b)]
+                wanted = sorted(set().union(*client.gather(client.map(patients_with_targets, markers))))
+                good = good[good["patient"].isin(wanted)]
+            count = partitions or max(2, len(plan.blocks) // 4)
             shuffled = good.shuffle("patient", npartitions=count, shuffle_method="p2p")
             meta = pd.DataFrame({"table": pd.Series(dtype="string"), "payload": pd.Series(dtype="string")})
             results = shuffled.map_partitions(
@@ -178,13 +199,13 @@ def run_audit(
                 meta=meta,
                 enforce_metadata=False,
             )
-            futures = client.compute([results, bad])
+            futures = client.compute([results, bad, patients_read])
             if progress is not None:
                 from distributed import progress as show_progress
 
                 show_progress(futures, notebook=False)
                 progress.write("\n")
-            evaluated, bad_rows = client.gather(futures)
+            evaluated, bad_rows, patients = client.gather(futures)
         peaks = client.run(_peak_memory_mb)
     finally:
         # The progress bar's scheduler feed is cancelled on close; that is not an error worth a traceback.
@@ -194,15 +215,12 @@ def run_audit(
             cluster.close()
     problems += [Problem(str(f), int(n), str(r)) for f, n, r in bad_rows.itertuples(index=False)]
     targets: list[dict[str, Any]] = []
-    patients = 0
     for table, payload in evaluated.itertuples(index=False):
         if table == "target":
             targets.append(json.loads(payload))
         elif table == "problem":
             file, line, reason = json.loads(payload)
             problems.append(Problem(file, line, reason))
-        else:
-            patients += 1
     targets.sort(key=lambda t: (t["patient"], t["episode"]))
     problems.sort(key=lambda p: (p.file, p.line or 0, p.reason))
     write_targets(targets, out)
@@ -214,7 +232,7 @@ def run_audit(
         "input": str(input_dir),
         "as_of": when.isoformat(),
         "period": [d.isoformat() if d else None for d in period],
-        "patients": patients,
+        "patients": int(patients),
         "episodes": episodes,
         "orders": len(targets) - episodes,
         "criteria_rows": rows.num_rows,
@@ -230,7 +248,7 @@ def run_audit(
         seconds=time.perf_counter() - started,
         workers=len(peaks),
         peak_memory_mb={str(k): v for k, v in peaks.items()},
-        input_patients=patients,
+        input_patients=int(patients),
     )
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cds_service.record.orders import iop_code
+
 BLOCK_LINES = 20_000
 """Lines per block: the unit of reading, so that no task holds a whole NDJSON file."""
 
@@ -217,6 +219,31 @@ def _read_bundle(path: Path) -> Iterator[tuple[str, str, int, str, str]]:
         owner = patient_of(resource)
         # Everything in a patient's Bundle is that patient's, practitioners and organisations included.
         yield owner or patients[0], json.dumps(resource, separators=(",", ":")), index, path.name, ""
+
+
+MARKER_TYPES = ("Encounter", "ServiceRequest")
+"""The files that tell which patients have something to evaluate (a program's sessions, an IOP order)."""
+
+
+def marks_a_target(resource: dict[str, Any]) -> bool:
+    """A session Encounter that is part of a program, or an IOP ServiceRequest: its patient must be evaluated."""
+    if resource.get("resourceType") == "Encounter":
+        return isinstance(resource.get("partOf"), dict)
+    return resource.get("resourceType") == "ServiceRequest" and iop_code(resource) is not None
+
+
+def is_marker_block(block: Block) -> bool:
+    """A block of an Encounter or ServiceRequest file (a Bulk export names its files by type)."""
+    return block.kind == "ndjson" and _type_of_file(Path(block.path)) in MARKER_TYPES
+
+
+def patients_with_targets(block: Block) -> set[str]:
+    """Patients of a block's resources that mark a target (unreadable lines are counted by the main pass)."""
+    found: set[str] = set()
+    for patient, text, _, _, problem in read_block(block):
+        if not problem and marks_a_target(json.loads(text)):
+            found.add(patient)
+    return found
 
 
 def read_shared(files: list[Path]) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
