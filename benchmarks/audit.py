@@ -31,11 +31,10 @@ SYNTHEA = ROOT / "tests" / "fixtures" / "synthea"
 
 
 def write_population(folder: Path, patients: int, episode_share: float, seed: int) -> float:
-    """A Bulk export of ``patients`` patients; returns its size in MB."""
-    episodes = round(patients * episode_share)
-    resources, truth = make_population.build_population(patients, episodes, seed, seed, 0, SYNTHEA)
-    make_population.write_export(resources, folder, False, "2025-11-01T00:00:00Z")
-    (folder / "truth.json").write_text(json.dumps(truth) + "\n", encoding="utf-8")
+    """A Bulk export of ``patients`` patients (streamed to disk); returns its size in MB."""
+    make_population.write_population(
+        folder, patients, round(patients * episode_share), seed=seed, synthea_seed=seed, synthea_bundles=SYNTHEA
+    )
     return sum(p.stat().st_size for p in folder.glob("*.ndjson")) / 1e6
 
 
@@ -58,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# {size} patients: {megabytes:.0f} MB NDJSON written in {time.perf_counter() - started:.0f} s")
             for workers in args.workers:
                 out = Path(scratch) / f"out-{size}-{workers}"
+                load_before = os.getloadavg()[0]
                 summary = run_audit(
                     export,
                     out,
@@ -76,17 +76,19 @@ def main(argv: list[str] | None = None) -> int:
                         "seconds": round(summary.seconds, 1),
                         "patients_per_second": round(summary.input_patients / summary.seconds, 2),
                         "peak_worker_mb": max(summary.peak_memory_mb.values()),
+                        # Other processes on the machine take CPU from the workers: the 1-minute load around the run.
+                        "load": [round(load_before, 1), round(os.getloadavg()[0], 1)],
                     }
                 )
                 print(json.dumps(rows[-1]))
     print()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print("| patients | episodes | NDJSON MB | workers | seconds | patients/s | peak memory per worker (MB) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| patients | episodes | NDJSON MB | workers | seconds | patients/s | peak memory per worker (MB) | load |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['patients']} | {r['episodes']} | {r['megabytes']} | {r['workers']} | {r['seconds']} | "
-            f"{r['patients_per_second']} | {r['peak_worker_mb']} |"
+            f"{r['patients_per_second']} | {r['peak_worker_mb']} | {r['load'][0]}-{r['load'][1]} |"
         )
     for size in args.sizes:
         by_workers = {r["workers"]: r for r in rows if r["patients"] == size}

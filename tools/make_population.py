@@ -43,6 +43,7 @@ import subprocess
 import sys
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -272,53 +273,104 @@ def assign_deviations(episodes: int, rng: random.Random) -> list[str | None]:
     return labels
 
 
+class ExportWriter:
+    """NDJSON per resource type, written as patients are generated (a large population never sits in memory)."""
+
+    def __init__(self, out: Path, gz: bool) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.out, self.gz = out, gz
+        self.handles: dict[str, Any] = {}
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def path(self, rtype: str) -> Path:
+        """The file of a resource type."""
+        return self.out / f"{rtype}.ndjson{'.gz' if self.gz else ''}"
+
+    def write(self, resources: list[dict[str, Any]]) -> None:
+        """Append resources to their types' files."""
+        for r in resources:
+            rtype = r["resourceType"]
+            if rtype not in self.handles:
+                raw = self.path(rtype).open("wb")
+                self.handles[rtype] = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if self.gz else raw
+            line = json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n"
+            self.handles[rtype].write(line.encode("utf-8"))
+            self.counts[rtype] += 1
+
+    def close(self, when: str) -> None:
+        """Close every file and write the $export manifest."""
+        for handle in self.handles.values():
+            fileobj = getattr(handle, "fileobj", None)
+            handle.close()
+            if fileobj is not None:
+                fileobj.close()
+        output = [
+            {"type": t, "url": self.path(t).name, "count": self.counts[t]} for t in EXPORT_TYPES if self.counts.get(t)
+        ]
+        manifest = {
+            "transactionTime": when,
+            "request": "[base]/Group/iop-population/$export",
+            "requiresAccessToken": False,
+            "output": output,
+            "error": [],
+        }
+        (self.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
 def build_population(
-    patients: int, episodes: int, seed: int, synthea_seed: int, pool: int, synthea_bundles: Path | None = None
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """All resources of the population and the truth of what was injected."""
+    patients: int,
+    episodes: int,
+    seed: int,
+    synthea_seed: int,
+    pool: int,
+    emit: Callable[[list[dict[str, Any]]], None],
+    synthea_bundles: Path | None = None,
+) -> dict[str, Any]:
+    """Hand every patient's resources (then the shared ones) to ``emit``; returns the truth of what was injected."""
     rng = random.Random(seed)
     source = str(synthea_bundles) if synthea_bundles is not None else f"synthea:{synthea_seed}:{pool}"
-    records = copy.deepcopy(_pool_records(source))
-    records = [r for r in records if not any(x.get("deceasedDateTime") for x in r if x["resourceType"] == "Patient")]
+    records = [
+        r
+        for r in _pool_records(source)
+        if not any(x.get("deceasedDateTime") for x in r if x["resourceType"] == "Patient")
+    ]
     deviations = assign_deviations(episodes, rng)
     with_episode = set(rng.sample(range(patients), episodes))
-    resources: list[dict[str, Any]] = []
     shared: dict[str, dict[str, Any]] = {}
     truth_episodes = []
+    template_patient, _ = _template()
     k = 0
     for index in range(patients):
         base = records[index % len(records)]
-        record = base if index < len(records) else rename(base, f"{seed}/{index}")
+        record = copy.deepcopy(base) if index < len(records) else rename(base, f"{seed}/{index}")
         patient = next(r for r in record if r["resourceType"] == "Patient")
-        resources.extend(record)
-        if index not in with_episode:
-            continue
-        deviation = deviations[k]
-        prefix = f"iop{k:05d}"
-        week = k % WEEKS
-        k += 1
-        episode = _dangling(iop_episode(patient["id"], prefix, week, deviation))
-        template_patient, _ = _template()
-        patient["communication"] = template_patient["communication"]
-        patient["generalPractitioner"] = [{"reference": f"Practitioner/{prefix}-pcp", "display": "Dr L. Grant"}]
-        for r in episode:
-            if r["resourceType"] in SHARED_TYPES:
-                shared[f"{r['resourceType']}/{r['id']}"] = r
-            else:
-                resources.append(r)
-        t0 = FIRST_ADMISSION + timedelta(weeks=week)
-        truth_episodes.append(
-            {
-                "patient": patient["id"],
-                "program": f"{prefix}-prog",
-                "order": f"{prefix}-order",
-                "discharge": f"{(t0 + timedelta(days=21)).isoformat()}T16:00:00-04:00",
-                "deviations": [deviation] if deviation else [],
-            }
-        )
-    resources.extend(shared.values())
+        if index in with_episode:
+            deviation = deviations[k]
+            prefix = f"iop{k:05d}"
+            week = k % WEEKS
+            k += 1
+            episode = _dangling(iop_episode(patient["id"], prefix, week, deviation))
+            patient["communication"] = template_patient["communication"]
+            patient["generalPractitioner"] = [{"reference": f"Practitioner/{prefix}-pcp", "display": "Dr L. Grant"}]
+            for r in episode:
+                if r["resourceType"] in SHARED_TYPES:
+                    shared[f"{r['resourceType']}/{r['id']}"] = r
+                else:
+                    record.append(r)
+            t0 = FIRST_ADMISSION + timedelta(weeks=week)
+            truth_episodes.append(
+                {
+                    "patient": patient["id"],
+                    "program": f"{prefix}-prog",
+                    "order": f"{prefix}-order",
+                    "discharge": f"{(t0 + timedelta(days=21)).isoformat()}T16:00:00-04:00",
+                    "deviations": [deviation] if deviation else [],
+                }
+            )
+        emit(record)
+    emit(list(shared.values()))
     counts = {name: sum(1 for e in truth_episodes if name in e["deviations"]) for name in RATES}
-    truth = {
+    return {
         "generator": "tools/make_population.py",
         "synthea": str(synthea_bundles)
         if synthea_bundles
@@ -331,38 +383,32 @@ def build_population(
         "effects": EFFECTS,
         "bad_input": [],
     }
-    return resources, truth
 
 
-def write_export(resources: list[dict[str, Any]], out: Path, gz: bool, when: str) -> dict[str, list[Path]]:
-    """NDJSON per resource type plus the $export manifest; returns type -> files."""
-    out.mkdir(parents=True, exist_ok=True)
-    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in resources:
-        by_type[r["resourceType"]].append(r)
-    files: dict[str, list[Path]] = {}
-    output = []
-    for rtype in EXPORT_TYPES:
-        if not by_type.get(rtype):
-            continue
-        path = out / f"{rtype}.ndjson{'.gz' if gz else ''}"
-        body = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in by_type[rtype])
-        data = body.encode("utf-8")
-        path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
-        files[rtype] = [path]
-        output.append({"type": rtype, "url": path.name, "count": len(by_type[rtype])})
-    manifest = {
-        "transactionTime": when,
-        "request": "[base]/Group/iop-population/$export",
-        "requiresAccessToken": False,
-        "output": output,
-        "error": [],
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return files
+def write_population(
+    out: Path,
+    patients: int,
+    episodes: int,
+    *,
+    seed: int = 1414,
+    synthea_seed: int = 1414,
+    pool: int = 24,
+    synthea_bundles: Path | None = None,
+    gz: bool = False,
+    bad_input: bool = False,
+    when: str = "2025-11-01T00:00:00Z",
+) -> dict[str, Any]:
+    """Write the export, its manifest and truth.json; returns the truth."""
+    writer = ExportWriter(out, gz)
+    truth = build_population(patients, episodes, seed, synthea_seed, pool, writer.write, synthea_bundles)
+    writer.close(when)
+    if bad_input:
+        add_bad_input(out, gz, truth)
+    (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")
+    return truth
 
 
-def add_bad_input(out: Path, files: dict[str, list[Path]], gz: bool, truth: dict[str, Any]) -> None:
+def add_bad_input(out: Path, gz: bool, truth: dict[str, Any]) -> None:
     """One of each kind of bad input the audit must count: bad JSON, no patient, missing target, cut gzip."""
     suffix = ".ndjson.gz" if gz else ".ndjson"
     first_patient = truth["episodes"][0]["patient"] if truth["episodes"] else "unknown"
@@ -433,13 +479,17 @@ def main(argv: list[str] | None = None) -> int:
     episodes = args.patients // 2 if args.episodes is None else args.episodes
     if not 0 <= episodes <= args.patients:
         parser.error("--episodes must be between 0 and --patients")
-    resources, truth = build_population(
-        args.patients, episodes, args.seed, args.synthea_seed, args.pool, args.synthea_bundles
+    truth = write_population(
+        args.out,
+        args.patients,
+        episodes,
+        seed=args.seed,
+        synthea_seed=args.synthea_seed,
+        pool=args.pool,
+        synthea_bundles=args.synthea_bundles,
+        gz=args.gzip,
+        bad_input=args.bad_input,
     )
-    files = write_export(resources, args.out, args.gzip, "2025-11-01T00:00:00Z")
-    if args.bad_input:
-        add_bad_input(args.out, files, args.gzip, truth)
-    (args.out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")
     print(
         f"{args.out}: {args.patients} patients, {episodes} IOP episodes, "
         + ", ".join(f"{name} {n}" for name, n in truth["counts"].items()),
