@@ -541,11 +541,13 @@ class Selection:
             if predicates is None:
                 continue  # a test on another resource type rules this source out entirely
             # Code tests and time windows narrow the candidates through the record's indexes (engine.evidence_index)
-            # instead of a scan; every predicate but a top-level code test is still tested on each candidate.
-            coded = next((p for p in predicates if isinstance(p, FactInValueSet)), None)
-            rest = [p for p in predicates if p is not coded]
+            # instead of a scan; every other predicate is still tested on each candidate.
             positions = self._indexed(source, predicates, ctx)
-            candidates = ctx.source(source) if positions is None else ctx.at_positions(source, positions)
+            if positions is None:
+                candidates, rest = ctx.source(source), predicates
+            else:  # the index by code answers the top-level code tests exactly
+                candidates = ctx.at_positions(source, positions)
+                rest = [p for p in predicates if not isinstance(p, FactInValueSet)]
             out.extend(r for r in candidates if all(p.test(r, ctx) for p in rest))
         return out
 
