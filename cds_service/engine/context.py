@@ -168,16 +168,25 @@ class EvaluationContext:
         return hits
 
     def timed_positions(
-        self, resource_type: str, facts: tuple[Fact, ...], first: bool, low: datetime | None, high: datetime | None
+        self,
+        resource_type: str,
+        facts: tuple[Fact, ...],
+        first: bool,
+        low: datetime | None,
+        high: datetime | None,
+        build: bool = True,
     ) -> set[int] | None:
         """Positions of the resources of a type with a time in about ``[low, high]`` (see ``evidence_index.SLACK``).
 
         ``first``: a member's time is its first time fact that has a value, earliest value (a selection's ``time``);
-        undated resources are included. Otherwise every value of the one fact counts (``between``). None: no index.
+        undated resources are included. Otherwise every value of the one fact counts (``between``). None: no index
+        (or none built yet, when ``build`` is false).
         """
         key = ("timed", resource_type, first, *(f.name for f in facts))
         memo = self.record.memo
         if key not in memo:
+            if not build:
+                return None
             memo[key] = build_time_index(self.record.of_type(resource_type), self._times_of(facts, first))
         index: TimeIndex | None = memo[key]
         if index is None:
@@ -187,9 +196,10 @@ class EvaluationContext:
             found.update(index.undated)
         return found
 
-    def undated_positions(self, resource_type: str, facts: tuple[Fact, ...]) -> set[int] | None:
+    def undated_positions(self, resource_type: str, facts: tuple[Fact, ...], build: bool = True) -> set[int] | None:
         """Positions of the resources of a type that none of these time facts dates (None: no index)."""
-        self.timed_positions(resource_type, facts, True, None, None)
+        if self.timed_positions(resource_type, facts, True, None, None, build) is None:
+            return None
         index: TimeIndex | None = self.record.memo[("timed", resource_type, True, *(f.name for f in facts))]
         return None if index is None else set(index.undated)
 

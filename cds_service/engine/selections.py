@@ -288,14 +288,15 @@ def _window(
     low_bound: TimeBound | None,
     high_bound: TimeBound | None,
     ctx: EvaluationContext,
+    build: bool = True,
 ) -> set[int] | None:
     """Positions of a type's resources dated about within the bounds (see ``EvaluationContext.timed_positions``)."""
     low = low_bound.resolve(ctx) if low_bound else None
     high = high_bound.resolve(ctx) if high_bound else None
     if (low_bound and low is None) or (high_bound and high is None):
         # An unknown anchor: no dated resource passes; an undated one may still be in scope (in force).
-        return ctx.undated_positions(source, facts) if first else set()
-    return ctx.timed_positions(source, facts, first, low, high)
+        return ctx.undated_positions(source, facts, build) if first else set()
+    return ctx.timed_positions(source, facts, first, low, high, build)
 
 
 FEW_CANDIDATES = 64
@@ -303,25 +304,25 @@ FEW_CANDIDATES = 64
 
 
 def _narrowing(
-    predicate: Predicate, source: str, ctx: EvaluationContext, timed: bool
+    predicate: Predicate, source: str, ctx: EvaluationContext, timed: bool, build: bool = True
 ) -> set[int] | frozenset[int] | None:
     """Positions of a type's resources that can pass a predicate, from the code indexes (and the time indexes when
-    ``timed``); None when they cannot tell."""
+    ``timed``; only those already built unless ``build``); None when they cannot tell."""
     if isinstance(predicate, FactInValueSet):
         return ctx.coded_positions(source, predicate.fact, predicate.valueset)
     if isinstance(predicate, FactBetween):
-        return _window(source, (predicate.fact,), False, predicate.low, predicate.high, ctx) if timed else None
+        return _window(source, (predicate.fact,), False, predicate.low, predicate.high, ctx, build) if timed else None
     if isinstance(predicate, AllOf):
         found: set[int] | None = None
         for inner in predicate.inner:
-            narrowed = _narrowing(inner, source, ctx, timed)
+            narrowed = _narrowing(inner, source, ctx, timed, build)
             if narrowed is not None:
                 found = set(narrowed) if found is None else found & narrowed
         return found
     if isinstance(predicate, AnyOf):
         union: set[int] = set()
         for inner in predicate.inner:
-            narrowed = _narrowing(inner, source, ctx, timed)
+            narrowed = _narrowing(inner, source, ctx, timed, build)
             if narrowed is None:
                 return None
             union |= narrowed
@@ -553,6 +554,8 @@ class Selection:
 
     def _narrowed(self, members: list[Resource], ctx: EvaluationContext) -> list[Resource]:
         """Members of a source selection that the indexes of their type cannot rule out (order kept)."""
+        if len(members) <= FEW_CANDIDATES:
+            return members
         allowed: dict[str, set[int] | None] = {}
         kept = []
         for resource in members:
@@ -575,14 +578,17 @@ class Selection:
         for timed in (False, True):
             if timed and found is not None and len(found) <= FEW_CANDIDATES:
                 break
+            # Dating every resource of the type pays only while the candidates are a good part of it (or it is done).
+            build = found is None or 4 * len(found) >= len(ctx.record.of_type(source))
             for predicate in predicates:
-                narrowed = _narrowing(predicate, source, ctx, timed)
+                narrowed = _narrowing(predicate, source, ctx, timed, build)
                 if narrowed is not None:
                     found = set(narrowed) if found is None else found & narrowed
                 if found is not None and not found:
                     return found
         if self.scope is not None and self.time and (found is None or len(found) > FEW_CANDIDATES):
-            window = _window(source, tuple(self.time), True, self.scope.low, self.scope.high, ctx)
+            build = found is None or 4 * len(found) >= len(ctx.record.of_type(source))
+            window = _window(source, tuple(self.time), True, self.scope.low, self.scope.high, ctx, build)
             if window is not None:
                 found = set(window) if found is None else found & window
         return found
