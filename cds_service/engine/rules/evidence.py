@@ -66,7 +66,10 @@ class Exists(Rule):
             gaps = ctx.gaps_of(ctx.negated_sources(self.selection.name)) if ctx.unreadable else []
         if gaps:
             return RuleResult(None, evidence, unreadable_detail(gaps, detail), gaps=tuple(gaps))
-        return RuleResult(value, evidence, detail)
+        # Members found that fail the narrowing are evidence ("found X, which fails Y"), not an absence.
+        failing_found = bool(self.extra) and bool(candidates) and not members
+        absence = from_absence and not failing_found
+        return RuleResult(value, evidence, detail, absence=absence)
 
 
 LOINC_SYSTEMS = frozenset({"http://loinc.org", "urn:oid:2.16.840.1.113883.6.1"})
@@ -288,7 +291,7 @@ class CurrentState(Rule):
                 )
             return RuleResult(None, _keys(unconfirmed), f"{detail}; a clinician needs to confirm", contested=True)
         if newest is None:  # unknown instead when a source could not be read (Rule.check)
-            return RuleResult(False, detail=f"no evidence of {self.label} found in the record")
+            return RuleResult(False, detail=f"no evidence of {self.label} found in the record", absence=True)
         detail = f"newest assessment {_describe([newest], zone)} found no {self.label}"
         note = f"{detail}; it outweighs the older diagnosis {_describe(diagnoses, zone)}" if diagnoses else ""
         return RuleResult(False, _keys([newest]), note or detail, note=note)
