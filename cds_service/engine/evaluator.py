@@ -309,6 +309,9 @@ class PolicyEvaluator:
         if c.not_met_if is not None:
             refute = c.not_met_if.check(self.ctx)
             if refute.value is True:
+                not_owed = self._not_owed(c)
+                if not_owed:
+                    return out(Status.NOT_APPLICABLE, not_owed, refute)
                 if self._absence_is_failure(c, refute):
                     return out(Status.NOT_MET, refute.detail, refute)
                 return self._attest(c, out(Status.UNKNOWN, not_found(refute.detail), refute))
@@ -341,6 +344,9 @@ class PolicyEvaluator:
                 return out(Status.MET, support.detail + note, support)
             if support.pending:
                 return out(Status.PENDING, f"not due yet: {support.detail}", support)
+            not_owed = self._not_owed(c)
+            if not_owed:
+                return out(Status.NOT_APPLICABLE, not_owed, support)
             if support.value is False and c.closed_world:
                 if self._absence_is_failure(c, support):
                     return out(Status.NOT_MET, support.detail, support)
@@ -353,6 +359,16 @@ class PolicyEvaluator:
             return self._attest(c, out(Status.UNKNOWN, "clinical judgement: needs a clinician's attestation"))
         detail = refute.detail if refute else ""
         return self._attest(c, out(Status.UNKNOWN, f"no contrary evidence ({detail}); needs attestation", refute))
+
+    def _not_owed(self, c: Criterion) -> str:
+        """Why a duty of the stay is not owed: at discharge its ``due`` fell after the stay ended ('' if owed)."""
+        if self.phase != "discharge" or c.due is None or not c.due.of_the_stay:
+            return ""
+        due, ended = c.due.resolve(self.ctx), self.ctx.anchor("TD")
+        if due is None or ended is None or due <= ended:
+            return ""
+        zone = self.ctx.calendar.zone
+        return f"not due: the stay ended at {format_time(ended, zone)}, before it fell due ({format_time(due, zone)})"
 
     def _absence_is_failure(self, c: Criterion, rule: RuleResult) -> bool:
         """Whether a failing answer may be not-met: it rests on evidence found, or on a duty's passed deadline."""

@@ -204,3 +204,24 @@ def test_a_stay_ended_late_on_the_31st_local_date_before_admission_is_not_in_the
     assert got["status"] == "unknown", got["reason"]
     assert "Encounter/P3-ip" not in got["evidence"]
     assert "found in the record" in got["reason"]
+
+
+# --- a criterion's own `due` that falls after the discharge is not owed -------------------------------------------
+
+P5_NEXT_DAY_DISCHARGE = {"hook": "encounter-discharge", "at": "2025-03-04T12:10:00-05:00", "encounter_id": "P5-prog"}
+
+
+def _p5_discharged_the_next_day() -> Callable[[], Bundle]:
+    """P5 (admitted 2025-03-03 09:00) discharged after 27 hours, before its 48-hour duties fell due."""
+    return from_golden("P5", change("P5-prog", status="finished", period_end="2025-03-04T12:00:00-05:00"))
+
+
+@pytest.mark.parametrize("criterion", ["molina.process.tp-1b-peer-recovery", "molina.process.tp-1c-med-eval-mgmt"])
+def test_a_48_hour_plan_content_duty_is_not_owed_by_a_stay_that_ended_after_27_hours(criterion: str) -> None:
+    # Molina: "an initial treatment plan … within 48 hours of admission" that includes peer support / medication
+    # evaluation; the criterion's own due (T0 + 48 h) is after TD, and the rule is not a deadline operator.
+    got = verdict(criterion, _p5_discharged_the_next_day(), "molina", **P5_NEXT_DAY_DISCHARGE)
+    assert got["status"] == "not-applicable", got["reason"]
+    assert got["reason"] == (
+        "not due: the stay ended at 2025-03-04 12:00 -05:00, before it fell due (2025-03-05 09:00 -05:00)"
+    )
