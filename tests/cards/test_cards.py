@@ -43,12 +43,16 @@ tree:
       phase: [A]
       tier: eligibility
       closed-world: true
+      duty: true  # issue 15: only a duty whose deadline has passed is not-met when nothing is found
+      due: {from: now, hours: 0}
       met-if: {exists: mh-conditions}
     - id: cardtest.plan
       text: A crisis plan exists.
       citation: "#3"
       phase: [A]
       closed-world: true
+      duty: true
+      due: {from: now, hours: 0}
       suggest: crisis-plan
       met-if: {exists: crisis-plans}
     - id: cardtest.judgement
