@@ -217,6 +217,7 @@ SOURCE_WORDS = {
     "careteams": "the patient's care team (CareTeam)",
     "goals": "the patient's treatment goals (Goal)",
     "servicerequests": "the patient's orders and referrals (ServiceRequest)",
+    "record": "the patient's record as a whole (the data the EHR sent)",
 }
 _SHORT_WORDS = {
     key: words.split(" (")[0].removeprefix("the patient's ").removeprefix("the ") for key, words in SOURCE_WORDS.items()
