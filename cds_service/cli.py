@@ -1,4 +1,4 @@
-"""The ``iop-cds`` command: serve, demo, evaluate, check-mappings."""
+"""The ``iop-cds`` command: serve, demo, evaluate, audit, check-mappings."""
 
 from __future__ import annotations
 
@@ -89,6 +89,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from cds_service.audit.cli import run_audit_command
+
+    return run_audit_command(args)
+
+
 def _check_mappings(args: argparse.Namespace) -> int:
     from cds_service.cards.templates import CardTemplateError, load_templates
     from cds_service.engine.mapping import MappingError, load_mappings
@@ -135,6 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--at", help="evaluation time, RFC 3339 (default: now)")
     evaluate.add_argument("--format", choices=["table", "json"], default="table")
     evaluate.set_defaults(run=_evaluate)
+
+    audit = commands.add_parser(
+        "audit", help="evaluate every IOP episode and order of a Bulk Data export (or Bundles folder) on Dask"
+    )
+    audit.add_argument("input", help="a Bulk Data export folder (NDJSON per type, .ndjson or .ndjson.gz) or Bundles")
+    audit.add_argument("--out", required=True, help="folder for the Parquet results and report.html")
+    audit.add_argument("--policy", action="append", help="policy key (repeatable; default: routed by Coverage)")
+    audit.add_argument("--as-of", help="evaluation time of episodes still open, RFC 3339 (default: export time)")
+    audit.add_argument("--period", help="START/END (dates or RFC 3339): discharges and orders inside it only")
+    audit.add_argument(
+        "--workers", type=int, default=2, help="local Dask worker processes (default 2; 1 runs in this process)"
+    )
+    audit.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    audit.set_defaults(run=_audit)
 
     check = commands.add_parser("check-mappings", help="validate a mappings folder; non-zero exit on any problem")
     check.add_argument("dir", nargs="?", help="mappings folder (default IOP_CDS_MAPPINGS_DIR)")

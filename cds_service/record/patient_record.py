@@ -14,6 +14,9 @@ def reference_key(reference: str | None) -> str | None:
     """Normalise a FHIR reference (relative, absolute or with _history) to ``Type/id``."""
     if not reference or not isinstance(reference, str):
         return None
+    if reference.count("/") == 1 and "#" not in reference:  # already ``Type/id`` (or one part missing): most of them
+        head, _, tail = reference.partition("/")
+        return reference if head and tail else None
     ref = reference.split("#", 1)[0]
     if "/_history/" in ref:
         ref = ref.split("/_history/", 1)[0]
