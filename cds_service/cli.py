@@ -22,6 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="iop-cds-metrics-")
     from cds_service.hooks.app import create_app
+    from cds_service.logs import gunicorn_logconfig
 
     settings = Settings.from_env()
     bind = args.bind or settings.bind
@@ -38,14 +39,20 @@ def _serve(args: argparse.Namespace) -> int:
         def load_config(self) -> None:
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers)
-            # Threads, so that one EHR whose FHIR server stalls ties up a thread for the budget, not a worker.
-            self.cfg.set("worker_class", "gthread")
+            # Threads, so that one EHR whose FHIR server stalls ties up a thread for the budget, not a worker;
+            # with deadlines on reading each request, so that slow clients cannot hold the threads either.
+            self.cfg.set("worker_class", "cds_service.hooks.gunicorn_worker.DeadlineThreadWorker")
             self.cfg.set("threads", settings.threads)
             self.cfg.set("max_requests", settings.max_requests)
             self.cfg.set("max_requests_jitter", max(1, settings.max_requests // 10))
             self.cfg.set("preload_app", True)
-            self.cfg.set("accesslog", None)  # the app writes one JSON line per request itself
+            # gunicorn's own error and access logs as JSON lines on stderr, like the service's.
+            self.cfg.set("logconfig_dict", gunicorn_logconfig(settings.log_level))
             self.cfg.set("timeout", args.timeout)
+            if "control_socket_disable" in self.cfg.settings:
+                # gunicorn ≥25 otherwise opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl)
+                # that lets a local process resize or stop the service, and that a second instance takes over.
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return application

@@ -7,12 +7,12 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from cds_service.engine.context import EvaluationContext
 from cds_service.engine.facts import Fact
-from cds_service.engine.timecalc import parse_instant
+from cds_service.engine.timecalc import end_of_day, local_date, parse_instant, start_of_day
 from cds_service.engine.valuesets import ValueSet
 from cds_service.record.patient_record import Resource, reference_key
 
@@ -47,15 +47,44 @@ class TimeBound:
 
     anchor: str
     offset: timedelta
+    calendar: bool = False
+    """The offset counts local calendar days (given in ``d`` or ``w``); hours are exact."""
+
+    def base(self, ctx: EvaluationContext) -> datetime | None:
+        """The anchor's time in this evaluation."""
+        if self.anchor == "event":
+            return event_time(ctx)
+        if self.anchor == "episode-start":
+            return episode_start(ctx)
+        return ctx.anchor(self.anchor)
 
     def resolve(self, ctx: EvaluationContext) -> datetime | None:
-        if self.anchor == "event":
-            base = event_time(ctx)
-        elif self.anchor == "episode-start":
-            base = episode_start(ctx)
-        else:
-            base = ctx.anchor(self.anchor)
+        """The anchor plus the offset as elapsed time (deadlines, hour windows)."""
+        base = self.base(ctx)
         return None if base is None else base + self.offset
+
+    def _local_day(self, ctx: EvaluationContext) -> tuple[date, tzinfo] | None:
+        base = self.base(ctx)
+        if base is None:
+            return None
+        zone = ctx.calendar.zone
+        return local_date(base, zone) + timedelta(days=round(self.offset / timedelta(days=1))), zone
+
+    def resolve_low(self, ctx: EvaluationContext) -> datetime | None:
+        """As the opening of a window: a calendar-day bound opens at local midnight of its date (T0-30d: the whole
+        30th local date before T0's counts)."""
+        if not self.calendar:
+            return self.resolve(ctx)
+        day = self._local_day(ctx)
+        return None if day is None else start_of_day(*day)
+
+    def resolve_high(self, ctx: EvaluationContext) -> datetime | None:
+        """As the close of a window: a calendar-day bound closes at the end of its local date (TD+7d: all of the
+        7th local date after the discharge's)."""
+        if not self.calendar:
+            return self.resolve(ctx)
+        day = self._local_day(ctx)
+        return None if day is None else end_of_day(*day)
 
     def __str__(self) -> str:
         days = self.offset.total_seconds() / 86400
@@ -96,7 +125,8 @@ def parse_time_bound(text: object) -> TimeBound:
     if anchor not in ANCHORS:
         raise SpecError(f"unknown time anchor {anchor!r} (one of {', '.join(ANCHORS)})")
     days = float(amount) * _UNIT[unit] if amount else 0.0
-    return TimeBound(anchor, timedelta(days=-days if sign == "-" else days))
+    calendar = unit in ("d", "w") and days > 0 and days == int(days)
+    return TimeBound(anchor, timedelta(days=-days if sign == "-" else days), calendar)
 
 
 class Predicate(ABC):
@@ -154,8 +184,8 @@ class FactBetween(Predicate):
     high: TimeBound | None
 
     def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
-        low = self.low.resolve(ctx) if self.low else None
-        high = self.high.resolve(ctx) if self.high else None
+        low = self.low.resolve_low(ctx) if self.low else None
+        high = self.high.resolve_high(ctx) if self.high else None
         if (self.low and low is None) or (self.high and high is None):
             return False
         for t in ctx.values(self.fact, resource):
@@ -281,6 +311,55 @@ def specialize(predicate: Predicate, resource_type: str) -> Predicate | bool:
     return predicate
 
 
+def _window(
+    source: str,
+    facts: tuple[Fact, ...],
+    first: bool,
+    low_bound: TimeBound | None,
+    high_bound: TimeBound | None,
+    ctx: EvaluationContext,
+    build: bool = True,
+) -> set[int] | None:
+    """Positions of a type's resources dated about within the bounds (see ``EvaluationContext.timed_positions``)."""
+    low = low_bound.resolve(ctx) if low_bound else None
+    high = high_bound.resolve(ctx) if high_bound else None
+    if (low_bound and low is None) or (high_bound and high is None):
+        # An unknown anchor: no dated resource passes; an undated one may still be in scope (in force).
+        return ctx.undated_positions(source, facts, build) if first else set()
+    return ctx.timed_positions(source, facts, first, low, high, build)
+
+
+FEW_CANDIDATES = 64
+"""Below this many candidates a selection tests them directly rather than narrowing them by time."""
+
+
+def _narrowing(
+    predicate: Predicate, source: str, ctx: EvaluationContext, timed: bool, build: bool = True
+) -> set[int] | frozenset[int] | None:
+    """Positions of a type's resources that can pass a predicate, from the code indexes (and the time indexes when
+    ``timed``; only those already built unless ``build``); None when they cannot tell."""
+    if isinstance(predicate, FactInValueSet):
+        return ctx.coded_positions(source, predicate.fact, predicate.valueset)
+    if isinstance(predicate, FactBetween):
+        return _window(source, (predicate.fact,), False, predicate.low, predicate.high, ctx, build) if timed else None
+    if isinstance(predicate, AllOf):
+        found: set[int] | None = None
+        for inner in predicate.inner:
+            narrowed = _narrowing(inner, source, ctx, timed, build)
+            if narrowed is not None:
+                found = set(narrowed) if found is None else found & narrowed
+        return found
+    if isinstance(predicate, AnyOf):
+        union: set[int] = set()
+        for inner in predicate.inner:
+            narrowed = _narrowing(inner, source, ctx, timed, build)
+            if narrowed is None:
+                return None
+            union |= narrowed
+        return union
+    return None
+
+
 # Where a resource names the encounter it was made in (raw FHIR paths: these are fixed by the resource types).
 _ENCOUNTER_LINK = {
     "CarePlan": ("encounter",),
@@ -303,6 +382,11 @@ def encounter_links(resource: Resource) -> list[str]:
     refs = node if isinstance(node, list) else [node]
     keys = [reference_key(r.get("reference")) for r in refs if isinstance(r, dict)]
     return [k for k in keys if k and k.startswith("Encounter/")]
+
+
+def _whole_days(span: timedelta) -> bool:
+    """A grace of whole days counts local calendar days ("the day before admission"); hours stay exact."""
+    return span > timedelta(0) and span % timedelta(days=1) == timedelta(0)
 
 
 def _grace(spec: object) -> tuple[timedelta, timedelta]:
@@ -348,8 +432,8 @@ class Scope:
             return is_current(resource, state_time(ctx)) and not (
                 self.episode and _made_in_another_encounter(resource, ctx)
             )
-        low = self.low.resolve(ctx) if self.low else None
-        high = self.high.resolve(ctx) if self.high else None
+        low = self.low.resolve_low(ctx) if self.low else None
+        high = self.high.resolve_high(ctx) if self.high else None
         if (self.low and low is None) or (self.high and high is None):
             return False
         if (low is not None and when < low) or (high is not None and when > high):
@@ -384,7 +468,11 @@ def parse_scope(spec: object, grace: object = None) -> Scope:
     """``scope: episode`` (with ``grace``) or ``scope: {from: BOUND, to: BOUND}`` (null or absent: open)."""
     if spec == "episode":
         before, after = _grace(grace)
-        return Scope(TimeBound("episode-start", -before), TimeBound("TD", after), episode=True)
+        return Scope(
+            TimeBound("episode-start", -before, _whole_days(before)),
+            TimeBound("TD", after, _whole_days(after)),
+            episode=True,
+        )
     if grace is not None:
         raise SpecError("'grace' goes with 'scope: episode'; with from/to put the offset in the bounds")
     if not isinstance(spec, dict) or not spec or set(spec) - {"from", "to"}:
@@ -486,20 +574,63 @@ class Selection:
         out: list[Resource] = []
         for source in self.sources:
             if source in ctx.selections or source in ctx.builtins:
-                out.extend(r for r in ctx.source(source) if all(p.test(r, ctx) for p in self.predicates))
+                members = self._narrowed(ctx.source(source), ctx)
+                out.extend(r for r in members if all(p.test(r, ctx) for p in self.predicates))
                 continue
             predicates = self._for_type(source)
             if predicates is None:
                 continue  # a test on another resource type rules this source out entirely
-            # A code test on a resource type is answered from the record's index by code instead of a scan.
-            coded = next((p for p in predicates if isinstance(p, FactInValueSet)), None)
-            if coded is not None:
-                rest = [p for p in predicates if p is not coded]
-                candidates = ctx.coded(source, coded.fact, coded.valueset)
-            else:
-                rest, candidates = predicates, ctx.source(source)
+            # Code tests and time windows narrow the candidates through the record's indexes (engine.evidence_index)
+            # instead of a scan; every other predicate is still tested on each candidate.
+            positions = self._indexed(source, predicates, ctx)
+            if positions is None:
+                candidates, rest = ctx.source(source), predicates
+            else:  # the index by code answers the top-level code tests exactly
+                candidates = ctx.at_positions(source, positions)
+                rest = [p for p in predicates if not isinstance(p, FactInValueSet)]
             out.extend(r for r in candidates if all(p.test(r, ctx) for p in rest))
         return out
+
+    def _narrowed(self, members: list[Resource], ctx: EvaluationContext) -> list[Resource]:
+        """Members of a source selection that the indexes of their type cannot rule out (order kept)."""
+        if len(members) <= FEW_CANDIDATES:
+            return members
+        allowed: dict[str, set[int] | None] = {}
+        kept = []
+        for resource in members:
+            rtype = str(resource.get("resourceType"))
+            if rtype not in allowed:
+                allowed[rtype] = self._indexed(rtype, self.predicates, ctx)
+            positions = allowed[rtype]
+            position = ctx.position_of(resource) if positions is not None else None
+            if position is None or position in positions:  # a resource outside the record (a draft order): test it
+                kept.append(resource)
+        return kept
+
+    def _indexed(self, source: str, predicates: list[Predicate], ctx: EvaluationContext) -> set[int] | None:
+        """Positions of a type's resources that can pass the predicates' code tests and ``between`` windows and the
+        scope window (a superset of the members); None when no index applies.
+
+        Code tests narrow first; time windows (whose index dates every resource of the type) only while many
+        candidates remain, since testing a few candidates directly is cheaper than dating them all."""
+        found: set[int] | None = None
+        for timed in (False, True):
+            if timed and found is not None and len(found) <= FEW_CANDIDATES:
+                break
+            # Dating every resource of the type pays only while the candidates are a good part of it (or it is done).
+            build = found is None or 4 * len(found) >= len(ctx.record.of_type(source))
+            for predicate in predicates:
+                narrowed = _narrowing(predicate, source, ctx, timed, build)
+                if narrowed is not None:
+                    found = set(narrowed) if found is None else found & narrowed
+                if found is not None and not found:
+                    return found
+        if self.scope is not None and self.time and (found is None or len(found) > FEW_CANDIDATES):
+            build = found is None or 4 * len(found) >= len(ctx.record.of_type(source))
+            window = _window(source, tuple(self.time), True, self.scope.low, self.scope.high, ctx, build)
+            if window is not None:
+                found = set(window) if found is None else found & window
+        return found
 
     def _for_type(self, resource_type: str) -> list[Predicate] | None:
         """The predicates simplified for one resource type (None: nothing of that type can pass)."""

@@ -1,4 +1,4 @@
-"""Known-truth population helpers for the audit tests (a plain module: a conftest would shadow tests/conftest.py)."""
+"""Known-truth population helpers for the audit tests (imported relatively: tests/audit is a package)."""
 
 from __future__ import annotations
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from audit_population import POPULATION, SHARED, AuditRun, audit_settings, export_resources, truth
 
 from cds_service import cli
 from cds_service.audit.job import run_audit
 from cds_service.audit.parquet import read_criteria
+
+from .audit_population import POPULATION, SHARED, AuditRun, audit_settings, export_resources, truth
 
 DISCHARGE = "discharge"
 
