@@ -6,6 +6,7 @@ import argparse
 import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from cds_service.config import Settings
 from cds_service.engine.mapping import load_mappings
@@ -16,8 +17,8 @@ class AuditUsageError(ValueError):
     """An option the audit cannot use (bad time, period or policy key)."""
 
 
-def _instant(text: str, option: str, *, end: bool = False) -> datetime:
-    """An RFC 3339 date-time, or a date (its start, or its end for the end of a period)."""
+def _instant(text: str, option: str, *, end: bool = False, zone: str = "America/New_York") -> datetime:
+    """An RFC 3339 date-time, or a date of the site's calendar (its start, or its end for the end of a period)."""
     if "T" in text:
         parsed = parse_instant(text)
         if parsed is None:
@@ -27,19 +28,20 @@ def _instant(text: str, option: str, *, end: bool = False) -> datetime:
         day = date.fromisoformat(text)
     except ValueError:
         raise AuditUsageError(f"{option}: {text!r} is not a date (YYYY-MM-DD) or an RFC 3339 date-time") from None
-    moment = datetime.combine(day, time.min) + (timedelta(days=1, microseconds=-1) if end else timedelta())
-    return parse_instant(moment.isoformat()) or moment
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(zone)) + (
+        timedelta(days=1, microseconds=-1) if end else timedelta()
+    )
 
 
-def parse_period(text: str | None) -> tuple[datetime | None, datetime | None]:
-    """``START/END`` (either side may be empty); an END date includes that whole day."""
+def parse_period(text: str | None, zone: str = "America/New_York") -> tuple[datetime | None, datetime | None]:
+    """``START/END`` (either side may be empty); dates are the site's local days, an END date includes its whole day."""
     if not text:
         return None, None
     if "/" not in text:
         raise AuditUsageError(f"--period: {text!r} is not START/END (e.g. 2025-01-01/2025-06-30)")
     start_text, end_text = text.split("/", 1)
-    start = _instant(start_text, "--period") if start_text else None
-    end = _instant(end_text, "--period", end=True) if end_text else None
+    start = _instant(start_text, "--period", zone=zone) if start_text else None
+    end = _instant(end_text, "--period", end=True, zone=zone) if end_text else None
     if start and end and end < start:
         raise AuditUsageError(f"--period: the end {end_text} is before the start {start_text}")
     return start, end
@@ -52,8 +54,8 @@ def run_audit_command(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(auth=False)
     try:
-        period = parse_period(args.period)
-        as_of = _instant(args.as_of, "--as-of") if args.as_of else None
+        period = parse_period(args.period, settings.timezone)
+        as_of = _instant(args.as_of, "--as-of", zone=settings.timezone) if args.as_of else None
         if args.workers < 1:
             raise AuditUsageError("--workers must be at least 1")
         policies = tuple(dict.fromkeys(args.policy or ()))

@@ -121,7 +121,7 @@ def _client(workers: int, scheduler: str | None, processes: bool, local_dir: Pat
         n_workers=workers,
         threads_per_worker=1,
         processes=processes,
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: a second audit, or any Dask on 8787, must not collide
         local_directory=str(local_dir),
         silence_logs=40,
     )

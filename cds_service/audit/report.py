@@ -127,7 +127,7 @@ body{font-family:system-ui,sans-serif;margin:2rem;max-width:72rem;color:#222}
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0}
 td,th{border:1px solid #ddd;padding:.2rem .4rem;text-align:left}
-td.n{text-align:right}.note{color:#555;font-size:.85rem}svg{max-width:100%;height:auto}
+.note{color:#555;font-size:.85rem}svg{max-width:100%;height:auto}
 """
 
 
@@ -160,14 +160,15 @@ def render_report(
         parts.append(_bars(group, f"{policy} · {phase} · {total} evaluations, sorted by share not met"))
         parts.append(
             _table(
-                ["criterion", "evaluated", "met", "not met", "undocumented"],
+                ["criterion", "evaluated", "met", "not met", "undocumented", "pending / n.a."],
                 [
                     [
                         html.escape(r.criterion),
-                        f"<span class='n'>{r.total}</span>",
+                        str(r.total),
                         _pct(r.share("met")),
                         _pct(r.share("not-met")),
                         _pct(r.share("unknown")),
+                        _pct(r.share("pending") + r.share("not-applicable")),
                     ]
                     for r in group
                 ],

@@ -16,9 +16,25 @@ from cds_service import cli
 from cds_service.audit.job import run_audit
 from cds_service.audit.parquet import read_criteria
 
-from .conftest import POPULATION, SHARED, AuditRun, audit_settings, export_resources, truth
+from .audit_population import POPULATION, SHARED, AuditRun, audit_settings, export_resources, truth
 
 DISCHARGE = "discharge"
+
+
+@pytest.fixture(scope="module")
+def two_worker_run(tmp_path_factory: pytest.TempPathFactory) -> AuditRun:
+    """The committed population audited on a LocalCluster of two (thread) workers."""
+    tmp = tmp_path_factory.mktemp("audit-2")
+    out = tmp / "out"
+    summary = run_audit(
+        POPULATION,
+        out,
+        settings=audit_settings(tmp),
+        workers=2,
+        processes=False,
+        as_of=datetime(2025, 11, 1, tzinfo=UTC),
+    )
+    return AuditRun(out, summary)
 
 
 def summary_rates(out: Path) -> dict[tuple[str, str, str], dict]:

@@ -1,17 +1,14 @@
-"""One audit run of the committed known-truth population, shared by the tests that read its results."""
+"""Known-truth population helpers for the audit tests (imported relatively: tests/audit is a package)."""
 
 from __future__ import annotations
 
 import gzip
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from cds_service.audit.job import AuditSummary, run_audit
+from cds_service.audit.job import AuditSummary
 from cds_service.config import Settings
 
 POPULATION = Path(__file__).resolve().parents[1] / "fixtures" / "population"
@@ -51,19 +48,3 @@ def export_resources(folder: Path = POPULATION) -> list[tuple[str, dict[str, Any
         except EOFError:
             continue
     return found
-
-
-@pytest.fixture(scope="session")
-def two_worker_run(tmp_path_factory: pytest.TempPathFactory) -> AuditRun:
-    """The committed population audited on a LocalCluster of two (thread) workers."""
-    tmp = tmp_path_factory.mktemp("audit-2")
-    out = tmp / "out"
-    summary = run_audit(
-        POPULATION,
-        out,
-        settings=audit_settings(tmp),
-        workers=2,
-        processes=False,
-        as_of=datetime(2025, 11, 1, tzinfo=UTC),
-    )
-    return AuditRun(out, summary)

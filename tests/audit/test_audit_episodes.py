@@ -145,3 +145,12 @@ def test_a_record_the_service_would_refuse_is_listed_and_the_rest_of_the_patient
     assert [t["episode"] for t in audit.targets] == ["prog"]
     assert [(p.file, p.line) for p in audit.problems] == [("export.ndjson", 4)]
     assert audit.problems[0].reason.startswith("order bad-order not evaluated: ProtocolError")
+
+
+def test_period_dates_are_the_sites_local_days() -> None:
+    start, end = parse_period("2025-05-01/2025-05-31", "America/New_York")
+    assert start.isoformat() == "2025-05-01T00:00:00-04:00"
+    assert end.isoformat() == "2025-05-31T23:59:59.999999-04:00"
+    # A discharge at 22:00 New York time on 31 May is 02:00 UTC on 1 June, and still inside May's period.
+    program = _program("late", "finished", "2025-05-10T13:00:00-04:00", "2025-06-01T02:00:00Z")
+    assert [t.resource_id for t in find_targets(program, AS_OF, (start, end))] == ["late"]
