@@ -579,7 +579,7 @@ class Selection:
             if timed and found is not None and len(found) <= FEW_CANDIDATES:
                 break
             # Dating every resource of the type pays only while the candidates are a good part of it (or it is done).
-            build = found is None or 4 * len(found) >= len(ctx.record.of_type(source))
+            build = found is None or 4 * len(found) >= len(ctx.record.indexed(source))
             for predicate in predicates:
                 narrowed = _narrowing(predicate, source, ctx, timed, build)
                 if narrowed is not None:
@@ -587,7 +587,7 @@ class Selection:
                 if found is not None and not found:
                     return found
         if self.scope is not None and self.time and (found is None or len(found) > FEW_CANDIDATES):
-            build = found is None or 4 * len(found) >= len(ctx.record.of_type(source))
+            build = found is None or 4 * len(found) >= len(ctx.record.indexed(source))
             window = _window(source, tuple(self.time), True, self.scope.low, self.scope.high, ctx, build)
             if window is not None:
                 found = set(window) if found is None else found & window
