@@ -309,7 +309,12 @@ class PolicyEvaluator:
         if c.not_met_if is not None:
             refute = c.not_met_if.check(self.ctx)
             if refute.value is True:
-                return out(Status.NOT_MET, refute.detail, refute)
+                not_owed = self._not_owed(c)
+                if not_owed:
+                    return out(Status.NOT_APPLICABLE, not_owed, refute)
+                if self._absence_is_failure(c, refute):
+                    return out(Status.NOT_MET, refute.detail, refute)
+                return self._attest(c, out(Status.UNKNOWN, not_found(refute.detail), refute))
         else:
             refute = None
         if c.met_if is not None:
@@ -339,8 +344,13 @@ class PolicyEvaluator:
                 return out(Status.MET, support.detail + note, support)
             if support.pending:
                 return out(Status.PENDING, f"not due yet: {support.detail}", support)
+            not_owed = self._not_owed(c)
+            if not_owed:
+                return out(Status.NOT_APPLICABLE, not_owed, support)
             if support.value is False and c.closed_world:
-                return out(Status.NOT_MET, support.detail, support)
+                if self._absence_is_failure(c, support):
+                    return out(Status.NOT_MET, support.detail, support)
+                return self._attest(c, out(Status.UNKNOWN, not_found(support.detail), support))
             detail = support.detail if support.value is None else f"not shown: {support.detail}"
             if refute is not None and refute.value is None and (refute.contested or refute.gaps):
                 detail = f"{refute.detail}; {detail}"
@@ -349,6 +359,29 @@ class PolicyEvaluator:
             return self._attest(c, out(Status.UNKNOWN, "clinical judgement: needs a clinician's attestation"))
         detail = refute.detail if refute else ""
         return self._attest(c, out(Status.UNKNOWN, f"no contrary evidence ({detail}); needs attestation", refute))
+
+    def _not_owed(self, c: Criterion) -> str:
+        """Why a duty of the stay is not owed: at discharge its ``due`` fell after the stay ended ('' if owed)."""
+        if self.phase != "discharge" or c.due is None or not c.due.of_the_stay:
+            return ""
+        due, ended = c.due.resolve(self.ctx), self.ctx.anchor("TD")
+        if due is None or ended is None or due <= ended:
+            return ""
+        zone = self.ctx.calendar.zone
+        return f"not due: the stay ended at {format_time(ended, zone)}, before it fell due ({format_time(due, zone)})"
+
+    def _absence_is_failure(self, c: Criterion, rule: RuleResult) -> bool:
+        """Whether a failing answer may be not-met: it rests on evidence found, or on a duty's passed deadline."""
+        if not rule.absence:
+            return True
+        if not c.duty:
+            return False  # a state not found in structured data is not documented, not failed
+        if rule.overdue:
+            return True
+        if c.due is not None:
+            due = c.due.resolve(self.ctx)
+            return due is not None and due <= self.ctx.now
+        return self.phase == "discharge"  # a duty of the stay without its own due time: the stay has ended
 
     def _attest(self, c: Criterion, result: CriterionResult) -> CriterionResult:
         if result.status != Status.UNKNOWN:
@@ -364,6 +397,13 @@ class PolicyEvaluator:
         )
         result.evidence = [attestation.source, *[e for e in result.evidence if e != attestation.source]]
         return result
+
+
+def not_found(detail: str) -> str:
+    """The reason for an answer that rests on absence only: not documented, which is not a failure."""
+    if "not found" in detail or "found in the record" in detail:
+        return f"{detail} (not documented: unknown, not a failure)"
+    return f"not found in the record: {detail}"
 
 
 def evaluate(

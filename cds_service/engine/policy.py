@@ -26,6 +26,7 @@ _CRITERION_KEYS = {
     "met-if",
     "not-met-if",
     "closed-world",
+    "duty",
     "confirm",
     "attestation",
     "due",
@@ -56,6 +57,8 @@ class Criterion:
     met_if: Rule | None = None
     not_met_if: Rule | None = None
     closed_world: bool = False
+    duty: bool = False
+    """A duty with a deadline: once passed, nothing recorded is not-met. Else (a state) absence is unknown."""
     confirm: bool = False
     """A met proxy still needs a clinician's attestation (catalogue '→A')."""
     attestation: bool = False
@@ -289,6 +292,7 @@ class PolicyParser:
             met_if=self.rule(where, spec.get("met-if")),
             not_met_if=self.rule(where, spec.get("not-met-if")),
             closed_world=spec.get("closed-world") is True,
+            duty=spec.get("duty") is True,
             confirm=spec.get("confirm") == "attestation",
             attestation=attestation,
             due=due,

@@ -7,12 +7,12 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from cds_service.engine.context import EvaluationContext
 from cds_service.engine.facts import Fact
-from cds_service.engine.timecalc import parse_instant
+from cds_service.engine.timecalc import end_of_day, local_date, parse_instant, start_of_day
 from cds_service.engine.valuesets import ValueSet
 from cds_service.record.patient_record import Resource, reference_key
 
@@ -47,15 +47,44 @@ class TimeBound:
 
     anchor: str
     offset: timedelta
+    calendar: bool = False
+    """The offset counts local calendar days (given in ``d`` or ``w``); hours are exact."""
+
+    def base(self, ctx: EvaluationContext) -> datetime | None:
+        """The anchor's time in this evaluation."""
+        if self.anchor == "event":
+            return event_time(ctx)
+        if self.anchor == "episode-start":
+            return episode_start(ctx)
+        return ctx.anchor(self.anchor)
 
     def resolve(self, ctx: EvaluationContext) -> datetime | None:
-        if self.anchor == "event":
-            base = event_time(ctx)
-        elif self.anchor == "episode-start":
-            base = episode_start(ctx)
-        else:
-            base = ctx.anchor(self.anchor)
+        """The anchor plus the offset as elapsed time (deadlines, hour windows)."""
+        base = self.base(ctx)
         return None if base is None else base + self.offset
+
+    def _local_day(self, ctx: EvaluationContext) -> tuple[date, tzinfo] | None:
+        base = self.base(ctx)
+        if base is None:
+            return None
+        zone = ctx.calendar.zone
+        return local_date(base, zone) + timedelta(days=round(self.offset / timedelta(days=1))), zone
+
+    def resolve_low(self, ctx: EvaluationContext) -> datetime | None:
+        """As the opening of a window: a calendar-day bound opens at local midnight of its date (T0-30d: the whole
+        30th local date before T0's counts)."""
+        if not self.calendar:
+            return self.resolve(ctx)
+        day = self._local_day(ctx)
+        return None if day is None else start_of_day(*day)
+
+    def resolve_high(self, ctx: EvaluationContext) -> datetime | None:
+        """As the close of a window: a calendar-day bound closes at the end of its local date (TD+7d: all of the
+        7th local date after the discharge's)."""
+        if not self.calendar:
+            return self.resolve(ctx)
+        day = self._local_day(ctx)
+        return None if day is None else end_of_day(*day)
 
     def __str__(self) -> str:
         days = self.offset.total_seconds() / 86400
@@ -96,7 +125,8 @@ def parse_time_bound(text: object) -> TimeBound:
     if anchor not in ANCHORS:
         raise SpecError(f"unknown time anchor {anchor!r} (one of {', '.join(ANCHORS)})")
     days = float(amount) * _UNIT[unit] if amount else 0.0
-    return TimeBound(anchor, timedelta(days=-days if sign == "-" else days))
+    calendar = unit in ("d", "w") and days > 0 and days == int(days)
+    return TimeBound(anchor, timedelta(days=-days if sign == "-" else days), calendar)
 
 
 class Predicate(ABC):
@@ -154,8 +184,8 @@ class FactBetween(Predicate):
     high: TimeBound | None
 
     def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
-        low = self.low.resolve(ctx) if self.low else None
-        high = self.high.resolve(ctx) if self.high else None
+        low = self.low.resolve_low(ctx) if self.low else None
+        high = self.high.resolve_high(ctx) if self.high else None
         if (self.low and low is None) or (self.high and high is None):
             return False
         for t in ctx.values(self.fact, resource):
@@ -354,6 +384,11 @@ def encounter_links(resource: Resource) -> list[str]:
     return [k for k in keys if k and k.startswith("Encounter/")]
 
 
+def _whole_days(span: timedelta) -> bool:
+    """A grace of whole days counts local calendar days ("the day before admission"); hours stay exact."""
+    return span > timedelta(0) and span % timedelta(days=1) == timedelta(0)
+
+
 def _grace(spec: object) -> tuple[timedelta, timedelta]:
     """``grace: 1d`` (both ends) or ``grace: {before: 1d, after: 12h}``."""
     if spec is None:
@@ -397,8 +432,8 @@ class Scope:
             return is_current(resource, state_time(ctx)) and not (
                 self.episode and _made_in_another_encounter(resource, ctx)
             )
-        low = self.low.resolve(ctx) if self.low else None
-        high = self.high.resolve(ctx) if self.high else None
+        low = self.low.resolve_low(ctx) if self.low else None
+        high = self.high.resolve_high(ctx) if self.high else None
         if (self.low and low is None) or (self.high and high is None):
             return False
         if (low is not None and when < low) or (high is not None and when > high):
@@ -433,7 +468,11 @@ def parse_scope(spec: object, grace: object = None) -> Scope:
     """``scope: episode`` (with ``grace``) or ``scope: {from: BOUND, to: BOUND}`` (null or absent: open)."""
     if spec == "episode":
         before, after = _grace(grace)
-        return Scope(TimeBound("episode-start", -before), TimeBound("TD", after), episode=True)
+        return Scope(
+            TimeBound("episode-start", -before, _whole_days(before)),
+            TimeBound("TD", after, _whole_days(after)),
+            episode=True,
+        )
     if grace is not None:
         raise SpecError("'grace' goes with 'scope: episode'; with from/to put the offset in the bounds")
     if not isinstance(spec, dict) or not spec or set(spec) - {"from", "to"}:

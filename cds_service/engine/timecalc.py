@@ -3,6 +3,7 @@ treatment days), recurring due times, FHIR Timing intensity and session hours.""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
@@ -229,33 +230,52 @@ def _period_days(repeat: dict[str, Any]) -> float | None:
     return period * unit / 24
 
 
-def sessions_per_week(timing: dict[str, Any] | None) -> float | None:
+WEEKDAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def sessions_per_week(timing: dict[str, Any] | None, zone: tzinfo | None = None) -> float | None:
     """Sessions per week per FHIR Timing (DATA-PROFILE §2).
 
     With ``dayOfWeek``: the number of distinct days listed, times ``frequency`` only when the period is one day
     ("3 per 1 wk on Mon, Wed, Fri" is 3, "2 per 1 d on Mon, Wed, Fri" is 6). Otherwise ``frequency`` per
-    ``period`` ``periodUnit`` scaled to a week."""
+    ``period`` ``periodUnit`` scaled to a week. A ``boundsPeriod`` shorter than a week holds only the sessions its
+    local dates can hold: the listed weekdays among them, or at most one period's sessions per day."""
     repeat = _repeat(timing)
     if repeat is None:
         return None
+    frequency = _number(repeat.get("frequency", 1))
+    per_day = frequency if frequency and _period_days(repeat) == 1 else 1.0
     days = repeat.get("dayOfWeek")
+    bounded = short_bounds(timing, zone)
     if isinstance(days, list) and days:
         listed = {d for d in days if isinstance(d, str)}
         if not listed:
             return None
-        frequency = _number(repeat.get("frequency", 1))
-        per_day = frequency if frequency and _period_days(repeat) == 1 else 1.0
+        if bounded is not None:
+            return sum(1 for day in bounded if WEEKDAY_CODES[day.weekday()] in listed) * per_day
         return len(listed) * per_day
-    frequency = _number(repeat.get("frequency", 1))
     period_days = _period_days(repeat)
     if frequency is None or period_days is None:
         return None
-    return frequency * 7 / period_days
+    rate = frequency * 7 / period_days
+    if bounded is None:
+        return rate
+    return min(rate, frequency * math.ceil(len(bounded) / period_days))  # the periods the bounds reach into
 
 
-def hours_per_week(timing: dict[str, Any] | None) -> float | None:
+def short_bounds(timing: dict[str, Any] | None, zone: tzinfo | None = None) -> list[date] | None:
+    """The local dates of a Timing's ``boundsPeriod`` when it spans less than a week (None: a week or more, open)."""
+    start, end = timing_bounds(timing)
+    if start is None or end is None or end < start:
+        return None
+    first, last = local_date(start, zone), local_date(end, zone)
+    span = (last - first).days + 1
+    return [first + timedelta(days=n) for n in range(span)] if span < 7 else None
+
+
+def hours_per_week(timing: dict[str, Any] | None, zone: tzinfo | None = None) -> float | None:
     """Hours per week of a Timing: sessions per week × hours per session."""
-    sessions, hours = sessions_per_week(timing), hours_per_session(timing)
+    sessions, hours = sessions_per_week(timing, zone), hours_per_session(timing)
     if sessions is None or hours is None:
         return None
     return round(sessions * hours, 4)
@@ -272,6 +292,9 @@ def describe_timing(timing: dict[str, Any] | None) -> str:
         parts.append("on " + ", ".join(str(d) for d in days))
     if "duration" in repeat:
         parts.append(f"{repeat.get('duration')} {repeat.get('durationUnit', 'h')} each")
+    bounds = repeat.get("boundsPeriod")
+    if short_bounds(timing) is not None and isinstance(bounds, dict):  # bounds that cut the week short
+        parts.append(f"only from {bounds.get('start')} to {bounds.get('end')}")
     return ", ".join(parts) or "no repeat"
 
 

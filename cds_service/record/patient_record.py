@@ -40,7 +40,8 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 def _identifiers(resource: Resource) -> list[tuple[str, str]]:
     """(system, value) of each business identifier that has both."""
     found = []
-    for identifier in resource.get("identifier") or []:
+    identifiers = resource.get("identifier")
+    for identifier in identifiers if isinstance(identifiers, list) else []:
         if isinstance(identifier, dict):
             system, value = identifier.get("system"), identifier.get("value")
             if isinstance(system, str) and system and isinstance(value, str) and value:

@@ -33,6 +33,7 @@ def run(mappings: Mappings, spec: Any, resources: list[dict[str, Any]], **ctx_op
         now=ctx_options.pop("now", NOW),
         phase=ctx_options.pop("phase", "continued-stay"),
         calendar=BusinessCalendar.from_spec("US-MA"),
+        valuesets=mappings.valuesets,
     )
     # TD is the program's end, else the evaluation time (DATA-PROFILE §2).
     ctx.anchors.update({"T0": T0, "TD": ctx.now, **ctx_options.pop("anchors", {})})

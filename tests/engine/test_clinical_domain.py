@@ -88,13 +88,15 @@ def dental_aftercare(bundle: Bundle) -> None:
     appointment["participant"] = [p for p in appointment["participant"] if "P4-osei" not in p["actor"]["reference"]]
 
 
+# Visits outside the domain leave nothing found: a history state not found is unknown ("not documented"), not met
+# only were they counted (DATA-PROFILE §6: absence is not failure).
 CASES = [
     SentenceCase(
-        "medica.adult-admission.8d-high-readmission-risk", "not-met", MEDICA_8D,
+        "medica.adult-admission.8d-high-readmission-risk", "unknown", MEDICA_8D,
         from_golden("P1", asthma_emergency_visits), "order-sign", P1_AT, "medica", name="two asthma ED visits",
     ),
     SentenceCase(
-        "optum-locg.admission.any.3-step-down", "not-met", OPTUM_STEP_DOWN,
+        "optum-locg.admission.any.3-step-down", "unknown", OPTUM_STEP_DOWN,
         from_golden("P3", appendectomy_stay), "order-sign", P3_AT, "optum-locg", name="an appendectomy stay",
     ),
     SentenceCase(

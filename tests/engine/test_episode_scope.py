@@ -98,7 +98,7 @@ CASES = [
     ),
     SentenceCase(
         "medica.adult-admission.6-safety-plan",
-        "not-met",
+        "unknown",  # no current plan found: not documented (a state with no deadline), never met by the 2022 plan
         MEDICA_SAFETY,
         from_golden("P1", safety_plan_closed_in_2022),
         "order-sign",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -130,3 +131,19 @@ def test_hours_facts_read_a_duration_or_a_period() -> None:
     assert length.values({**session, "length": {"value": 2, "code": "h"}}) == [2.0]
     assert length.values({**session, "length": {"value": 2, "unit": "furlongs"}}) == []
     assert period.values({**session, "period": {"start": "2025-03-03T13:00:00Z"}}) == []  # open period
+
+
+def test_instruments_come_from_the_value_sets_alone(mappings: Mappings) -> None:
+    # PHQ-9 44261-6 and its variant 89204-2 are one instrument because PHQ9-TOTAL says `instrument: PHQ-9`, not
+    # because of a second table in the engine: without that declaration they are two instruments with one score each.
+    rule = {"change": {"of": "symptom-scores", "value": "observation.value", "op": "<=", "than": -5}}
+    record = [score("o1", "44261-6", 17, "2025-03-01T10:00:00Z"), score("o2", "89204-2", 9, "2025-03-08T10:00:00Z")]
+    result = run(mappings, rule, record)
+    assert result.value is True and "PHQ-9 17 (2025-03-01 05:00 -05:00) → 9" in result.detail
+    undeclared = {
+        **mappings.valuesets,
+        "PHQ9-TOTAL": dataclasses.replace(mappings.valuesets["PHQ9-TOTAL"], instrument=None),
+    }
+    result = run(dataclasses.replace(mappings, valuesets=undeclared), rule, record)
+    assert result.value is None
+    assert "fewer than two dated PHQ-9 or GAD-7 total score of one instrument" in result.detail

@@ -100,3 +100,55 @@ def test_three_a_week_on_mon_wed_fri_is_three_sessions_not_nine(mappings: Mappin
     assert at_most_five.detail == "order sessions-per-week 3 (3 per 1 wk, on mon, wed, fri, 3 h each)"
     hours = run(mappings, {"order": {"measure": "hours-per-week", "op": "<=", "than": 19}}, [], **context)
     assert hours.value is True and hours.detail.startswith("order hours-per-week 9 ")
+
+
+def _bounded_order(repeat: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "ServiceRequest",
+        "id": "o-bounded",
+        "code": {"coding": [{"system": HCPCS, "code": "S9480"}]},
+        "occurrenceTiming": {"repeat": repeat},
+    }
+
+
+MON_WED_FRI_3H = {
+    "frequency": 3,
+    "period": 1,
+    "periodUnit": "wk",
+    "dayOfWeek": ["mon", "wed", "fri"],
+    "duration": 3,
+    "durationUnit": "h",
+}
+
+
+def test_order_intensity_counts_only_the_weekdays_inside_a_bounds_period_shorter_than_a_week(
+    mappings: Mappings,
+) -> None:
+    # "3 per 1 wk on Mon, Wed, Fri, 3 h" bounded to Tuesday 03-04 .. Thursday 03-06: only Wednesday is scheduled.
+    order = _bounded_order({**MON_WED_FRI_3H, "boundsPeriod": {"start": "2025-03-04", "end": "2025-03-06"}})
+    hours = {"order": {"measure": "hours-per-week", "op": ">=", "than": 9}}
+    result = run(mappings, hours, [], **{"iop-order": [order]})
+    assert result.value is False
+    assert result.detail == (
+        "order hours-per-week 3 (3 per 1 wk, on mon, wed, fri, 3 h each, only from 2025-03-04 to 2025-03-06)"
+    )
+    sessions = {"order": {"measure": "sessions-per-week", "op": ">=", "than": 3}}
+    assert run(mappings, sessions, [], **{"iop-order": [order]}).value is False
+
+
+def test_order_intensity_bounds_of_a_week_or_more_and_bounds_read_on_local_dates(mappings: Mappings) -> None:
+    hours = {"order": {"measure": "hours-per-week", "op": ">=", "than": 9}}
+    weeks = _bounded_order({**MON_WED_FRI_3H, "boundsPeriod": {"start": "2025-03-03", "end": "2025-04-25"}})
+    assert run(mappings, hours, [], **{"iop-order": [weeks]}).value is True
+    # Monday 03-03 .. Friday 03-07 given in UTC, the end at 03:00Z is still Thursday evening in New York: Mon + Wed.
+    utc = _bounded_order(
+        {**MON_WED_FRI_3H, "boundsPeriod": {"start": "2025-03-03T14:00:00Z", "end": "2025-03-07T03:00:00Z"}}
+    )
+    result = run(mappings, hours, [], **{"iop-order": [utc]})
+    assert result.value is False and result.detail.startswith("order hours-per-week 6 ")
+    # Without dayOfWeek a short bound holds at most one period's sessions: "3 per 1 wk" over 3 days stays 3.
+    three_days = _bounded_order(
+        {"frequency": 3, "period": 1, "periodUnit": "wk", "duration": 3, "durationUnit": "h",
+         "boundsPeriod": {"start": "2025-03-04", "end": "2025-03-06"}}
+    )  # fmt: skip
+    assert run(mappings, hours, [], **{"iop-order": [three_days]}).value is True

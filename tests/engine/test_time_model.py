@@ -171,3 +171,57 @@ def test_check_mappings_names_the_policy_file_with_an_unknown_time_zone(
     policy.write_text(policy.read_text(encoding="utf-8").replace("America/Los_Angeles", "Pacific/Atlantis"))
     assert main(["check-mappings", str(folder)]) == 1
     assert "policies/cca.yaml: timezone: unknown time zone 'Pacific/Atlantis'" in capsys.readouterr().err
+
+
+# --- calendar-day windows of selections (`between`, `scope`) count local dates ------------------------------------
+
+
+def _p3_started_at_nine_with_a_stay_ended(end: str) -> Callable[[], Bundle]:
+    """P3 with the IOP starting 2025-03-04 09:00 Boston and the psychiatric stay ending at ``end``."""
+
+    def starts_at_nine(bundle: Bundle) -> None:
+        by_id(bundle, "P3-order")["occurrenceTiming"]["repeat"]["boundsPeriod"]["start"] = "2025-03-04T09:00:00-05:00"
+
+    return from_golden("P3", starts_at_nine, change("P3-ip", period_start="2025-01-20T10:00:00-05:00", period_end=end))
+
+
+P3_ORDER_SIGN = {"hook": "order-sign", "at": "2025-03-03T09:30:00-05:00"}
+
+
+def test_a_stay_ended_early_on_the_30th_local_date_before_admission_is_in_the_last_30_days() -> None:
+    # Optum #3 "completed inpatient … treatment" within 30 days (T0-30d): T0 is 03-04 09:00, the stay ended 02-02
+    # 07:00 — two hours more than 30 × 24 h, but on the 30th local date before admission, so inside the window.
+    build = _p3_started_at_nine_with_a_stay_ended("2025-02-02T07:00:00-05:00")
+    got = verdict("optum-locg.admission.any.3-step-down", build, "optum-locg", **P3_ORDER_SIGN)
+    assert got["status"] == "met", got["reason"]
+    assert "Encounter/P3-ip" in got["evidence"]
+
+
+def test_a_stay_ended_late_on_the_31st_local_date_before_admission_is_not_in_the_last_30_days() -> None:
+    # The same stay ended 02-01 23:30 Boston, stored in UTC as 02-02 04:30Z: its local date is the 31st before T0.
+    build = _p3_started_at_nine_with_a_stay_ended("2025-02-02T04:30:00Z")
+    got = verdict("optum-locg.admission.any.3-step-down", build, "optum-locg", **P3_ORDER_SIGN)
+    assert got["status"] == "unknown", got["reason"]
+    assert "Encounter/P3-ip" not in got["evidence"]
+    assert "found in the record" in got["reason"]
+
+
+# --- a criterion's own `due` that falls after the discharge is not owed -------------------------------------------
+
+P5_NEXT_DAY_DISCHARGE = {"hook": "encounter-discharge", "at": "2025-03-04T12:10:00-05:00", "encounter_id": "P5-prog"}
+
+
+def _p5_discharged_the_next_day() -> Callable[[], Bundle]:
+    """P5 (admitted 2025-03-03 09:00) discharged after 27 hours, before its 48-hour duties fell due."""
+    return from_golden("P5", change("P5-prog", status="finished", period_end="2025-03-04T12:00:00-05:00"))
+
+
+@pytest.mark.parametrize("criterion", ["molina.process.tp-1b-peer-recovery", "molina.process.tp-1c-med-eval-mgmt"])
+def test_a_48_hour_plan_content_duty_is_not_owed_by_a_stay_that_ended_after_27_hours(criterion: str) -> None:
+    # Molina: "an initial treatment plan … within 48 hours of admission" that includes peer support / medication
+    # evaluation; the criterion's own due (T0 + 48 h) is after TD, and the rule is not a deadline operator.
+    got = verdict(criterion, _p5_discharged_the_next_day(), "molina", **P5_NEXT_DAY_DISCHARGE)
+    assert got["status"] == "not-applicable", got["reason"]
+    assert got["reason"] == (
+        "not due: the stay ended at 2025-03-04 12:00 -05:00, before it fell due (2025-03-05 09:00 -05:00)"
+    )

@@ -34,6 +34,10 @@ class RuleResult:
     """Unknown because evidence conflicts (e.g. a diagnosis newer than the assessment): a clinician must confirm."""
     note: str = ""
     """Evidence set aside that the reason should still name (e.g. an older diagnosis a newer assessment outweighs)."""
+    absence: bool = False
+    """The answer rests on something *not* being found (no member, too few), not on evidence that was found."""
+    overdue: bool = False
+    """With a false answer: a duty whose due time has passed with nothing (or too little) recorded by then."""
 
 
 class Rule(ABC):
@@ -150,6 +154,8 @@ class Logic(Rule):
                 gaps=inner.gaps,
                 contested=inner.contested,
                 note=inner.note,
+                absence=inner.absence,
+                overdue=inner.overdue,
             )
         decisive = False if self.kind == "all" else True
         hits = [r for r in results if r.value is decisive]
@@ -175,8 +181,21 @@ class Logic(Rule):
         contested = value is None and any(r.contested for r in chosen)
         detail = "; ".join(dict.fromkeys(r.detail for r in chosen if r.detail))
         note = "; ".join(dict.fromkeys(r.note for r in results if r.note))
+        # Positive evidence behind a deciding child grounds the answer; the absent rest only found nothing contrary.
+        absence = value is not None and all(r.absence for r in chosen)
+        overdue = value is False and any(r.overdue for r in chosen)
         return RuleResult(
-            value, evidence, detail, due, pending, not_due=not_due, gaps=gaps, contested=contested, note=note
+            value,
+            evidence,
+            detail,
+            due,
+            pending,
+            not_due=not_due,
+            gaps=gaps,
+            contested=contested,
+            note=note,
+            absence=absence,
+            overdue=overdue,
         )
 
     def criteria(self) -> set[str]:

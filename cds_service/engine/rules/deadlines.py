@@ -177,8 +177,12 @@ class Deadline(Rule):
                 f"no {self.selection.title} scheduled within {self.due.describe()}: it must be booked for a time "
                 f"by {format_time(due, zone)}",
                 due,
+                absence=True,
+                overdue=True,
             )
-        return RuleResult(False, [], f"no {self.selection.title} by {format_time(due, zone)}", due)
+        return RuleResult(
+            False, [], f"no {self.selection.title} by {format_time(due, zone)}", due, absence=True, overdue=True
+        )
 
 
 @dataclass
@@ -215,6 +219,8 @@ class Recurring(Rule):
                     f"no {self.selection.title} between {format_time(previous, zone)} and {format_time(due, zone)} "
                     f"(occurrence {len(done) + 1}, every {self.days} days)",
                     due,
+                    absence=True,
+                    overdue=True,
                 )
             break
         ended = _stay_ended(ctx)
@@ -306,6 +312,9 @@ class EveryWindow(Rule):
                     False,
                     evidence_keys(evidence + inside),
                     f"{len(inside)} × {self.selection.title} {span} (at least {self.at_least} needed)",
+                    min(hi, end),
+                    absence=True,
+                    overdue=True,
                 )
             if self.at_most is not None and len(inside) > self.at_most:
                 return RuleResult(
@@ -351,7 +360,13 @@ class Cadence(Rule):
         days = sorted({local_date(t, zone) for t in ctx.session_starts if start <= t <= end})
         dated = [(t, r) for t, r in _dated(ctx, self.selection, self.time_fact) if t <= end]
         if not dated:
-            return RuleResult(None if not days else False, [], f"no {self.selection.title} during the stay")
+            return RuleResult(
+                None if not days else False,
+                [],
+                f"no {self.selection.title} during the stay",
+                absence=True,
+                overdue=True,
+            )
         marks = [local_date(t, zone) for t, _ in dated] + [local_date(end, zone)]
         for lo, hi in zip(marks, marks[1:], strict=False):
             span = [d for d in days if lo < d <= hi]
@@ -361,6 +376,8 @@ class Cadence(Rule):
                     evidence_keys([r for _, r in dated]),
                     f"{len(span)} treatment days between {lo:%Y-%m-%d} and {hi:%Y-%m-%d} "
                     f"without a {self.selection.title} (at most {self.max_treatment_days})",
+                    absence=True,
+                    overdue=True,
                 )
         return RuleResult(
             True,
@@ -387,7 +404,7 @@ class SupplyBridge(Rule):
         if start is None or not meds:
             return RuleResult(None, evidence_keys(meds), f"no {self.medications.title} or no discharge time")
         if not times:
-            return RuleResult(False, evidence_keys(meds), f"no {self.appointments.title} to bridge to")
+            return RuleResult(False, evidence_keys(meds), f"no {self.appointments.title} to bridge to", absence=True)
         first, appointment = times[0]
         short, unknown = [], []
         for med in meds:

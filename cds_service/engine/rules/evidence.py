@@ -66,31 +66,20 @@ class Exists(Rule):
             gaps = ctx.gaps_of(ctx.negated_sources(self.selection.name)) if ctx.unreadable else []
         if gaps:
             return RuleResult(None, evidence, unreadable_detail(gaps, detail), gaps=tuple(gaps))
-        return RuleResult(value, evidence, detail)
-
-
-LOINC_SYSTEMS = frozenset({"http://loinc.org", "urn:oid:2.16.840.1.113883.6.1"})
-# Fallback when the mappings declare no ``instrument:`` value set for a code: Synthea and many EHRs code the PHQ-9
-# total as 89204-2 and the GAD-7 total as 70274-6, others as 44261-6 and 69737-5. Scores compare within one instrument.
-INSTRUMENT_VARIANTS: dict[str, str] = {
-    "44261-6": "PHQ-9",
-    "89204-2": "PHQ-9",
-    "69737-5": "GAD-7",
-    "70274-6": "GAD-7",
-}
+        # Members found that fail the narrowing are evidence ("found X, which fails Y"), not an absence.
+        failing_found = bool(self.extra) and bool(candidates) and not members
+        absence = from_absence and not failing_found
+        return RuleResult(value, evidence, detail, absence=absence)
 
 
 def instrument_of(ctx: EvaluationContext, resource: Resource) -> str | None:
-    """The instrument a score belongs to: the mappings' ``instrument:`` value set holding its code, else a known LOINC
-    variant, else its first code (None without a code)."""
+    """The instrument a score belongs to: the mappings' ``instrument:`` value set holding its code (the one source of
+    instrument codes and their variants), else its own first code (None without a code)."""
     code_fact = ctx.facts.get(f"{str(resource.get('resourceType', '')).lower()}.code")
     codings = [c for c in ctx.values(code_fact, resource) if isinstance(c, dict)] if code_fact else []
     declared = declared_instrument(ctx.valuesets, codings) if ctx.valuesets else None
     if declared:
         return declared
-    for coding in codings:
-        if coding.get("system") in LOINC_SYSTEMS and coding.get("code") in INSTRUMENT_VARIANTS:
-            return INSTRUMENT_VARIANTS[coding["code"]]
     for coding in codings:
         if coding.get("code"):
             return f"{coding.get('system', '')}|{coding['code']}"
@@ -288,7 +277,7 @@ class CurrentState(Rule):
                 )
             return RuleResult(None, _keys(unconfirmed), f"{detail}; a clinician needs to confirm", contested=True)
         if newest is None:  # unknown instead when a source could not be read (Rule.check)
-            return RuleResult(False, detail=f"no evidence of {self.label} found in the record")
+            return RuleResult(False, detail=f"no evidence of {self.label} found in the record", absence=True)
         detail = f"newest assessment {_describe([newest], zone)} found no {self.label}"
         note = f"{detail}; it outweighs the older diagnosis {_describe(diagnoses, zone)}" if diagnoses else ""
         return RuleResult(False, _keys([newest]), note or detail, note=note)

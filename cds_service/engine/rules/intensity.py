@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from cds_service.engine.context import EvaluationContext, resource_key
@@ -18,11 +18,12 @@ from cds_service.engine.timecalc import (
 )
 from cds_service.engine.valuesets import ValueSet
 
-MEASURES = {
-    "hours-per-week": hours_per_week,
-    "sessions-per-week": sessions_per_week,
-    "hours-per-session": hours_per_session,
-}
+
+def measure_timing(measure: str, timing: dict[str, Any], zone: tzinfo | None) -> float | None:
+    """One measure of a Timing; a ``boundsPeriod`` shorter than a week is read on the site's local dates."""
+    if measure == "hours-per-session":
+        return hours_per_session(timing)
+    return hours_per_week(timing, zone) if measure == "hours-per-week" else sessions_per_week(timing, zone)
 
 
 def order_timing(ctx: EvaluationContext) -> tuple[dict[str, Any] | None, str | None]:
@@ -47,7 +48,7 @@ class OrderIntensity(Rule):
         timing, key = order_timing(ctx)
         if key is None:
             return RuleResult(None, detail="no IOP order in this call")
-        value = MEASURES[self.measure](timing) if timing else None
+        value = measure_timing(self.measure, timing, ctx.calendar.zone) if timing else None
         if value is None:
             return RuleResult(None, [key], f"the order's occurrenceTiming gives no {self.measure}")
         return RuleResult(

@@ -230,6 +230,18 @@ def c8(criterion: str, answer: bool) -> Change:
 NUCC = "http://nucc.org/provider-taxonomy"
 
 
+def signed_by_nurse_practitioner(b: dict[str, Any]) -> None:
+    """The continuation order (the recertification) is signed by a nurse practitioner (v2-0360 NP)."""
+    nurse = {
+        "resourceType": "Practitioner",
+        "id": "P8-np",
+        "name": [{"family": "Okafor", "given": ["Ada"]}],
+        "qualification": [{"code": {"coding": [{"system": V2_0360, "code": "NP"}]}}],
+    }
+    add(b, nurse)
+    the(b, "P8-order-2")["requester"] = {"reference": "Practitioner/P8-np"}
+
+
 def performed_by(taxonomy: str) -> Change:
     """The order names its furnishing organization, typed by NUCC provider taxonomy."""
 
@@ -370,7 +382,16 @@ CASES: list[SentenceCase] = [
     discharge("bh803.program.3-not-diversionary-or-med-only", "not-met", Q_NOT_MED_ONLY, p8_medication_only),
     # Patient Eligibility Criteria, bullet 1: the certifier
     admission("bh803.eligibility.1a-certified-by-physician", "met", Q_CERTIFIED, physician),
-    admission("bh803.eligibility.1a-certified-by-physician", "not-met", Q_CERTIFIED, name="nurse-practitioner"),
+    # An order by a nurse practitioner is no physician's certification, but a physician may still certify: absence is
+    # unknown (DATA-PROFILE §6); a clinician's answer "no" is the evidence that makes it not met.
+    admission("bh803.eligibility.1a-certified-by-physician", "unknown", Q_CERTIFIED, name="nurse-practitioner"),
+    admission(
+        "bh803.eligibility.1a-certified-by-physician",
+        "not-met",
+        Q_CERTIFIED,
+        a7("bh803.eligibility.1a-certified-by-physician", False),
+        name="clinician-answers-no",
+    ),  # fmt: skip
     admission(
         "bh803.eligibility.1a-certified-by-physician", "met", Q_OTP_CERTIFIER, with_oud(), name="otp-nurse-practitioner"
     ),  # fmt: skip
@@ -383,7 +404,7 @@ CASES: list[SentenceCase] = [
     ),  # fmt: skip
     admission(
         "bh803.eligibility.1a-certified-by-physician",
-        "not-met",
+        "unknown",
         Q_OTP_CERTIFIER,
         p7_otp_by(V2_0360, "RN"),
         name="otp-registered-nurse",
@@ -594,11 +615,19 @@ CASES: list[SentenceCase] = [
         name="discharged-on-day-65-without",
     ),  # fmt: skip
     continued("bh803.doc.4-recert-signer-treating-physician", "met", Q_RECERT_SIGNER, p8_recertified("2025-03-05")),
+    # A physician off the care team may still treat the patient: not found is unknown; a social worker cannot sign.
+    continued(
+        "bh803.doc.4-recert-signer-treating-physician",
+        "unknown",
+        Q_RECERT_SIGNER,
+        name="continuation-signed-by-a-physician-off-the-team",
+    ),  # fmt: skip
     continued(
         "bh803.doc.4-recert-signer-treating-physician",
         "not-met",
         Q_RECERT_SIGNER,
-        name="continuation-signed-by-a-physician-off-the-team",
+        signed_by_nurse_practitioner,
+        name="continuation-signed-by-a-nurse-practitioner",
     ),  # fmt: skip
     continued("bh803.doc.5-recert-content", "met", Q_RECERT_CONTENT, c8("bh803.doc.5-recert-content", True)),
     continued(
@@ -713,7 +742,7 @@ CASES += [
               name="a-2024-plan-does-not-count"),
     continued("bh803.doc.3-recert-60d", "not-met", Q_RECERT_TIMING, recertified_in_2024,
               name="a-2024-recertification-does-not-count"),
-    admission("bh803.eligibility.1a-certified-by-physician", "not-met", Q_CERTIFIED, physician_certified_in_2023,
+    admission("bh803.eligibility.1a-certified-by-physician", "unknown", Q_CERTIFIED, physician_certified_in_2023,
               name="a-2023-physician-certification-does-not-count"),
     admission("bh803.rn.4-acute-onset-or-decompensation", "unknown", Q_ACUTE, asthma_emergency_visit,
               name="an-asthma-visit-is-no-decompensation"),

@@ -30,20 +30,21 @@ P8_DISCHARGE_AT = "2025-03-07T12:30:00-07:00"
 # warning summary card; unknown → one documentation-needed card (info before any deadline has passed).
 EXPECTED_CARDS = {
     "P7": (
-        "exactly 2 cards: summary (warning) listing eligibility.1a-certified-by-physician and "
-        "eligibility.1b-need-min-9h-week; documentation-needed (info, SMART link) listing eligibility.1c, "
-        "eligibility.2, eligibility.3, eligibility.4, rn.1, rn.2, rn.3 (7 ids); no critical card "
+        "exactly 2 cards: summary (warning) listing eligibility.1b-need-min-9h-week; documentation-needed (info, "
+        "SMART link) listing eligibility.1a, eligibility.1c, eligibility.2, eligibility.3, eligibility.4, rn.1, rn.2, "
+        "rn.3 (8 ids; 1a moved here by issue 15: not found is not failed); no critical card "
         "(optional pending card: doc.1, doc.2, program.2, doc.6)"
     ),
     "P8": (
-        "exactly 2 cards: summary (warning) listing doc.3-recert-60d (due 2025-03-07) and "
-        "doc.4-recert-signer-treating-physician; documentation-needed (info, SMART link) listing doc.5, rn.3, "
-        "rn.4, rn.5, eligibility.3, eligibility.4 (6 ids); no critical card"
+        "exactly 2 cards: summary (warning) listing doc.3-recert-60d (due 2025-03-07); documentation-needed "
+        "(info, SMART link) listing doc.4, doc.5, rn.3, rn.4, rn.5, eligibility.3, eligibility.4 (7 ids; doc.4 moved "
+        "here by issue 15: a signer off the care team may still treat the patient); no critical card"
     ),
 }
 
 P7_EXPECTED = {
-    "bh803.eligibility.1a-certified-by-physician": "not-met",
+    # DATA-PROFILE §6 (issue 15): an NP's order is no physician's certification, but one may still be made: unknown
+    "bh803.eligibility.1a-certified-by-physician": "unknown",
     "bh803.eligibility.1b-need-min-9h-week": "not-met",
     "bh803.eligibility.1c-cert-dx-clinical-need": "unknown",
     "bh803.eligibility.2-severe-interference-acute": "unknown",
@@ -62,7 +63,8 @@ P7_EXPECTED = {
 
 P8_EXPECTED = {
     "bh803.doc.3-recert-60d": "not-met",
-    "bh803.doc.4-recert-signer-treating-physician": "not-met",
+    # issue 15: the signer is a physician off the care team, who may still treat the patient: unknown, not failed
+    "bh803.doc.4-recert-signer-treating-physician": "unknown",
     "bh803.doc.5-recert-content": "unknown",
     "bh803.rn.3-not-imminent-danger": "unknown",
     "bh803.rn.4-acute-onset-or-decompensation": "unknown",
@@ -347,6 +349,13 @@ def attest(patient: str, phase: str, at: str, answers: dict[str, bool]) -> Calla
     return change
 
 
+def signed_by_nurse_practitioner(bundle: dict[str, Any]) -> None:
+    """The continuation order (the recertification) is signed by a nurse practitioner (v2-0360 NP)."""
+    qualification = [{"code": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0360", "code": "NP"}]}}]
+    add(bundle, {"resourceType": "Practitioner", "id": "P8-np", "qualification": qualification})
+    the(bundle, "P8-order-2")["requester"] = {"reference": "Practitioner/P8-np"}
+
+
 def both(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
     def change(bundle: dict[str, Any]) -> None:
         for c in changes:
@@ -627,7 +636,14 @@ CASES: list[tuple[str, str, Callable[[], dict[str, Any]], dict[str, Any], str]] 
     ("bh803.program.3-not-diversionary-or-med-only", "group therapy", p8(discharged), D8, "met"),
     ("bh803.program.3-not-diversionary-or-med-only", "E/M visits only", p8(p8_medication_only), D8, "not-met"),
     # eligibility
-    ("bh803.eligibility.1a-certified-by-physician", "nurse practitioner", p7(), A7, "not-met"),
+    ("bh803.eligibility.1a-certified-by-physician", "nurse practitioner", p7(), A7, "unknown"),
+    (
+        "bh803.eligibility.1a-certified-by-physician",
+        "nurse practitioner, and the clinician answers no",
+        p7(attest("P7-patient", "admission", ATTESTED_A, {"bh803.eligibility.1a-certified-by-physician": False})),
+        A7,
+        "not-met",
+    ),
     ("bh803.eligibility.1a-certified-by-physician", "physician", p7(physician), A7, "met"),
     ("bh803.eligibility.1a-certified-by-physician", "NPP may certify OTP", p7(with_oud()), A7, "met"),
     ("bh803.eligibility.1b-need-min-9h-week", "3 x 2.5 h", p7(), A7, "not-met"),
@@ -786,7 +802,14 @@ CASES: list[tuple[str, str, Callable[[], dict[str, Any]], dict[str, Any], str]] 
         "not-met",
     ),
     ("bh803.doc.3-recert-60d", "discharged on day 60", p8(discharged), D8, "not-applicable"),
-    ("bh803.doc.4-recert-signer-treating-physician", "signed by a physician off the team", p8(), C8, "not-met"),
+    ("bh803.doc.4-recert-signer-treating-physician", "signed by a physician off the team", p8(), C8, "unknown"),
+    (
+        "bh803.doc.4-recert-signer-treating-physician",
+        "signed by a nurse practitioner",
+        p8(signed_by_nurse_practitioner),
+        C8,
+        "not-met",
+    ),
     (
         "bh803.doc.4-recert-signer-treating-physician",
         "recertified by the treating psychiatrist",

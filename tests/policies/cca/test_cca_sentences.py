@@ -407,12 +407,21 @@ NO_PEER = plan_activities("P6-tp", "99214", "G0410", "90834")
 CASES: list[SentenceCase] = [
     # --- service description ---
     admission("cca.scope.dsm5-dx", "met", DSM5, name="major depressive disorder F33.1"),
+    # No DSM-5 disorder coded is "not documented" (DATA-PROFILE §6), not a failure; a clinician's "no" is.
+    admission(
+        "cca.scope.dsm5-dx",
+        "unknown",
+        DSM5,
+        setting("P6-dx", code=coding(ICD, "Z63.0")),
+        name="only a relationship problem Z63.0",
+    ),
     admission(
         "cca.scope.dsm5-dx",
         "not-met",
         DSM5,
         setting("P6-dx", code=coding(ICD, "Z63.0")),
-        name="only a relationship problem Z63.0",
+        attested("cca.scope.dsm5-dx", False, at=ADMISSION_AT),
+        name="clinician answers no",
     ),
     admission(
         "cca.eligibility.stable-environment-biomedical",

@@ -510,7 +510,8 @@ CASES: list[tuple[str, str, str, Callable[[Bundle], None] | None, str]] = [
     # (criterion, phase, what changes, change, expected status)
     ("cca.scope.dsm5-dx", "A", "F33.1", None, "met"),
     ("cca.scope.dsm5-dx", "A", "coded in SNOMED CT only", res("P6-dx", setting(code=coding(SCT, "18818009"))), "met"),
-    ("cca.scope.dsm5-dx", "D", "only a Z code", res("P6-dx", setting(code=coding(ICD, "Z63.0"))), "not-met"),
+    # issue 15: no DSM-5 disorder coded is "not documented" (unknown), not failed
+    ("cca.scope.dsm5-dx", "D", "only a Z code", res("P6-dx", setting(code=coding(ICD, "Z63.0"))), "unknown"),
     ("cca.eligibility.stable-environment-biomedical", "A", "judgement", None, "unknown"),
     (
         "cca.eligibility.stable-environment-biomedical",

@@ -115,7 +115,8 @@ GOLDEN = {
         expected={
             "medica.adult-admission.1-dx-moderate-severe": "not-met",
             "medica.adult-admission.4-community-living-no-24h": "not-met",
-            "medica.adult-admission.6-safety-plan": "not-met",
+            # issue 15 (DATA-PROFILE §6): states not found in the record are unknown, not failed — 6, 8a1, 8a2, 8d
+            "medica.adult-admission.6-safety-plan": "unknown",
             "medica.description.intensity-3d-9to19h": "not-met",
             "medica.adult-admission.2a-impaired-daily-activities": "unknown",
             "medica.adult-admission.2b-coping-insufficient": "unknown",
@@ -125,9 +126,9 @@ GOLDEN = {
             "medica.adult-admission.7a-family-support": "unknown",
             "medica.adult-admission.7b-can-develop-supports": "unknown",
             "medica.adult-admission.8-structure-needed": "unknown",
-            "medica.adult-admission.8a1-unstable-medical-comorbidity": "not-met",
-            "medica.adult-admission.8a2-concurrent-sud": "not-met",
-            "medica.adult-admission.8d-high-readmission-risk": "not-met",
+            "medica.adult-admission.8a1-unstable-medical-comorbidity": "unknown",
+            "medica.adult-admission.8a2-concurrent-sud": "unknown",
+            "medica.adult-admission.8d-high-readmission-risk": "unknown",
             "medica.adult-admission.8a3-unstable-living": "unknown",
             "medica.adult-admission.8a4-undermining-supports": "unknown",
             "medica.adult-admission.8a5-lack-community-resources": "unknown",
@@ -137,7 +138,6 @@ GOLDEN = {
         not_met=[
             "medica.adult-admission.1-dx-moderate-severe",
             "medica.adult-admission.4-community-living-no-24h",
-            "medica.adult-admission.6-safety-plan",
             "medica.description.intensity-3d-9to19h",
         ],
         unknown=[
@@ -145,6 +145,7 @@ GOLDEN = {
             "medica.adult-admission.2b-coping-insufficient",
             "medica.adult-admission.3-capable-of-engagement",
             "medica.adult-admission.5-willing-to-engage",
+            "medica.adult-admission.6-safety-plan",
             "medica.adult-admission.7-support-system",
             "medica.adult-admission.8-structure-needed",
         ],
@@ -193,9 +194,9 @@ GOLDEN = {
     "P10": Golden(
         hook="order-sign",
         expected={
-            "medica.adult-admission.6-safety-plan": "not-met",
-            "medica.child.1-adult-criteria": "not-met",
-            **{i: "unknown" for i in ADULT_ADMISSION_LEAVES if not i.endswith("6-safety-plan")},
+            # issue 15: no safety plan found is "not documented" (a state with no deadline), so child.1 is unknown
+            "medica.child.1-adult-criteria": "unknown",
+            **{i: "unknown" for i in ADULT_ADMISSION_LEAVES},
             "medica.child.0-age-gate": "met",
             "medica.child.2-facility-type": "unknown",
             "medica.child.3-community-living": "unknown",
@@ -203,9 +204,9 @@ GOLDEN = {
             "medica.child.5-family-centered": "unknown",
             "medica.description.intensity-3d-9to19h": "unknown",
         },
-        not_met=["medica.adult-admission.6-safety-plan"],
+        not_met=[],
         unknown=[
-            *[i for i in ADULT_ADMISSION_LEAVES if not i.endswith("6-safety-plan")],
+            *ADULT_ADMISSION_LEAVES,
             "medica.child.2-facility-type",
             "medica.child.3-community-living",
             "medica.child.4-educational-needs",
@@ -482,6 +483,8 @@ class Case:
     program: dict[str, bool] | None = None
 
 
+# issue 15 (DATA-PROFILE §6): a state not found in the record is unknown ("not documented"), not failed; the
+# clinician-answered cons are in test_medica_sentences.py.
 CASES = [
     # Description: intensity and countable hours
     Case("medica.description.intensity-3d-9to19h", "P1", None, "met"),
@@ -597,7 +600,7 @@ CASES = [
     Case(ADM + "5-willing-to-engage", "P2", None, "unknown"),
     # #6 safety plan
     Case(ADM + "6-safety-plan", "P1", None, "met", "CarePlan/P1-crp"),
-    Case(ADM + "6-safety-plan", "P2", None, "not-met"),
+    Case(ADM + "6-safety-plan", "P2", None, "unknown"),
     Case(
         ADM + "6-safety-plan",
         "P1",
@@ -637,12 +640,12 @@ CASES = [
     # #8
     Case(ADM + "8-structure-needed", "P1", None, "met"),
     Case(ADM + "8-structure-needed", "P2", None, "unknown"),
-    Case(ADM + "8a1-unstable-medical-comorbidity", "P2", None, "not-met"),
+    Case(ADM + "8a1-unstable-medical-comorbidity", "P2", None, "unknown"),
     Case(
         ADM + "8a1-unstable-medical-comorbidity",
         "P2",
         lambda b: add(b, condition("P2-patient", "P2-si", "R45.851"), condition("P2-patient", "P2-nc", "Z91.19")),
-        "not-met",
+        "unknown",
     ),
     Case(
         ADM + "8a1-unstable-medical-comorbidity",
@@ -676,7 +679,7 @@ CASES = [
         "met",
         "Encounter/P2-ed",
     ),
-    Case(ADM + "8a2-concurrent-sud", "P2", None, "not-met"),
+    Case(ADM + "8a2-concurrent-sud", "P2", None, "unknown"),
     Case(ADM + "8a2-concurrent-sud", "P9a", None, "met", "Condition/P9-oud"),
     Case(ADM + "8a3-unstable-living", "P2", None, "unknown"),
     Case(
@@ -737,12 +740,12 @@ CASES = [
     Case(ADM + "8c-lower-loc-unavailable", "P2", None, "unknown"),
     Case(ADM + "8c-lower-loc-unavailable", "P2", attested("P2", {ADM + "8c-lower-loc-unavailable": True}), "met"),
     Case(ADM + "8d-high-readmission-risk", "P1", None, "met", "Encounter/P1-ip2"),
-    Case(ADM + "8d-high-readmission-risk", "P2", None, "not-met"),
+    Case(ADM + "8d-high-readmission-risk", "P2", None, "unknown"),
     Case(
         ADM + "8d-high-readmission-risk",
         "P1",
         lambda b: [res(b, i).pop("diagnosis") for i in ("P1-ip1", "P1-ip2")] and b,
-        "not-met",
+        "unknown",
     ),
     # Adult Continuation
     Case(CONT + "1a-measurable-improvement", "P9b", None, "met", "Observation/P9-gad7-2"),
@@ -770,7 +773,7 @@ CASES = [
         CONT + "2-reassessment-plan-modified",
         "P9b",
         lambda b: res(b, "P9-gad7-2")["valueQuantity"].update(value=13) or b,
-        "not-met",
+        "unknown",
     ),
     Case(
         CONT + "2-reassessment-plan-modified",
@@ -902,7 +905,7 @@ CASES = [
     # Child and adolescent
     Case("medica.child.0-age-gate", "P10", None, "met"),
     Case("medica.child.0-age-gate", "P1", None, "not-applicable"),
-    Case("medica.child.1-adult-criteria", "P10", None, "not-met"),
+    Case("medica.child.1-adult-criteria", "P10", None, "unknown"),
     Case("medica.child.1-adult-criteria", "P1", as_adolescent, "met"),
     Case("medica.child.2-facility-type", "P10", None, "unknown"),
     Case("medica.child.2-facility-type", "P10", None, "met", program={"medica.child.2-facility-type": True}),
@@ -981,7 +984,7 @@ CASES = [
     Case("medica.sud.0-gate", "P1", None, "not-applicable"),
     Case("medica.sud.0-gate", "P9a", with_code("P9-order-1", HCPCS, "S9480"), "met"),  # primary reason F11.20
     Case("medica.sud.1-adult-child-criteria", "P9a", None, "met"),
-    Case("medica.sud.1-adult-child-criteria", "P9a", lambda b: drop(b, "P9-crp"), "not-met"),
+    Case("medica.sud.1-adult-child-criteria", "P9a", lambda b: drop(b, "P9-crp"), "unknown"),
     Case("medica.sud.1-adult-child-criteria", "P9b", None, "unknown"),  # continuation #1b and #3 undecided
     Case("medica.sud.2-withdrawal-manageable", "P9a", None, "met", "Observation/P9-cows-1"),
     Case(
@@ -1055,7 +1058,7 @@ CASES = [
         "met",
     ),
     Case("medica.sud.5b-sud-symptomatology", "P9a", None, "met", "Condition/P9-oud"),
-    Case("medica.sud.5b-sud-symptomatology", "P1", with_code("P1-order", HCPCS, "H0015"), "not-met"),
+    Case("medica.sud.5b-sud-symptomatology", "P1", with_code("P1-order", HCPCS, "H0015"), "unknown"),
     Case("medica.sud.6-psych-symptoms-relapse-risk", "P9a", None, "met"),
     Case(
         "medica.sud.6-psych-symptoms-relapse-risk", "P9a", lambda b: drop(b, "P9-attest"), "unknown", "Condition/P9-gad"

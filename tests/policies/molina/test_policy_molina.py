@@ -219,6 +219,10 @@ def test_admission_lists_process_deadlines_as_pending(client: Any, p5: dict[str,
     due = {c["id"]: c.get("due") for c in evaluation["criteria"] if c["status"] == "pending"}
     for criterion in ("2a-bps-eval-48h", "2b-initial-tp-48h", "2c-prelim-dc-plan-48h"):
         assert due[f"molina.process.{criterion}"].startswith("2025-03-05T09:00:00")
+    # issue 15 #8: with its duties all pending the outcome is pending, never "met" (it read met before)
+    assert evaluation["outcome"] == "pending"
+    groups = {c["id"]: c["status"] for c in evaluation["criteria"] if c["id"] in ("molina-process", "molina")}
+    assert groups and set(groups.values()) == {"pending"}, groups
     covered = [
         part["valueCode"]
         for action in result.get("systemActions", [])

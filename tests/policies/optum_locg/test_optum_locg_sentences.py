@@ -457,9 +457,18 @@ CASES: list[SentenceCase] = [
     ),
     a("admission.any.3-step-down", "met", ANY_3, name="psychiatric-stay-ended-this-morning"),
     a("admission.any.3-step-down", "met", ANY_3, STILL_ON_THE_UNIT, name="order-signed-on-the-unit"),
-    a("admission.any.3-step-down", "not-met", ANY_3, *APPENDECTOMY_STAY, name="appendectomy-stay"),
-    a("admission.any.3-step-down", "not-met", ANY_3, *UNRANKED_APPENDECTOMY_STAY, name="unranked-appendectomy-stay"),
-    a("admission.any.3-step-down", "not-met", ANY_3, OLD_STAY, name="stay-ended-37-days-before"),
+    # No behavioural-health stay found is "not documented", not a failure (DATA-PROFILE §6); a clinician's "no" is.
+    a("admission.any.3-step-down", "unknown", ANY_3, *APPENDECTOMY_STAY, name="appendectomy-stay"),
+    a("admission.any.3-step-down", "unknown", ANY_3, *UNRANKED_APPENDECTOMY_STAY, name="unranked-appendectomy-stay"),
+    a("admission.any.3-step-down", "unknown", ANY_3, OLD_STAY, name="stay-ended-37-days-before"),
+    a(
+        "admission.any.3-step-down",
+        "not-met",
+        ANY_3,
+        OLD_STAY,
+        attest_a(admission__any__3_step_down=False),
+        name="stay-ended-37-days-before-clinician-answers-no",
+    ),
     a("admission.any.4-nonsupportive-living", "met", ANY_4, attest_a(admission__any__4_nonsupportive_living=True)),
     a("admission.any.4-nonsupportive-living", "not-met", ANY_4, attest_a(admission__any__4_nonsupportive_living=False)),
     # And all of the following #1: imminent risk (safety)
