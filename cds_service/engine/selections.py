@@ -321,8 +321,8 @@ def _window(
     build: bool = True,
 ) -> set[int] | None:
     """Positions of a type's resources dated about within the bounds (see ``EvaluationContext.timed_positions``)."""
-    low = low_bound.resolve(ctx) if low_bound else None
-    high = high_bound.resolve(ctx) if high_bound else None
+    low = low_bound.resolve_low(ctx) if low_bound else None
+    high = high_bound.resolve_high(ctx) if high_bound else None
     if (low_bound and low is None) or (high_bound and high is None):
         # An unknown anchor: no dated resource passes; an undated one may still be in scope (in force).
         return ctx.undated_positions(source, facts, build) if first else set()
