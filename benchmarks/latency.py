@@ -139,11 +139,15 @@ def run(sizes: list[int], runs: dict[int, int], scratch: str, shapes: list[str] 
             response = client.post(path, data=raw[hook], content_type="application/json")
             assert response.status_code == 200, f"{name}: {response.get_data(as_text=True)[:300]}"
         samples: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
+        cpu: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
         for _ in range(runs[size]):
             for name, (path, hook) in ENDPOINTS.items():
                 call = partial(client.post, path, data=raw[hook], content_type="application/json")
+                started = time.process_time()
                 samples[name] += timed(call, 1, warmup=0)
+                cpu[name].append((time.process_time() - started) * 1000)
         floor = summary(samples["floor"])
+        floor["cpu_median_ms"] = round(statistics.median(cpu["floor"]), 3)
         row: dict[str, Any] = {
             "shape": shape,
             "size": size,
@@ -158,6 +162,9 @@ def run(sizes: list[int], runs: dict[int, int], scratch: str, shapes: list[str] 
         for hook in SERVICE_ENDPOINTS:
             stats = summary(samples[hook])
             stats["ratio_to_floor"] = round(stats["median_ms"] / floor["median_ms"], 2)
+            # CPU time of this process: what the service itself spends, whatever else the machine runs.
+            stats["cpu_median_ms"] = round(statistics.median(cpu[hook]), 3)
+            stats["cpu_ratio_to_floor"] = round(stats["cpu_median_ms"] / max(floor["cpu_median_ms"], 0.001), 2)
             row[hook] = stats
         results.append(row)
     return results

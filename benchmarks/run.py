@@ -19,8 +19,8 @@ from benchmarks.shapes import available_shapes
 RESULTS = Path(__file__).resolve().parent / "results.json"
 FULL = {
     "sizes": [100, 1000, 10000],
-    "runs": {100: 60, 1000: 30, 10000: 12},
-    "engine_runs": 5,
+    "runs": {100: 40, 1000: 25, 10000: 10},
+    "engine_runs": 3,
     "load_seconds": 30.0,
     "load_size": 1000,
     "load_shape": "dense-bh",
@@ -88,6 +88,13 @@ def print_table(results: dict[str, Any]) -> None:
             for k, _ in names
         )
         print(f"{row['shape']:<16}{row['resources']:>9} {row['floor']['median_ms']:>8.1f}{cells}")
+    print("\nCPU time of the process (robust on a shared machine): median ms, service / floor")
+    print(header)
+    for row in results["latency"]:
+        cells = "".join(
+            f" {row[k]['cpu_median_ms']:>9.1f} {row[k]['cpu_ratio_to_floor']:>5.2f}x {'':>5}" for k, _ in names
+        )
+        print(f"{row['shape']:<16}{row['resources']:>9} {row['floor']['cpu_median_ms']:>8.1f}{cells}")
     for shape, by_hook in results.get("growth", {}).items():
         text = ", ".join(f"{hook} x{ratio}" for hook, ratio in by_hook.items())
         print(f"growth 1,000 -> 10,000 resources ({shape}): {text}")

@@ -159,7 +159,7 @@ class EvaluationContext:
             index = memo.get(("coded", resource_type, fact.name))
             if index is None:
                 index = {}
-                for position, resource in enumerate(self.record.of_type(resource_type)):
+                for position, resource in enumerate(self.record.indexed(resource_type)):
                     for coding in self.values(fact, resource):
                         index.setdefault((coding.get("system"), coding.get("code")), []).append(position)
                 memo[("coded", resource_type, fact.name)] = index
@@ -187,7 +187,7 @@ class EvaluationContext:
         if key not in memo:
             if not build:
                 return None
-            memo[key] = build_time_index(self.record.of_type(resource_type), self._times_of(facts, first))
+            memo[key] = build_time_index(self.record.indexed(resource_type), self._times_of(facts, first))
         index: TimeIndex | None = memo[key]
         if index is None:
             return None
@@ -220,13 +220,13 @@ class EvaluationContext:
         rtype = str(resource.get("resourceType"))
         positions = self.record.memo.get(("positions", rtype))
         if positions is None:
-            positions = {id(r): i for i, r in enumerate(self.record.of_type(rtype))}
+            positions = {id(r): i for i, r in enumerate(self.record.indexed(rtype))}
             self.record.memo[("positions", rtype)] = positions
         return positions.get(id(resource))
 
     def at_positions(self, resource_type: str, positions: Iterable[int]) -> list[Resource]:
         """The resources of a type at these positions, in arrival order."""
-        resources = self.record.of_type(resource_type)
+        resources = self.record.indexed(resource_type)
         return [resources[p] for p in sorted(positions)]
 
     def select(self, name: str) -> list[Resource]:

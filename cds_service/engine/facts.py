@@ -17,6 +17,7 @@ Accessor = Callable[[Any], list[Any]]
 
 # `$.a.b[*].c[0]`: simple paths are compiled to plain dict/list walks (about 10x faster than jsonpath-ng).
 _SIMPLE_PATH = re.compile(r"^\$((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\*\]|\[\d+\])*)$")
+_HEAD = re.compile(r"^\$\.([A-Za-z_][A-Za-z0-9_]*)(?![A-Za-z0-9_])")
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\*|\d+)\]")
 
 
@@ -94,10 +95,22 @@ def compile_path(path: str) -> tuple[Accessor, bool]:
     except (JsonPathLexerError, JsonPathParserError, Exception) as exc:  # noqa: BLE001 - parser raises bare Exception
         raise ValueError(f"invalid JSONPath {path!r}: {exc}") from None
 
-    def find(resource: Any) -> list[Any]:
+    head = _HEAD.match(path.strip())
+    if head is None:
+
+        def find(resource: Any) -> list[Any]:
+            return [m.value for m in expression.find(resource) if m.value is not None]
+
+        return find, False
+    first = head.group(1)
+
+    def find_under(resource: Any) -> list[Any]:
+        # Without its first field a resource matches nothing: skip the generic matcher (most resources lack it).
+        if type(resource) is dict and resource.get(first) is None:
+            return []
         return [m.value for m in expression.find(resource) if m.value is not None]
 
-    return find, False
+    return find_under, False
 
 
 def _as_string(value: Any) -> str | None:

@@ -321,8 +321,8 @@ def _window(
     build: bool = True,
 ) -> set[int] | None:
     """Positions of a type's resources dated about within the bounds (see ``EvaluationContext.timed_positions``)."""
-    low = low_bound.resolve(ctx) if low_bound else None
-    high = high_bound.resolve(ctx) if high_bound else None
+    low = low_bound.resolve_low(ctx) if low_bound else None
+    high = high_bound.resolve_high(ctx) if high_bound else None
     if (low_bound and low is None) or (high_bound and high is None):
         # An unknown anchor: no dated resource passes; an undated one may still be in scope (in force).
         return ctx.undated_positions(source, facts, build) if first else set()
@@ -618,7 +618,7 @@ class Selection:
             if timed and found is not None and len(found) <= FEW_CANDIDATES:
                 break
             # Dating every resource of the type pays only while the candidates are a good part of it (or it is done).
-            build = found is None or 4 * len(found) >= len(ctx.record.of_type(source))
+            build = found is None or 4 * len(found) >= len(ctx.record.indexed(source))
             for predicate in predicates:
                 narrowed = _narrowing(predicate, source, ctx, timed, build)
                 if narrowed is not None:
@@ -626,7 +626,7 @@ class Selection:
                 if found is not None and not found:
                     return found
         if self.scope is not None and self.time and (found is None or len(found) > FEW_CANDIDATES):
-            build = found is None or 4 * len(found) >= len(ctx.record.of_type(source))
+            build = found is None or 4 * len(found) >= len(ctx.record.indexed(source))
             window = _window(source, tuple(self.time), True, self.scope.low, self.scope.high, ctx, build)
             if window is not None:
                 found = set(window) if found is None else found & window

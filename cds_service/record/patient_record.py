@@ -122,6 +122,10 @@ class PatientRecord:
         self.lookups += 1
         return self._by_type.get(resource_type, [])
 
+    def indexed(self, resource_type: str) -> list[Resource]:
+        """Every resource of one type, read to build or answer from an index (not counted in ``lookups``)."""
+        return self._by_type.get(resource_type, [])
+
     def resolve(self, reference: str | dict[str, Any] | None) -> Resource | None:
         """The resource a reference (string or Reference object) points to, if it is in the record."""
         self.lookups += 1

@@ -243,3 +243,16 @@ def test_a_compiled_path_finds_what_the_generic_walk_finds_in_the_same_order(pat
     for value in MESSY_VALUES:
         assert accessor(value) == _walk(value, steps) == _compiled_walk(steps)(value)
     assert compile_path("$.a.b[*].c")[0](MESSY_VALUES[8]) == [[1, None, 2], 3]  # lists are flattened by Fact.values
+
+
+def test_a_filter_path_skips_resources_without_its_first_field_and_matches_the_others() -> None:
+    principal, direct = compile_path("$.diagnosis[?(@.rank == 1)].condition")
+    assert not direct
+    assert principal({"resourceType": "Encounter"}) == [] and principal({"diagnosis": None}) == []
+    encounter = {
+        "diagnosis": [
+            {"rank": 2, "condition": {"reference": "Condition/b"}},
+            {"rank": 1, "condition": {"reference": "Condition/a"}},
+        ]
+    }
+    assert principal(encounter) == [{"reference": "Condition/a"}]
