@@ -253,3 +253,27 @@ def test_a_positive_drug_screen_is_counted_back_from_the_order_not_from_the_revi
     )
     assert "Observation/P9-uds" in got["evidence"], got["reason"]
     assert "positive drug screen or AUDIT-C at threshold in the last 30 days: Observation/P9-uds" in got["reason"]
+
+
+def test_a_housing_screen_within_12_months_of_the_order_counts_in_a_later_review() -> None:
+    # Optum any #4 "non-supportive living situation": a PRAPARE "I do not have housing" of 2024-04-15 is within the
+    # 12 months before the order (2025-03-03), though not within 12 months of a review on 2025-06-01.
+    screen = {
+        "resourceType": "Observation",
+        "id": "P3-prapare",
+        "status": "final",
+        "subject": {"reference": "Patient/P3-patient"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "71802-3"}]},
+        "effectiveDateTime": "2024-04-15T10:00:00-04:00",
+        "valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "LA30190-5"}]},
+    }
+    build = from_golden("P3", lambda bundle: add(bundle, screen))
+    got = verdict(
+        "optum-locg.admission.any.4-nonsupportive-living",
+        build,
+        "optum-locg",
+        hook="order-sign",
+        at="2025-06-01T10:00:00-04:00",
+    )
+    assert "Observation/P3-prapare" in got["evidence"], got["reason"]
+    assert got["reason"].startswith("supporting evidence found"), got["reason"]
