@@ -24,16 +24,16 @@ def record_of(body: dict[str, Any]) -> PatientRecord:
     return PatientRecord(resources)
 
 
-def run(sizes: list[int], runs: int) -> list[dict[str, Any]]:
-    """Median milliseconds per policy and size for encounter-discharge (the phase with the most criteria)."""
+def run(sizes: list[int], runs: int, shapes: list[str] | None = None) -> list[dict[str, Any]]:
+    """Median milliseconds per shape, size and policy for encounter-discharge (the phase with the most criteria)."""
     tune_garbage_collector()  # as the service does at start-up
     mappings = load_mappings("mappings")
     calendar = BusinessCalendar.from_spec("US-MA")
     now = datetime.fromisoformat(DISCHARGE_AT)
     rows = []
-    for size in sizes:
-        body = requests_for(size, sorted(mappings.policies))["encounter-discharge"]
-        row: dict[str, Any] = {"size": size}
+    for shape, size in [(shape, size) for shape in shapes or ["synthea-shifted"] for size in sizes]:
+        body = requests_for(size, sorted(mappings.policies), shape)["encounter-discharge"]
+        row: dict[str, Any] = {"shape": shape, "size": size}
         for key in sorted(mappings.policies):
             samples = []
             for _ in range(runs):

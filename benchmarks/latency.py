@@ -12,7 +12,8 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
-from benchmarks.records import PATIENT_ID, build_bundle
+from benchmarks.records import PATIENT_ID
+from benchmarks.shapes import SHAPES
 from cds_service.config import POLICY_KEYS, Settings
 from cds_service.hooks.app import create_app
 from cds_service.record.hook_requests import build_hook_request
@@ -51,9 +52,9 @@ def with_floor(app: Flask) -> Flask:
     return app
 
 
-def requests_for(size: int, policies: list[str]) -> dict[str, dict[str, Any]]:
+def requests_for(size: int, policies: list[str], shape: str = "synthea-shifted") -> dict[str, dict[str, Any]]:
     """The order-sign and encounter-discharge bodies (full prefetch, the given policies) for a record size."""
-    bundle = build_bundle(size)
+    bundle = SHAPES[shape](size)
     bundle["entry"].append({"resource": IOP_ORDER})
     return {
         "order-sign": build_hook_request(bundle, "order-sign", at=ORDER_AT, policies=policies),
@@ -75,18 +76,34 @@ def timed(call: Callable[[], Any], runs: int, warmup: int = 3) -> list[float]:
     return samples
 
 
+def _quantile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
 def summary(samples: list[float]) -> dict[str, float]:
-    """Median and p99 in milliseconds."""
+    """Median, p90 and p99 in milliseconds, and p90 / median."""
     ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return {"median_ms": round(statistics.median(ordered), 3), "p99_ms": round(p99, 3), "runs": len(ordered)}
+    median = statistics.median(ordered)
+    return {
+        "median_ms": round(median, 3),
+        "p90_ms": round(_quantile(ordered, 0.9), 3),
+        "p99_ms": round(_quantile(ordered, 0.99), 3),
+        "p90_to_median": round(_quantile(ordered, 0.9) / median, 2),
+        "runs": len(ordered),
+    }
 
 
+# name -> (path, body); bodies "<hook>" carry every policy, "<hook>-1" one policy.
 ENDPOINTS = {
     "floor": ("/floor", "order-sign"),
     "order-sign": ("/cds-services/iop-order-sign", "order-sign"),
     "encounter-discharge": ("/cds-services/iop-encounter-discharge", "encounter-discharge"),
+    "order-sign-1": ("/cds-services/iop-order-sign", "order-sign-1"),
+    "encounter-discharge-1": ("/cds-services/iop-encounter-discharge", "encounter-discharge-1"),
 }
+SERVICE_ENDPOINTS = [name for name in ENDPOINTS if name != "floor"]
+ONE_POLICY = "molina"
+"""The single policy of the one-policy rows (P5, the episode every shape is built around, is a Molina patient)."""
 
 
 def record_size(body: dict[str, Any]) -> int:
@@ -98,8 +115,9 @@ def record_size(body: dict[str, Any]) -> int:
     )
 
 
-def run(sizes: list[int], runs: dict[int, int], scratch: str) -> list[dict[str, Any]]:
-    """For each size: floor, order-sign and encounter-discharge, interleaved per round so drift hits all alike."""
+def run(sizes: list[int], runs: dict[int, int], scratch: str, shapes: list[str] | None = None) -> list[dict[str, Any]]:
+    """For each shape and size: floor, order-sign and encounter-discharge (all policies, one policy), interleaved per
+    round so drift hits all alike."""
     settings = Settings(
         auth=False, log_level="ERROR", feedback_db=f"{scratch}/f.sqlite3", replay_db=f"{scratch}/r.sqlite3"
     )
@@ -108,8 +126,10 @@ def run(sizes: list[int], runs: dict[int, int], scratch: str) -> list[dict[str, 
     policies = app.extensions["iop_cds"]["invoker"].policy_keys()
     missing = sorted(set(POLICY_KEYS) - set(policies))
     results = []
-    for size in sizes:
-        bodies = requests_for(size, policies)
+    for shape, size in [(shape, size) for shape in shapes or ["synthea-shifted"] for size in sizes]:
+        bodies = requests_for(size, policies, shape)
+        one = ONE_POLICY if ONE_POLICY in policies else policies[0]
+        bodies |= {f"{hook}-1": body for hook, body in requests_for(size, [one], shape).items()}
         resources = record_size(bodies["order-sign"])
         # Bodies are serialised once: the client's own JSON encoding must not be timed.
         raw = {hook: json.dumps(body).encode() for hook, body in bodies.items()}
@@ -125,15 +145,17 @@ def run(sizes: list[int], runs: dict[int, int], scratch: str) -> list[dict[str, 
                 samples[name] += timed(call, 1, warmup=0)
         floor = summary(samples["floor"])
         row: dict[str, Any] = {
+            "shape": shape,
             "size": size,
             "resources": resources,
             "body_bytes": len(raw["order-sign"]),
             "policies": policies,
+            "one_policy": one,
             "floor": floor,
         }
         if missing:
             row["policies_missing"] = missing
-        for hook in ("order-sign", "encounter-discharge"):
+        for hook in SERVICE_ENDPOINTS:
             stats = summary(samples[hook])
             stats["ratio_to_floor"] = round(stats["median_ms"] / floor["median_ms"], 2)
             row[hook] = stats

@@ -12,12 +12,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import engine, latency, serving
+from benchmarks import engine, latency, memory, serving
 from benchmarks.latency import requests_for
+from benchmarks.shapes import available_shapes
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-FULL = {"sizes": [100, 1000, 10000], "runs": {100: 200, 1000: 60, 10000: 15}, "load_seconds": 30.0}
-SMOKE = {"sizes": [100], "runs": {100: 5}, "load_seconds": 2.0}
+FULL = {
+    "sizes": [100, 1000, 10000],
+    "runs": {100: 60, 1000: 30, 10000: 12},
+    "engine_runs": 5,
+    "load_seconds": 30.0,
+    "load_size": 1000,
+    "load_shape": "dense-bh",
+    "memory": {"calls": 2000, "checkpoint": 200, "size": 1000, "large": 10000, "shape": "dense-bh"},
+}
+SMOKE = {
+    "sizes": [100],
+    "runs": {100: 5},
+    "engine_runs": 3,
+    "load_seconds": 2.0,
+    "load_size": 100,
+    "load_shape": "dense-bh",
+    "memory": {"calls": 20, "checkpoint": 5, "size": 100, "large": 100, "shape": "dense-bh"},
+}
+SMOKE_SHAPES = ["synthea-shifted", "dense-bh"]
+"""The smoke run skips PySynthea: generating its patients takes a minute and needs the ``bench`` extra."""
+CLIENTS = 8
 
 
 def machine() -> dict[str, Any]:
@@ -30,16 +50,17 @@ def machine() -> dict[str, Any]:
     }
 
 
-def throughput(scratch: str, size: int, seconds: float) -> dict[str, Any]:
-    """Start-up of ``iop-cds serve`` and requests/s for order-sign on a record of ``size`` resources."""
+def throughput(scratch: str, size: int, seconds: float, shape: str) -> dict[str, Any]:
+    """Start-up of ``iop-cds serve`` and requests/s for order-sign on a record of ``size`` resources, with as many
+    workers as cores and 8 concurrent clients."""
     workers = os.cpu_count() or 1
-    with serving.served(workers, scratch) as (base, startup_seconds):
+    with serving.served(workers, scratch) as (base, startup_seconds, _master):
         from cds_service.config import POLICY_KEYS
 
         policies = [p for p in POLICY_KEYS if p in serving_policies(base)]
-        body = json.dumps(requests_for(size, policies)["order-sign"]).encode()
-        result = serving.load(f"{base}/cds-services/iop-order-sign", body, seconds, concurrency=2 * workers)
-    return {"startup_seconds": round(startup_seconds, 3), "workers": workers, "size": size, **result}
+        body = json.dumps(requests_for(size, policies, shape)["order-sign"]).encode()
+        result = serving.load(f"{base}/cds-services/iop-order-sign", body, seconds, concurrency=CLIENTS)
+    return {"startup_seconds": round(startup_seconds, 3), "workers": workers, "size": size, "shape": shape, **result}
 
 
 def serving_policies(base: str) -> list[str]:
@@ -55,30 +76,42 @@ def print_table(results: dict[str, Any]) -> None:
         f"machine: {results['machine']['platform']}, {results['machine']['cpus']} CPUs, "
         f"Python {results['machine']['python']}"
     )
-    print("\nlatency (in-process, full prefetch)   median ms (p99)          service / floor")
-    print(f"{'resources':>9} {'floor':>16} {'order-sign':>18} {'discharge':>18} {'order':>7} {'disch':>7}")
+    print("\nlatency (in-process, full prefetch): median ms, service / floor, p90 / median")
+    print("all = every policy, 1 = one policy")
+    names = [("order-sign", "order all"), ("order-sign-1", "order 1"), ("encounter-discharge", "disch all")]
+    names.append(("encounter-discharge-1", "disch 1"))
+    header = f"{'shape':<16}{'resources':>9} {'floor':>8}" + "".join(f" {label:>22}" for _, label in names)
+    print(header)
     for row in results["latency"]:
-        os_, ed, fl = row["order-sign"], row["encounter-discharge"], row["floor"]
-        print(
-            f"{row['resources']:>9} {fl['median_ms']:>8.2f} ({fl['p99_ms']:>6.1f}) {os_['median_ms']:>9.2f} "
-            f"({os_['p99_ms']:>6.1f}) {ed['median_ms']:>9.2f} ({ed['p99_ms']:>6.1f}) "
-            f"{os_['ratio_to_floor']:>7.2f} {ed['ratio_to_floor']:>7.2f}"
+        cells = "".join(
+            f" {row[k]['median_ms']:>9.1f} {row[k]['ratio_to_floor']:>5.2f}x {row[k]['p90_to_median']:>5.2f}"
+            for k, _ in names
         )
+        print(f"{row['shape']:<16}{row['resources']:>9} {row['floor']['median_ms']:>8.1f}{cells}")
+    for shape, by_hook in results.get("growth", {}).items():
+        text = ", ".join(f"{hook} x{ratio}" for hook, ratio in by_hook.items())
+        print(f"growth 1,000 -> 10,000 resources ({shape}): {text}")
     print("\nengine only (encounter-discharge, one policy at a time), median ms")
-    keys = [k for k in results["engine"][0] if k != "size"]
-    print(f"{'resources':>9} " + " ".join(f"{k:>11}" for k in keys))
+    keys = [k for k in results["engine"][0] if k not in ("size", "shape")]
+    print(f"{'shape':<16}{'resources':>9} " + " ".join(f"{k:>11}" for k in keys))
     for row in results["engine"]:
-        print(f"{row['size']:>9} " + " ".join(f"{row[k]:>11.2f}" for k in keys))
-    if len(results["latency"]) > 1:
-        growth = results["growth"]
-        print(f"growth 10x resources: order-sign x{growth['order-sign']}, discharge x{growth['encounter-discharge']}")
+        print(f"{row['shape']:<16}{row['size']:>9} " + " ".join(f"{row[k]:>11.2f}" for k in keys))
     t = results.get("throughput")
     if t:
         print(f"\nstart-up to first /healthz 200: {t['startup_seconds']:.2f} s")
         print(
-            f"throughput, order-sign {t['size']} resources, {t['workers']} workers, {t['concurrency']} connections, "
-            f"{t['seconds']} s: {t['requests_per_second']} req/s, median {t['median_ms']} ms, p99 {t['p99_ms']} ms, "
-            f"errors {t['errors']}"
+            f"throughput, order-sign {t['shape']} {t['size']} resources, {t['workers']} workers, "
+            f"{t['concurrency']} clients, {t['seconds']} s: {t['requests_per_second']} req/s, "
+            f"median {t['median_ms']} ms, "
+            f"p99 {t['p99_ms']} ms, errors {t['errors']}"
+        )
+    m = results.get("memory")
+    if m:
+        print(
+            f"\nmemory, one worker, order-sign {m['shape']} {m['size']} resources: RSS MB by call {m['rss_mb']}, "
+            f"growth after call {m['checkpoint']}: {100 * m['growth_after_checkpoint']:.1f} %; "
+            f"peak RSS with one {m['large_size']}-resource call {m['peak_rss_mb_large_call']} MB "
+            f"(before it {m['peak_rss_mb_before_large']} MB)"
         )
     f = results.get("fetch")
     if f:
@@ -92,13 +125,14 @@ def print_table(results: dict[str, Any]) -> None:
             )
 
 
-def growth(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Latency at the largest size over the one ten times smaller."""
-    by_size = {row["size"]: row for row in rows}
-    out = {}
-    for hook in ("order-sign", "encounter-discharge"):
-        if 1000 in by_size and 10000 in by_size:
-            out[hook] = round(by_size[10000][hook]["median_ms"] / by_size[1000][hook]["median_ms"], 2)
+def growth(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per shape: latency at 10,000 resources over the one at 1,000."""
+    by_key = {(row["shape"], row["size"]): row for row in rows}
+    out: dict[str, dict[str, float]] = {}
+    for shape in dict.fromkeys(row["shape"] for row in rows):
+        if (shape, 1000) in by_key and (shape, 10000) in by_key:
+            large, small = by_key[shape, 10000], by_key[shape, 1000]
+            out[shape] = {h: round(large[h]["median_ms"] / small[h]["median_ms"], 2) for h in latency.SERVICE_ENDPOINTS}
     return out
 
 
@@ -108,22 +142,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="smallest size, few runs (CI)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--skip-fetch", action="store_true", help="skip fetch mode (needs the sekmet-fhir server)")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the 2,000-call memory run")
+    parser.add_argument("--skip-load", action="store_true", help="skip start-up and throughput")
+    parser.add_argument("--shapes", nargs="+", help="record shapes (default: every available one)")
+    parser.add_argument("--sizes", nargs="+", type=int, help="record sizes (default: 100 1000 10000)")
     args = parser.parse_args(argv)
     plan = SMOKE if args.smoke else FULL
+    shapes = args.shapes or (SMOKE_SHAPES if args.smoke else available_shapes())
+    sizes = args.sizes or plan["sizes"]
     with tempfile.TemporaryDirectory() as scratch:
         results: dict[str, Any] = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(),
             "smoke": args.smoke,
         }
-        results["engine"] = engine.run(plan["sizes"], 3 if args.smoke else 9)
-        results["latency"] = latency.run(plan["sizes"], plan["runs"], scratch)
+        results["shapes"] = shapes
+        results["engine"] = engine.run(sizes, plan["engine_runs"], shapes)
+        runs = {size: plan["runs"].get(size, 10) for size in sizes}
+        results["latency"] = latency.run(sizes, runs, scratch, shapes)
         results["growth"] = growth(results["latency"])
-        results["throughput"] = throughput(scratch, 1000 if not args.smoke else 100, plan["load_seconds"])
+        if not args.skip_load:
+            results["throughput"] = throughput(scratch, plan["load_size"], plan["load_seconds"], plan["load_shape"])
+        if not args.skip_memory:
+            results["memory"] = memory.run(scratch, **plan["memory"])
         if not args.skip_fetch:
             from benchmarks import fetch
 
-            results["fetch"] = fetch.run(plan["sizes"], scratch)
+            results["fetch"] = fetch.run(sizes, scratch)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print_table(results)
     print(f"\nwritten: {args.output}")

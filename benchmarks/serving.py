@@ -26,8 +26,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(workers: int, scratch: str) -> Iterator[tuple[str, float]]:
-    """Run ``iop-cds serve`` (auth off); yield its base URL and the seconds from spawn to the first healthy answer."""
+def served(
+    workers: int, scratch: str, env: dict[str, str] | None = None, threads: int | None = None
+) -> Iterator[tuple[str, float, int]]:
+    """Run ``iop-cds serve`` (auth off); yield its base URL, the seconds from spawn to the first healthy answer and
+    the gunicorn master's pid."""
     port = free_port()
     env = {
         **os.environ,
@@ -35,6 +38,8 @@ def served(workers: int, scratch: str) -> Iterator[tuple[str, float]]:
         "IOP_CDS_LOG_LEVEL": "WARNING",
         "IOP_CDS_FEEDBACK_DB": f"{scratch}/feedback.sqlite3",
         "IOP_CDS_REPLAY_DB": f"{scratch}/replay.sqlite3",
+        **({"IOP_CDS_THREADS": str(threads)} if threads else {}),
+        **(env or {}),
     }
     command = [
         sys.executable,
@@ -61,7 +66,7 @@ def served(workers: int, scratch: str) -> Iterator[tuple[str, float]]:
             if time.perf_counter() - started > 60:
                 raise RuntimeError("iop-cds serve did not answer /healthz within 60 s")
             time.sleep(0.01)
-        yield base, time.perf_counter() - started
+        yield base, time.perf_counter() - started, process.pid
     finally:
         process.terminate()
         try:

@@ -1,4 +1,4 @@
-"""The ``iop-cds`` command: serve, demo, evaluate, check-mappings."""
+"""The ``iop-cds`` command: serve, demo, evaluate, audit, check-mappings."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="iop-cds-metrics-")
     from cds_service.hooks.app import create_app
+    from cds_service.logs import gunicorn_logconfig
 
     settings = Settings.from_env()
     bind = args.bind or settings.bind
@@ -38,14 +39,20 @@ def _serve(args: argparse.Namespace) -> int:
         def load_config(self) -> None:
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers)
-            # Threads, so that one EHR whose FHIR server stalls ties up a thread for the budget, not a worker.
-            self.cfg.set("worker_class", "gthread")
+            # Threads, so that one EHR whose FHIR server stalls ties up a thread for the budget, not a worker;
+            # with deadlines on reading each request, so that slow clients cannot hold the threads either.
+            self.cfg.set("worker_class", "cds_service.hooks.gunicorn_worker.DeadlineThreadWorker")
             self.cfg.set("threads", settings.threads)
             self.cfg.set("max_requests", settings.max_requests)
             self.cfg.set("max_requests_jitter", max(1, settings.max_requests // 10))
             self.cfg.set("preload_app", True)
-            self.cfg.set("accesslog", None)  # the app writes one JSON line per request itself
+            # gunicorn's own error and access logs as JSON lines on stderr, like the service's.
+            self.cfg.set("logconfig_dict", gunicorn_logconfig(settings.log_level))
             self.cfg.set("timeout", args.timeout)
+            if "control_socket_disable" in self.cfg.settings:
+                # gunicorn ≥25 otherwise opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl)
+                # that lets a local process resize or stop the service, and that a second instance takes over.
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return application
@@ -80,6 +87,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(format_table(response))
     return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from cds_service.audit.cli import run_audit_command
+
+    return run_audit_command(args)
 
 
 def _check_mappings(args: argparse.Namespace) -> int:
@@ -128,6 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--at", help="evaluation time, RFC 3339 (default: now)")
     evaluate.add_argument("--format", choices=["table", "json"], default="table")
     evaluate.set_defaults(run=_evaluate)
+
+    audit = commands.add_parser(
+        "audit", help="evaluate every IOP episode and order of a Bulk Data export (or Bundles folder) on Dask"
+    )
+    audit.add_argument("input", help="a Bulk Data export folder (NDJSON per type, .ndjson or .ndjson.gz) or Bundles")
+    audit.add_argument("--out", required=True, help="folder for the Parquet results and report.html")
+    audit.add_argument("--policy", action="append", help="policy key (repeatable; default: routed by Coverage)")
+    audit.add_argument("--as-of", help="evaluation time of episodes still open, RFC 3339 (default: export time)")
+    audit.add_argument("--period", help="START/END (dates or RFC 3339): discharges and orders inside it only")
+    audit.add_argument(
+        "--workers", type=int, default=2, help="local Dask worker processes (default 2; 1 runs in this process)"
+    )
+    audit.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    audit.set_defaults(run=_audit)
 
     check = commands.add_parser("check-mappings", help="validate a mappings folder; non-zero exit on any problem")
     check.add_argument("dir", nargs="?", help="mappings folder (default IOP_CDS_MAPPINGS_DIR)")

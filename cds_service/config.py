@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POLICY_KEYS = ("optum-locg", "molina", "medica", "cca", "bh803")
+MIN_CONSOLE_TOKEN_CHARS = 16
+SECRET_SETTINGS = frozenset({"console_token"})
+"""Settings never written to a log: ``describe`` shows only whether they are set."""
 
 
 class SettingsError(ValueError):
@@ -71,8 +74,23 @@ class Settings:
     program_attestations_file: str = ""
     """YAML file in which the IOP program attests its program-level criteria (licensure, staffing, ...)."""
     max_cards: int = 10
-    attestation_app_url: str = "https://attest.iop-cds.example.org/launch"
-    """SMART app that records attestations (opened from the documentation-needed card)."""
+    attestation_app_url: str = ""
+    """SMART app opened from the documentation card; empty: the service's own ``/attest/launch``."""
+
+    # The SMART attestation app (/attest)
+    attest_client_id: str = "iop-cds-attest"
+    """The client id the EHR registered for the attestation app (a public client using PKCE)."""
+    attest_allowed_issuers: tuple[str, ...] = ()
+    """FHIR base URLs (``iss``) the app may launch from: the SMART token is only ever sent to one of these."""
+    attest_scopes: str = (
+        "launch openid fhirUser patient/*.rs user/Practitioner.rs user/PractitionerRole.rs user/Organization.rs "
+        "user/Location.rs patient/QuestionnaireResponse.c"
+    )
+    """Scopes asked at authorization: read the record to re-evaluate, create the QuestionnaireResponse."""
+    attest_session_minutes: int = 30
+    """How long an attestation session (and the SMART token it holds in memory) lives."""
+    attest_cookie_samesite: str = "Lax"
+    """``Lax``, or ``None`` when the EHR shows the app in an iframe of another site (then https is required)."""
 
     # Storage and operations
     feedback_db: str = "iop-cds-feedback.sqlite3"
@@ -88,13 +106,30 @@ class Settings:
     max_feedback_items: int = 100
     """Most feedback items in one request (413 beyond)."""
 
+    # Console for integration engineers (docs/console.md)
+    console: bool = False
+    """Serve ``/console`` (policies, criteria, value sets, try-it); off by default, and then ``/console`` is a 404."""
+    console_token: str = ""
+    """Shared secret a browser enters once at ``/console/login``; required whenever ``IOP_CDS_AUTH`` is on."""
+    console_max_upload_bytes: int = 10 * 1024 * 1024
+    """Largest Bundle or hook request the try-it page accepts (a clear error page beyond)."""
+
     def __post_init__(self) -> None:
+        if self.attest_cookie_samesite not in ("Lax", "None"):
+            raise SettingsError(
+                f"IOP_CDS_ATTEST_COOKIE_SAMESITE: {self.attest_cookie_samesite!r} is neither Lax nor None (Strict "
+                "would drop the session cookie on the EHR's redirect back to /attest/callback)"
+            )
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise SettingsError(
                 f"IOP_CDS_TIMEZONE: unknown time zone {self.timezone!r} (an IANA name such as America/New_York)"
             ) from None
+        if self.console_token and len(self.console_token) < MIN_CONSOLE_TOKEN_CHARS:
+            raise SettingsError(
+                f"IOP_CDS_CONSOLE_TOKEN: at least {MIN_CONSOLE_TOKEN_CHARS} characters (e.g. openssl rand -hex 24)"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -123,6 +158,18 @@ class Settings:
         settings = cls(**values)
         return replace(settings, **overrides) if overrides else settings
 
+    def public_base(self) -> str:
+        """The service's public base URL: ``public_base_url``, else the bind address (only reachable locally)."""
+        return self.public_base_url.rstrip("/") or f"http://{self.bind}"
+
+    def attestation_launch_url(self) -> str:
+        """Where the documentation card's SMART link points: the setting, else ``{public base}/attest/launch``."""
+        return self.attestation_app_url or f"{self.public_base()}/attest/launch"
+
     def describe(self) -> dict[str, object]:
-        """Settings as a plain dict, for the start-up log line."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Settings as a plain dict, for the start-up log line (secrets shown as ``set``/``unset``)."""
+        shown: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown[f.name] = ("set" if value else "unset") if f.name in SECRET_SETTINGS else value
+        return shown

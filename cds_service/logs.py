@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,61 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
+
+
+# gunicorn's access-log atoms kept, by name; never its header atoms (Authorization) nor the query string.
+_ACCESS_ATOMS = {
+    "m": "method",
+    "U": "path",
+    "s": "status",
+    "B": "bytes",
+    "M": "duration_ms",
+    "h": "remote",
+    "a": "user_agent",
+}
+
+
+class AccessJsonFormatter(JsonFormatter):
+    """Render gunicorn's access record (its atoms in ``record.args``) as a JSON ``http.access`` event."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        atoms = record.args if isinstance(record.args, Mapping) else {}
+        fields: dict[str, Any] = {"event": "http.access"}
+        for atom, name in _ACCESS_ATOMS.items():
+            value = atoms.get(atom)
+            if value in (None, "-"):
+                continue
+            fields[name] = int(value) if name == "status" and str(value).isdigit() else value
+        access = logging.makeLogRecord({**record.__dict__, "msg": "http.access", "args": None, "fields": fields})
+        return super().format(access)
+
+
+def gunicorn_logconfig(level: str = "INFO") -> dict[str, Any]:
+    """A ``logconfig_dict`` for gunicorn: its error and access logs, and any other logger, as JSON lines on stderr."""
+    level = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {"()": JsonFormatter},
+            "access_json": {"()": AccessJsonFormatter},
+        },
+        "handlers": {
+            "json_stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+            "access_stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "access_json",
+                "stream": "ext://sys.stderr",
+            },
+        },
+        # Libraries' warnings reach the root logger: JSON too, so that every stderr line parses.
+        "root": {"level": "WARNING", "handlers": ["json_stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": level, "handlers": ["json_stderr"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["access_stderr"], "propagate": False},
+            "iop_cds": {"level": level, "handlers": ["json_stderr"], "propagate": False},
+        },
+    }
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -21,10 +21,13 @@ def test_the_benchmark_suite_runs_and_writes_its_results(tmp_path: Path) -> None
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(output.read_text())
-    (row,) = results["latency"]
-    assert (
-        row["resources"] == 100 and row["order-sign"]["runs"] > 0 and row["encounter-discharge"]["ratio_to_floor"] > 0
-    )
+    rows = {row["shape"]: row for row in results["latency"]}
+    assert set(rows) == {"synthea-shifted", "dense-bh"}
+    for row in rows.values():
+        assert 90 <= row["resources"] <= 110 and row["order-sign"]["runs"] > 0
+        assert row["encounter-discharge"]["ratio_to_floor"] > 0 and row["encounter-discharge-1"]["p90_to_median"] > 0
+    memory = results["memory"]
+    assert memory["calls"] == 20 and memory["peak_rss_mb_large_call"] > 0
     assert results["throughput"]["requests"] > 0 and results["throughput"]["errors"] == 0
     assert results["throughput"]["startup_seconds"] > 0
     (discharge,) = [row for row in results["fetch"] if row["hook"] == "encounter-discharge"]

@@ -146,8 +146,18 @@ def test_serve_with_auth_and_no_public_base_url_refuses_to_start(
     assert "IOP_CDS_PUBLIC_BASE_URL" in capsys.readouterr().err
     monkeypatch.setenv("IOP_CDS_PUBLIC_BASE_URL", "https://cds.example.org")
     assert main(["serve"]) == 0
-    # Threads, so that a stalled EHR holds a thread, and recycled workers, so that memory stays flat.
-    assert (seen["worker_class"], seen["threads"], seen["max_requests"]) == ("gthread", 8, 2000)
+    # Threads (gthread, with deadlines on reading requests), so that a stalled EHR or a slow client holds a
+    # thread, and recycled workers, so that memory stays flat.
+    assert (seen["worker_class"], seen["threads"], seen["max_requests"]) == (
+        "cds_service.hooks.gunicorn_worker.DeadlineThreadWorker",
+        8,
+        2000,
+    )
+    from gunicorn.workers.gthread import ThreadWorker
+
+    from cds_service.hooks.gunicorn_worker import DeadlineThreadWorker
+
+    assert issubclass(DeadlineThreadWorker, ThreadWorker)
 
 
 def test_check_mappings_on_a_missing_folder_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,6 +16,20 @@ ALLOWED = {
     "record": {"record", "config", "logs"},
     "engine": {"engine", "record.patient_record", "config", "logs"},
     "cards": {"cards", "engine", "record.patient_record", "config", "logs"},
+    "attest": {"attest", "engine", "record", "cards", "config", "logs"},
+    "console": {"console", "engine", "record", "cards", "config", "logs", "offline"},
+    # The population audit runs the offline pipeline; it reads Bundles as the CLI does, never through HTTP.
+    "audit": {
+        "audit",
+        "engine",
+        "record.patient_record",
+        "record.orders",
+        "record.hook_requests",
+        "cards",
+        "config",
+        "logs",
+        "offline",
+    },
 }
 
 

@@ -46,17 +46,38 @@ def coverage_actions(data: ResponseInput, coverage_key: str | None) -> list[dict
     return actions
 
 
+def unevaluated_actions(data: ResponseInput, coverage_key: str | None) -> list[dict[str, Any]]:
+    """Order-sign whose record could not be evaluated: each IOP order's coverage is indeterminate (technical)."""
+    if data.hook != "order-sign":
+        return []
+    return [
+        update_action(
+            order,
+            coverage_information(
+                coverage_ref=coverage_key,
+                covered="indeterminate",
+                date=data.now,
+                reason="technical",
+                reason_text="The patient's record holds data the service could not evaluate; requirements were not "
+                "evaluated.",
+            ),
+            f"Record the payer's IOP coverage information on the {order.get('resourceType', 'order')}",
+        )
+        for order in data.orders
+    ]
+
+
 def coverage_for(
     data: ResponseInput, coverage_key: str | None, evaluations: list[PolicyEvaluation]
 ) -> dict[str, Any] | None:
     """The coverage-information extension for one resource, or None when there is nothing to assert."""
-    links = [detail("policy-link", "Policy", e.policy.url) for e in evaluations]
+    links = [detail("policy-link", e.policy.url) for e in evaluations]
     if data.gaps:
         return coverage_information(
             coverage_ref=coverage_key,
             covered="indeterminate",
             date=data.now,
-            reason=("technical", "Technical issue"),
+            reason="technical",
             reason_text="Some of the patient's data could not be read; requirements were not fully evaluated.",
             details=links,
         )
@@ -68,7 +89,7 @@ def coverage_for(
             coverage_ref=None,
             covered="not-covered",
             date=data.now,
-            reason=("no-active-coverage", "No active coverage"),
+            reason="no-active-coverage",
             reason_text="No active Coverage was found for the patient.",
             details=links,
         )

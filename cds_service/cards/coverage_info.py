@@ -10,6 +10,11 @@ from typing import Any
 EXT_COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 CRD_TEMP = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
 CRD_REASON_SYSTEM = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/coverageReason"
+# CRD 2.2 binds detail.code to coverageDetailNew (all of THO's crd-coverage-detail); the temp codes are deprecated.
+CRD_COVERAGE_DETAIL = "http://terminology.hl7.org/CodeSystem/crd-coverage-detail"
+# Displays as the code systems spell them (a validator reports any other display of a known code).
+DETAIL_DISPLAYS = {"policy-link": "Policy Link", "instructions": "Instructions"}
+REASON_DISPLAYS = {"technical": "Technical issues", "no-active-coverage": "Coverage not active"}
 
 
 # CRD requires the coverage sub-extension; with no Coverage to point to, a Reference that says so.
@@ -21,7 +26,7 @@ def coverage_information(
     coverage_ref: str | None,
     covered: str,
     date: datetime,
-    reason: tuple[str, str] | None = None,
+    reason: str | None = None,
     reason_text: str | None = None,
     doc_needed: list[str] | None = None,
     info_needed: list[str] | None = None,
@@ -40,7 +45,7 @@ def coverage_information(
     if reason or reason_text:
         concept: dict[str, Any] = {}
         if reason:
-            concept["coding"] = [{"system": CRD_TEMP, "code": reason[0], "display": reason[1]}]
+            concept["coding"] = [{"system": CRD_TEMP, "code": reason, "display": REASON_DISPLAYS[reason]}]
         if reason_text:
             concept["text"] = reason_text
         parts.append({"url": "reason", "valueCodeableConcept": concept})
@@ -50,17 +55,20 @@ def coverage_information(
     return {"url": EXT_COVERAGE_INFORMATION, "extension": parts}
 
 
-def detail(code: str, display: str, value: str, category: str = "cat-other") -> dict[str, Any]:
-    """A ``detail`` sub-extension (e.g. code ``instructions`` or ``policy-link``)."""
+def detail(code: str, value: str, category: str = "cat-other") -> dict[str, Any]:
+    """A ``detail`` sub-extension with code ``instructions`` or ``policy-link`` (THO crd-coverage-detail)."""
     return {
         "url": "detail",
         "extension": [
             {"url": "category", "valueCode": category},  # CRD 2.2: a code
             {
                 "url": "code",
-                "valueCodeableConcept": {"coding": [{"system": CRD_TEMP, "code": code, "display": display}]},
+                "valueCodeableConcept": {
+                    "coding": [{"system": CRD_COVERAGE_DETAIL, "code": code, "display": DETAIL_DISPLAYS[code]}]
+                },
             },
-            {"url": "value", "valueString": value},
+            # The code system: a policy-link's "Value should be a url"; instructions are a string.
+            {"url": "value", "valueUrl" if code == "policy-link" else "valueString": value},
         ],
     }
 

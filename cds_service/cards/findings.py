@@ -27,7 +27,7 @@ def unmet_card(
     lines = [fill(t["intro"], **common), ""]
     for r in results:
         unnamed = [k for k in r.evidence if k not in r.reason]
-        evidence = fill(t["evidence"], evidence=kit.evidence(unnamed, data)) if unnamed else ""
+        evidence = fill(t["evidence"], evidence=kit.evidence(unnamed, data, evaluation)) if unnamed else ""
         reason = kit.reason(r, evaluation, data)
         lines.append(
             fill(

@@ -5,15 +5,16 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from cds_service.cards.templates import fill, load_templates, shorten
-from cds_service.cards.wording import evidence_in_words, group_reason, in_words
+from cds_service.cards.wording import evidence_in_words, group_reason, in_words, unreadable_in_words
 from cds_service.config import Settings
 from cds_service.engine.evaluator import CriterionResult, PolicyEvaluation
 from cds_service.engine.mapping import Mappings
 from cds_service.engine.routing import RoutingDecision
+from cds_service.engine.timecalc import zone_named
 from cds_service.record.patient_record import DataGap, PatientRecord, Resource
 
 # CRD 2.2 card types (2.0.1 used http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp).
@@ -118,11 +119,15 @@ class CardKit:
         reason = group_reason(result.reason, texts) or result.reason
         for key in sorted((k for k in nodes if k in reason), key=len, reverse=True):
             reason = reason.replace(key, texts[key].rstrip(".") or "a further requirement")  # never an id in text
-        return in_words(reason, data.record, data.orders)
+        return in_words(unreadable_in_words(reason), data.record, data.orders, self.zone(evaluation))
 
-    def evidence(self, keys: list[str], data: ResponseInput) -> str:
-        """Evidence references in words."""
-        return evidence_in_words(keys, data.record, data.orders)
+    def zone(self, evaluation: PolicyEvaluation) -> tzinfo:
+        """The zone the policy's reasons state times in: the policy's own, else the site's."""
+        return zone_named(evaluation.policy.timezone or self.settings.timezone)
+
+    def evidence(self, keys: list[str], data: ResponseInput, evaluation: PolicyEvaluation) -> str:
+        """Evidence references in words, times in the policy's zone like the reasons."""
+        return evidence_in_words(keys, data.record, data.orders, self.zone(evaluation))
 
     def policy_link(self, evaluation: PolicyEvaluation) -> dict[str, Any]:
         """A link to the policy's text."""

@@ -44,7 +44,7 @@ def safety_card(
     """The critical card for one unmet safety requirement, stating the finding rather than the requirement."""
     t = kit.templates["safety"]
     first = result.evidence[0] if result.evidence else None
-    evidence = brief(data.record.resolve(first), first) if first else ""
+    evidence = brief(data.record.resolve(first), first, kit.zone(evaluation)) if first else ""
     if len(result.evidence) > 1:
         evidence += f" (+{len(result.evidence) - 1} more)"
     values = {
@@ -52,7 +52,7 @@ def safety_card(
         "criterion": result.text or "the policy's safety requirement",
         "citation": result.citation,
         "reason": kit.reason(result, evaluation, data),
-        "evidence": kit.evidence(result.evidence, data),
+        "evidence": kit.evidence(result.evidence, data, evaluation),
     }
     finding = finding_of(result)
     suggestion = kit.suggestion(t["suggestion"], data, result)

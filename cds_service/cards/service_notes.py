@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cds_service.cards.kit import CARD_TYPE, CRD_CARD_TYPE, CardKit, ResponseInput
 from cds_service.cards.templates import fill
+from cds_service.cards.wording import FHIR_TYPES, source_words
 from cds_service.record.patient_record import DataGap
+
+_ANY_REFERENCE = re.compile(r"\b(?:{})/[A-Za-z0-9\-.]+".format("|".join(sorted(FHIR_TYPES))))
+# Fetch errors that name no actor read better with the FHIR server as their subject.
+_SERVER_PHRASES = (
+    ("timed out", "the FHIR server timed out"),
+    ("no answer within", "the FHIR server gave no answer within"),
+    ("request failed", "the request to the FHIR server failed"),
+    ("results truncated", "the FHIR server's results were truncated"),
+    ("the answer", "the FHIR server's answer"),
+    ("more than", "the FHIR server redirected more than"),
+)
+
+
+def problem_words(reason: str) -> str:
+    """A data gap's reason as a sentence part: the FHIR server named as the actor, references not spelled out."""
+    text = _ANY_REFERENCE.sub(lambda m: f"a {m[0].split('/', 1)[0]} record", reason.strip())
+    for lead, words in _SERVER_PHRASES:
+        if text.startswith(lead):
+            return words + text[len(lead) :]
+    return text
 
 
 def incomplete_card(kit: CardKit, gaps: list[DataGap]) -> dict[str, Any]:
-    """The warning card naming each data source that could not be read, and why."""
+    """The warning card saying in words which of the patient's data could not be read, and why."""
     t = kit.templates["incomplete"]
-    keys = ", ".join(g.key for g in gaps)
-    listing = "\n".join(f"- `{g.key}`: {g.reason}" for g in gaps)
+    keys = ", ".join(dict.fromkeys(source_words(g.key, short=True) for g in gaps))
+    listing = "\n".join(
+        f"- {source_words(g.key)[:1].upper()}{source_words(g.key)[1:]} could not be read: {problem_words(g.reason)}"
+        for g in gaps
+    )
     source = {"label": "IOP requirements service", "topic": {"system": CRD_CARD_TYPE, "code": "coverage-info"}}
     return kit.card("incomplete", "warning", fill(t["summary"], keys=keys), fill(t["detail"], gaps=listing), source)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import tzinfo
 from typing import Any
 
 from cds_service.engine.timecalc import format_local, parse_instant
@@ -130,8 +131,10 @@ def _value(resource: Resource) -> str:
     return words
 
 
-def when(resource: Resource) -> str:
-    """The resource's clinically relevant time: a date as written, or a time with its offset."""
+def when(resource: Resource, zone: tzinfo | None = None) -> str:
+    """The resource's clinically relevant time: a date as written, or a time in ``zone`` (else its own) with offset.
+
+    Reasons state times in the site's (or policy's) zone, so evidence given with ``zone`` reads the same way."""
     raw = next((resource[f] for f in _DATE_FIELDS if isinstance(resource.get(f), str)), None)
     if raw is None:
         raw = next(
@@ -144,10 +147,10 @@ def when(resource: Resource) -> str:
     instant = parse_instant(raw)
     if instant is None or not re.search(r"(Z|[+-]\d{2}:\d{2})$", raw):
         return raw[:10]  # a time without an offset is shown as its date only, never as a bare clock time
-    return format_local(instant, instant.tzinfo)
+    return format_local(instant, zone or instant.tzinfo)
 
 
-def describe(resource: Resource | None, key: str = "", with_time: bool = True) -> str:
+def describe(resource: Resource | None, key: str = "", with_time: bool = True, zone: tzinfo | None = None) -> str:
     """A resource in words: ``PHQ-9 score 17 (2025-02-27 10:00 -05:00)``, ``Condition: Alcohol dependence (F10.20)``."""
     resource_type = (resource or {}).get("resourceType") or key.split("/", 1)[0]
     type_words = _TYPE_WORDS.get(resource_type, re.sub(r"(?<!^)(?=[A-Z])", " ", resource_type).capitalize())
@@ -161,11 +164,13 @@ def describe(resource: Resource | None, key: str = "", with_time: bool = True) -
         text = " ".join(part for part in (name or "Observation", value) if part)
     else:
         text = f"{type_words}: {name}" if name else type_words
-    moment = when(resource) if with_time else ""
+    moment = when(resource, zone) if with_time else ""
     return f"{text} ({moment})" if moment else text
 
 
-def in_words(text: str, record: PatientRecord, extra: list[Resource] | tuple[Resource, ...] = ()) -> str:
+def in_words(
+    text: str, record: PatientRecord, extra: list[Resource] | tuple[Resource, ...] = (), zone: tzinfo | None = None
+) -> str:
     """``text`` with every ``Type/id`` reference replaced by the resource in words (the engine's time kept).
 
     ``extra`` resources (the call's draft orders) are looked up when the record does not hold a reference."""
@@ -177,15 +182,74 @@ def in_words(text: str, record: PatientRecord, extra: list[Resource] | tuple[Res
             return match[0]  # words with a slash ("Evaluation/Certification"), not a reference
         if match["when"]:
             return describe(resource, match["key"], with_time=False) + match["when"]
-        return describe(resource, match["key"])
+        return describe(resource, match["key"], zone=zone)
 
     return _REFERENCE.sub(replace, text)
 
 
-def evidence_in_words(keys: list[str], record: PatientRecord, extra: list[Resource] | tuple[Resource, ...] = ()) -> str:
-    """Evidence references as a readable list; ``none`` when empty."""
+def evidence_in_words(
+    keys: list[str],
+    record: PatientRecord,
+    extra: list[Resource] | tuple[Resource, ...] = (),
+    zone: tzinfo | None = None,
+) -> str:
+    """Evidence references as a readable list, times in ``zone``; ``none`` when empty."""
     others = {f"{r.get('resourceType')}/{r.get('id')}": r for r in extra}
-    return "; ".join(describe(record.resolve(k) or others.get(k), k) for k in keys) or "none"
+    return "; ".join(describe(record.resolve(k) or others.get(k), k, zone=zone) for k in keys) or "none"
+
+
+# What each prefetch key holds, as a clinician would say it (DATA-PROFILE §1 keys), with the FHIR type named.
+SOURCE_WORDS = {
+    "patient": "the patient's demographics (Patient)",
+    "coverage": "the patient's insurance coverage (Coverage)",
+    "conditions": "the patient's diagnoses (Condition)",
+    "encounters": "the patient's visits (Encounter)",
+    "encounter": "the discharged visit (Encounter)",
+    "careplans": "the patient's care plans (CarePlan)",
+    "observations": "the patient's screening scores (Observation)",
+    "appointments": "the patient's appointments (Appointment)",
+    "medications": "the patient's prescriptions (MedicationRequest)",
+    "procedures": "the patient's procedures (Procedure)",
+    "documents": "the patient's documents (DocumentReference)",
+    "attestations": "the attestations on file (QuestionnaireResponse)",
+    "consents": "the patient's consents (Consent)",
+    "relatedpersons": "the patient's support persons (RelatedPerson)",
+    "careteams": "the patient's care team (CareTeam)",
+    "goals": "the patient's treatment goals (Goal)",
+    "servicerequests": "the patient's orders and referrals (ServiceRequest)",
+    "record": "the patient's record as a whole (the data the EHR sent)",
+}
+_SHORT_WORDS = {
+    key: words.split(" (")[0].removeprefix("the patient's ").removeprefix("the ") for key, words in SOURCE_WORDS.items()
+}
+_REFERENCED = "referenced "
+
+
+def source_words(key: str, short: bool = False) -> str:
+    """What a prefetch key (or ``referenced <Type>`` lookup) holds, in words; ``short`` drops the FHIR type."""
+    if key.startswith(_REFERENCED):
+        resource_type = key.removeprefix(_REFERENCED)
+        return f"records the chart refers to ({resource_type})" if not short else "referenced records"
+    if short:
+        return _SHORT_WORDS.get(key, "other data")
+    return SOURCE_WORDS.get(key, f"other data the service asks for ({key})")
+
+
+_UNREADABLE = re.compile(
+    r"could not be read: (?P<keys>(?:referenced [A-Z][A-Za-z]+|[a-z]+)(?:, (?:referenced [A-Z][A-Za-z]+|[a-z]+))*)"
+)
+
+
+def unreadable_in_words(text: str) -> str:
+    """The engine's ``could not be read: conditions, careplans`` as what could not be read, in words."""
+
+    def replace(match: re.Match[str]) -> str:
+        keys = match["keys"].split(", ")
+        if not all(k in SOURCE_WORDS or k.startswith(_REFERENCED) for k in keys):
+            return match[0]
+        return " and ".join(source_words(k) for k in keys) + " could not be read"
+
+    return _UNREADABLE.sub(replace, text)
 
 
 # How a child's status reads inside a group's reason.
@@ -216,12 +280,12 @@ def group_reason(reason: str, texts: dict[str, str]) -> str | None:
     return f"{lead}: " + "; ".join(parts)
 
 
-def brief(resource: Resource | None, key: str = "") -> str:
+def brief(resource: Resource | None, key: str = "", zone: tzinfo | None = None) -> str:
     """A resource in a few words for a summary: ``CIWA-Ar 22 on 2025-03-02``, ``Alcohol dependence on 2025-02-20``."""
     if resource is None:
         return describe(None, key)
     name, _ = _name(resource)
     value = _value(resource) if resource.get("resourceType") == "Observation" else ""
     text = " ".join(part for part in (name or describe(resource, key, with_time=False), value) if part)
-    moment = when(resource)
+    moment = when(resource, zone)
     return f"{text} on {moment[:10]}" if moment else text

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cds_service.engine.evidence_index import TimeIndex, build_time_index, coded_positions
 from cds_service.engine.timecalc import BusinessCalendar
 from cds_service.engine.valuesets import ValueSet
 from cds_service.record.patient_record import PatientRecord, Resource, reference_key
@@ -60,14 +62,30 @@ class EvaluationContext:
     _selected: dict[str, list[Resource]] = field(default_factory=dict)
     _keys: dict[str, set[str]] = field(default_factory=dict)
     _referenced: dict[tuple[str, str], set[str]] = field(default_factory=dict)
-    _values: dict[tuple[str, int], list[Any]] = field(default_factory=dict)
+    _values: dict[str, dict[int, list[Any]]] = field(default_factory=dict)
     _types: dict[str, frozenset[str]] = field(default_factory=dict)
+    _other_zones: dict[str, tuple[dict[str, Any], dict[str, Any], dict[tuple[str, str], Any]]] = field(
+        default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        # A fact's values depend on the resource alone: every context of the call (each order) shares them.
+        self._values = self.record.memo.setdefault(("values",), defaultdict(dict))
 
     def reset_caches(self) -> None:
         """Forget computed selections (after the episode's anchors are set, windows change)."""
-        self._selected.clear()
-        self._keys.clear()
-        self._referenced.clear()
+        self._selected = {}
+        self._keys = {}
+        self._referenced = {}
+        self._other_zones.clear()
+
+    def switch_zone(self, old: str, new: str) -> None:
+        """Selections depend on the time zone (local dates): keep those of ``old`` for when it comes back, and take
+        up those already computed in ``new`` (policies of one zone share every selection)."""
+        if old == new:
+            return
+        self._other_zones[old] = (self._selected, self._keys, self._referenced)
+        self._selected, self._keys, self._referenced = self._other_zones.pop(new, ({}, {}, {}))
 
     def source_types(self, name: str) -> frozenset[str]:
         """Resource types a selection (or built-in, or type) draws on, through ``from`` and referenced selections."""
@@ -130,20 +148,86 @@ class EvaluationContext:
 
     def coded(self, resource_type: str, fact: Fact, valueset: ValueSet) -> list[Resource]:
         """Resources of a type whose coding fact is in a value set, via a per-record index by code."""
-        index = self.record.memo.get(("coded", resource_type, fact.name))
+        return self.at_positions(resource_type, self.coded_positions(resource_type, fact, valueset))
+
+    def coded_positions(self, resource_type: str, fact: Fact, valueset: ValueSet) -> set[int]:
+        """Positions (in ``record.of_type``) of the resources whose coding fact is in a value set; the index by code
+        and each value set's hits are built once per record."""
+        memo = self.record.memo
+        hits = memo.get(("coded-hits", resource_type, fact.name, id(valueset)))
+        if hits is None:
+            index = memo.get(("coded", resource_type, fact.name))
+            if index is None:
+                index = {}
+                for position, resource in enumerate(self.record.of_type(resource_type)):
+                    for coding in self.values(fact, resource):
+                        index.setdefault((coding.get("system"), coding.get("code")), []).append(position)
+                memo[("coded", resource_type, fact.name)] = index
+            hits = frozenset(coded_positions(index, valueset.contains))
+            memo[("coded-hits", resource_type, fact.name, id(valueset))] = hits
+        return hits
+
+    def timed_positions(
+        self,
+        resource_type: str,
+        facts: tuple[Fact, ...],
+        first: bool,
+        low: datetime | None,
+        high: datetime | None,
+        build: bool = True,
+    ) -> set[int] | None:
+        """Positions of the resources of a type with a time in about ``[low, high]`` (see ``evidence_index.SLACK``).
+
+        ``first``: a member's time is its first time fact that has a value, earliest value (a selection's ``time``);
+        undated resources are included. Otherwise every value of the one fact counts (``between``). None: no index
+        (or none built yet, when ``build`` is false).
+        """
+        key = ("timed", resource_type, first, *(f.name for f in facts))
+        memo = self.record.memo
+        if key not in memo:
+            if not build:
+                return None
+            memo[key] = build_time_index(self.record.of_type(resource_type), self._times_of(facts, first))
+        index: TimeIndex | None = memo[key]
         if index is None:
-            index = {}
-            for position, resource in enumerate(self.record.of_type(resource_type)):
-                for coding in self.values(fact, resource):
-                    index.setdefault((coding.get("system"), coding.get("code")), []).append((position, resource))
-            self.record.memo[("coded", resource_type, fact.name)] = index
-        hits = {
-            position: resource
-            for (system, code), members in index.items()
-            if valueset.contains(system, code)
-            for position, resource in members
-        }
-        return [hits[position] for position in sorted(hits)]
+            return None
+        found = index.between(low, high)
+        if first:
+            found.update(index.undated)
+        return found
+
+    def undated_positions(self, resource_type: str, facts: tuple[Fact, ...], build: bool = True) -> set[int] | None:
+        """Positions of the resources of a type that none of these time facts dates (None: no index)."""
+        if self.timed_positions(resource_type, facts, True, None, None, build) is None:
+            return None
+        index: TimeIndex | None = self.record.memo[("timed", resource_type, True, *(f.name for f in facts))]
+        return None if index is None else set(index.undated)
+
+    def _times_of(self, facts: tuple[Fact, ...], first: bool) -> Callable[[Resource], list[datetime]]:
+        def times_of(resource: Resource) -> list[datetime]:
+            if not first:
+                return [t for f in facts for t in self.values(f, resource) if isinstance(t, datetime)]
+            for fact in facts:
+                times = [t for t in self.values(fact, resource) if isinstance(t, datetime)]
+                if times:
+                    return [min(times)]
+            return []
+
+        return times_of
+
+    def position_of(self, resource: Resource) -> int | None:
+        """Where a resource is in ``record.of_type`` (None: it is not in the record, e.g. a draft order)."""
+        rtype = str(resource.get("resourceType"))
+        positions = self.record.memo.get(("positions", rtype))
+        if positions is None:
+            positions = {id(r): i for i, r in enumerate(self.record.of_type(rtype))}
+            self.record.memo[("positions", rtype)] = positions
+        return positions.get(id(resource))
+
+    def at_positions(self, resource_type: str, positions: Iterable[int]) -> list[Resource]:
+        """The resources of a type at these positions, in arrival order."""
+        resources = self.record.of_type(resource_type)
+        return [resources[p] for p in sorted(positions)]
 
     def select(self, name: str) -> list[Resource]:
         """Members of a selection, computed once per evaluation."""
@@ -176,11 +260,11 @@ class EvaluationContext:
 
     def values(self, fact: Fact, resource: Resource) -> list[Any]:
         """A fact's values on a resource, computed once per evaluation."""
-        cache_key = (fact.name, id(resource))
-        values = self._values.get(cache_key)
+        cache = self._values[fact.name]
+        values = cache.get(id(resource))
         if values is None:
             values = fact.values(resource) if resource.get("resourceType") == fact.resource else []
-            self._values[cache_key] = values
+            cache[id(resource)] = values
         return values
 
     def time_of(self, selection: str, resource: Resource, fact: Fact | None = None) -> datetime | None:

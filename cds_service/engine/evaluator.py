@@ -447,13 +447,18 @@ def evaluate(
         episode = derive_episode(ctx, hook, order, encounter_id)
         if episode is None:
             continue
-        for key in policy_keys:
-            zoned = calendar.in_zone(mappings.policies[key].timezone)
-            if zoned.zone_name != ctx.calendar.zone_name:  # local dates, and so selections, differ per zone
-                ctx.reset_caches()
-            ctx.calendar = zoned
-            evaluation = PolicyEvaluator(mappings.policies[key], ctx, attestations, program_attestations).run()
-            evaluation.order = resource_key(order) if order is not None else None
-            evaluation.episode = episode
-            results.append(evaluation)
+        try:
+            for key in policy_keys:
+                zoned = calendar.in_zone(mappings.policies[key].timezone)
+                # Local dates, and so selections, differ per zone; policies of one zone share them.
+                ctx.switch_zone(ctx.calendar.zone_name, zoned.zone_name)
+                ctx.calendar = zoned
+                evaluation = PolicyEvaluator(mappings.policies[key], ctx, attestations, program_attestations).run()
+                evaluation.order = resource_key(order) if order is not None else None
+                evaluation.episode = episode
+                results.append(evaluation)
+        finally:
+            # The callbacks are bound to the last evaluator, which holds the context: without this the pair is a
+            # reference cycle that keeps the whole record alive until a full garbage collection.
+            ctx.criterion_status = ctx.attestation_of = None
     return results

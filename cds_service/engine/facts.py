@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
@@ -49,6 +48,35 @@ def _walk(resource: Any, steps: tuple[tuple[int, Any], ...]) -> list[Any]:
     return values
 
 
+def _compiled_walk(steps: tuple[tuple[int, Any], ...]) -> Accessor:
+    """``_walk`` over fixed steps as straight-line Python (nested loops visit matches in the same order)."""
+    lines = ["def walk(v0):", "    out = []"]
+    indent, depth = "    ", 0
+    for kind, arg in steps:
+        here, nxt = f"v{depth}", f"v{depth + 1}"
+        if kind == _CHILD:
+            lines += [f"{indent}if type({here}) is dict:", f"{indent}    {nxt} = {here}.get({arg!r})"]
+            lines.append(f"{indent}    if {nxt} is not None:")
+            indent += "        "
+        elif kind == _EVERY:
+            lines += [f"{indent}if type({here}) is list:", f"{indent}    for {nxt} in {here}:"]
+            lines.append(f"{indent}        if {nxt} is not None:")
+            indent += "            "
+        else:
+            lines += [
+                f"{indent}if type({here}) is list and len({here}) > {arg:d}:",
+                f"{indent}    {nxt} = {here}[{arg:d}]",
+            ]
+            lines.append(f"{indent}    if {nxt} is not None:")
+            indent += "        "
+        depth += 1
+    lines += [f"{indent}out.append(v{depth})", "    return out"]
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)  # noqa: S102 - the source is built above from parsed names and integers only
+    walk: Accessor = namespace["walk"]
+    return walk
+
+
 def compile_path(path: str) -> tuple[Accessor, bool]:
     """An accessor returning every match of a JSONPath, and whether it is a fast direct walk.
 
@@ -60,7 +88,7 @@ def compile_path(path: str) -> tuple[Accessor, bool]:
             (_CHILD, name) if name else (_EVERY, None) if bracket == "*" else (_INDEX, int(bracket))
             for name, bracket in _STEP.findall(simple.group(1))
         )
-        return partial(_walk, steps=steps), True
+        return _compiled_walk(steps), True
     try:
         expression = parse_jsonpath(path)
     except (JsonPathLexerError, JsonPathParserError, Exception) as exc:  # noqa: BLE001 - parser raises bare Exception

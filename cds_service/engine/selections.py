@@ -311,6 +311,55 @@ def specialize(predicate: Predicate, resource_type: str) -> Predicate | bool:
     return predicate
 
 
+def _window(
+    source: str,
+    facts: tuple[Fact, ...],
+    first: bool,
+    low_bound: TimeBound | None,
+    high_bound: TimeBound | None,
+    ctx: EvaluationContext,
+    build: bool = True,
+) -> set[int] | None:
+    """Positions of a type's resources dated about within the bounds (see ``EvaluationContext.timed_positions``)."""
+    low = low_bound.resolve(ctx) if low_bound else None
+    high = high_bound.resolve(ctx) if high_bound else None
+    if (low_bound and low is None) or (high_bound and high is None):
+        # An unknown anchor: no dated resource passes; an undated one may still be in scope (in force).
+        return ctx.undated_positions(source, facts, build) if first else set()
+    return ctx.timed_positions(source, facts, first, low, high, build)
+
+
+FEW_CANDIDATES = 64
+"""Below this many candidates a selection tests them directly rather than narrowing them by time."""
+
+
+def _narrowing(
+    predicate: Predicate, source: str, ctx: EvaluationContext, timed: bool, build: bool = True
+) -> set[int] | frozenset[int] | None:
+    """Positions of a type's resources that can pass a predicate, from the code indexes (and the time indexes when
+    ``timed``; only those already built unless ``build``); None when they cannot tell."""
+    if isinstance(predicate, FactInValueSet):
+        return ctx.coded_positions(source, predicate.fact, predicate.valueset)
+    if isinstance(predicate, FactBetween):
+        return _window(source, (predicate.fact,), False, predicate.low, predicate.high, ctx, build) if timed else None
+    if isinstance(predicate, AllOf):
+        found: set[int] | None = None
+        for inner in predicate.inner:
+            narrowed = _narrowing(inner, source, ctx, timed, build)
+            if narrowed is not None:
+                found = set(narrowed) if found is None else found & narrowed
+        return found
+    if isinstance(predicate, AnyOf):
+        union: set[int] = set()
+        for inner in predicate.inner:
+            narrowed = _narrowing(inner, source, ctx, timed, build)
+            if narrowed is None:
+                return None
+            union |= narrowed
+        return union
+    return None
+
+
 # Where a resource names the encounter it was made in (raw FHIR paths: these are fixed by the resource types).
 _ENCOUNTER_LINK = {
     "CarePlan": ("encounter",),
@@ -557,20 +606,63 @@ class Selection:
         out: list[Resource] = []
         for source in self.sources:
             if source in ctx.selections or source in ctx.builtins:
-                out.extend(r for r in ctx.source(source) if all(p.test(r, ctx) for p in self.predicates))
+                members = self._narrowed(ctx.source(source), ctx)
+                out.extend(r for r in members if all(p.test(r, ctx) for p in self.predicates))
                 continue
             predicates = self._for_type(source)
             if predicates is None:
                 continue  # a test on another resource type rules this source out entirely
-            # A code test on a resource type is answered from the record's index by code instead of a scan.
-            coded = next((p for p in predicates if isinstance(p, FactInValueSet)), None)
-            if coded is not None:
-                rest = [p for p in predicates if p is not coded]
-                candidates = ctx.coded(source, coded.fact, coded.valueset)
-            else:
-                rest, candidates = predicates, ctx.source(source)
+            # Code tests and time windows narrow the candidates through the record's indexes (engine.evidence_index)
+            # instead of a scan; every other predicate is still tested on each candidate.
+            positions = self._indexed(source, predicates, ctx)
+            if positions is None:
+                candidates, rest = ctx.source(source), predicates
+            else:  # the index by code answers the top-level code tests exactly
+                candidates = ctx.at_positions(source, positions)
+                rest = [p for p in predicates if not isinstance(p, FactInValueSet)]
             out.extend(r for r in candidates if all(p.test(r, ctx) for p in rest))
         return out
+
+    def _narrowed(self, members: list[Resource], ctx: EvaluationContext) -> list[Resource]:
+        """Members of a source selection that the indexes of their type cannot rule out (order kept)."""
+        if len(members) <= FEW_CANDIDATES:
+            return members
+        allowed: dict[str, set[int] | None] = {}
+        kept = []
+        for resource in members:
+            rtype = str(resource.get("resourceType"))
+            if rtype not in allowed:
+                allowed[rtype] = self._indexed(rtype, self.predicates, ctx)
+            positions = allowed[rtype]
+            position = ctx.position_of(resource) if positions is not None else None
+            if position is None or position in positions:  # a resource outside the record (a draft order): test it
+                kept.append(resource)
+        return kept
+
+    def _indexed(self, source: str, predicates: list[Predicate], ctx: EvaluationContext) -> set[int] | None:
+        """Positions of a type's resources that can pass the predicates' code tests and ``between`` windows and the
+        scope window (a superset of the members); None when no index applies.
+
+        Code tests narrow first; time windows (whose index dates every resource of the type) only while many
+        candidates remain, since testing a few candidates directly is cheaper than dating them all."""
+        found: set[int] | None = None
+        for timed in (False, True):
+            if timed and found is not None and len(found) <= FEW_CANDIDATES:
+                break
+            # Dating every resource of the type pays only while the candidates are a good part of it (or it is done).
+            build = found is None or 4 * len(found) >= len(ctx.record.of_type(source))
+            for predicate in predicates:
+                narrowed = _narrowing(predicate, source, ctx, timed, build)
+                if narrowed is not None:
+                    found = set(narrowed) if found is None else found & narrowed
+                if found is not None and not found:
+                    return found
+        if self.scope is not None and self.time and (found is None or len(found) > FEW_CANDIDATES):
+            build = found is None or 4 * len(found) >= len(ctx.record.of_type(source))
+            window = _window(source, tuple(self.time), True, self.scope.low, self.scope.high, ctx, build)
+            if window is not None:
+                found = set(window) if found is None else found & window
+        return found
 
     def _for_type(self, resource_type: str) -> list[Predicate] | None:
         """The predicates simplified for one resource type (None: nothing of that type can pass)."""

@@ -11,6 +11,9 @@ from flask import Flask, Response, g, jsonify, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
+from cds_service.attest.app import attest_blueprint
+from cds_service.attest.questionnaires import QuestionnaireCatalogue
+from cds_service.attest.routes import questionnaire_blueprint
 from cds_service.config import Settings
 from cds_service.hooks.auth import AuthError, ClientAuthenticator
 from cds_service.hooks.feedback import FeedbackStore, FeedbackStoreUnavailable, parse_feedback
@@ -19,7 +22,7 @@ from cds_service.hooks.invocation import HookInvoker, PreconditionFailed
 from cds_service.hooks.metrics import exposition, observe_request
 from cds_service.hooks.openapi import openapi_document
 from cds_service.hooks.protocol import ProtocolError, parse_hook_request
-from cds_service.hooks.services import SERVICES
+from cds_service.hooks.services import SERVICES, service_for_hook
 from cds_service.logs import configure_logging, log_event
 
 logger = logging.getLogger("iop_cds")
@@ -45,7 +48,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # keep card fields in the order the spec lists them
     CORS(
         app,
-        resources={r"/cds-services*": {"origins": list(settings.cors_origins)}, r"/healthz": {"origins": "*"}},
+        resources={
+            r"/cds-services*": {"origins": list(settings.cors_origins)},
+            r"/healthz": {"origins": "*"},
+            r"/fhir/Questionnaire*": {"origins": "*"},  # public, no patient data: any DTR app may read them
+        },
         methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Content-Type", "Authorization"],
         supports_credentials=False,
@@ -57,6 +64,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["iop_cds"] = {"invoker": invoker, "feedback": feedback_store, "authenticator": authenticator}
     tune_garbage_collector()
     contract = openapi_document(invoker.policy_keys())
+    questionnaires = QuestionnaireCatalogue(settings, invoker.mappings)
+    app.register_blueprint(questionnaire_blueprint(questionnaires))
+    reevaluate = lambda req: invoker.invoke(SERVICES[service_for_hook(req.hook)], req)  # noqa: E731
+    app.register_blueprint(attest_blueprint(settings, questionnaires, reevaluate))
 
     @app.before_request
     def start_clock_and_authenticate() -> Response | None:
@@ -158,6 +169,15 @@ def create_app(settings: Settings | None = None) -> Flask:
             log_event(logger, "feedback.unavailable", level=logging.ERROR, service=service_id, reason=str(exc))
             return operation_outcome("transient", "feedback could not be stored; retry later", status=503)
         return jsonify({"received": len(items), "stored": stored})
+
+    if settings.console:  # off by default: then /console is a 404 like any unknown path
+        from cds_service.console import console_blueprint
+
+        def evaluate_in_process(body: dict[str, Any]) -> dict[str, Any]:
+            service = SERVICES[service_for_hook(body["hook"])]
+            return invoker.invoke(service, parse_hook_request(body, service.hook))
+
+        app.register_blueprint(console_blueprint(settings, invoker.mappings, evaluate_in_process))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

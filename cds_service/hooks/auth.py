@@ -24,6 +24,7 @@ from typing import Any
 
 import jwt
 import requests
+import urllib3
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
@@ -277,6 +278,9 @@ class JwksCache:
 
     def key(self, url: str, kid: str) -> SigningKey:
         """The key ``kid`` of the JWKS at ``url`` (fetching it when needed); AuthError when it cannot be had."""
+        cached = self._fresh(url, kid)
+        if cached is not None:  # no lock: a known kid never waits behind another caller's fetch
+            return cached
         with self._guard:
             lock = self._locks.setdefault(url, threading.Lock())
         with lock:  # one fetch per URL at a time; waiting callers then see its result
@@ -290,35 +294,72 @@ class JwksCache:
                     raise AuthError(f"JWKS {url} unavailable (last fetch failed; retrying later)")
                 raise AuthError(f"unknown kid {_show(kid)} at {url} (JWKS refetched recently)")
             entry.attempted_at = now
-            entry.keys = self._fetch(url)
-            entry.fetched_at = now
-            if kid not in entry.keys:
+            keys = self._fetch(url)
+            entry.keys, entry.fetched_at = keys, now
+            if kid not in keys:
                 raise AuthError(f"unknown kid {_show(kid)} at {url}")
-            return entry.keys[kid]
+            return keys[kid]
+
+    def _fresh(self, url: str, kid: str) -> SigningKey | None:
+        """The cached key ``kid`` of ``url`` while the cache is fresh, else None."""
+        entry = self._entries.get(url)
+        if entry is None or entry.fetched_at is None or self.clock() - entry.fetched_at >= self.ttl:
+            return None
+        return entry.keys.get(kid)
 
     def _fetch(self, url: str) -> dict[str, SigningKey]:
-        """The signing keys served at ``url`` (no redirects, 2 s timeout, size-capped); AuthError on failure."""
-        try:
-            with requests.get(
-                url,
-                timeout=JKU_TIMEOUT_SECONDS,
-                allow_redirects=False,
-                stream=True,
-                headers={"Accept": "application/json, application/jwk-set+json"},
-            ) as response:
-                if response.status_code != 200:
-                    raise AuthError(f"cannot fetch JWKS {url}: HTTP {response.status_code}")
-                body = b""
-                for chunk in response.iter_content(chunk_size=16_384):
-                    body += chunk
-                    if len(body) > MAX_JWKS_BYTES:
-                        raise AuthError(f"cannot fetch JWKS {url}: larger than {MAX_JWKS_BYTES} bytes")
-            keys, _skipped = keys_of(json.loads(body))
-        except requests.RequestException as exc:
-            raise AuthError(f"cannot fetch JWKS {url}: {type(exc).__name__}") from None
-        except ValueError as exc:
-            raise AuthError(f"cannot use JWKS {url}: {_show(str(exc), 120)}") from None
-        return keys
+        """The signing keys served at ``url``, or AuthError within ``JKU_TIMEOUT_SECONDS`` whatever the server does.
+
+        The download runs on its own thread: a name lookup that hangs is outside every socket timeout, and the
+        caller (a request thread holding this URL's lock) must not wait for it.
+        """
+        outcome: dict[str, Any] = {}
+        deadline = time.monotonic() + JKU_TIMEOUT_SECONDS
+
+        def run() -> None:
+            try:
+                outcome["keys"] = _download_jwks(url, deadline)
+            except AuthError as exc:
+                outcome["error"] = exc
+            except Exception as exc:  # noqa: BLE001 - any failure of the download is an unusable JWKS
+                outcome["error"] = AuthError(f"cannot fetch JWKS {url}: {type(exc).__name__}")
+
+        worker = threading.Thread(target=run, name="jwks-fetch", daemon=True)
+        worker.start()
+        worker.join(JKU_TIMEOUT_SECONDS + 0.1)
+        if "keys" in outcome:
+            return dict(outcome["keys"])
+        raise outcome.get("error") or AuthError(f"cannot fetch JWKS {url}: no answer within {JKU_TIMEOUT_SECONDS:g} s")
+
+
+def _download_jwks(url: str, deadline: float) -> dict[str, SigningKey]:
+    """GET a JWKS (no redirects, size-capped), its body read one network read at a time until ``deadline``."""
+    try:
+        with requests.get(
+            url,
+            timeout=JKU_TIMEOUT_SECONDS,
+            allow_redirects=False,
+            stream=True,
+            headers={"Accept": "application/json, application/jwk-set+json"},
+        ) as response:
+            if response.status_code != 200:
+                raise AuthError(f"cannot fetch JWKS {url}: HTTP {response.status_code}")
+            body = b""
+            while True:
+                if time.monotonic() > deadline:
+                    raise AuthError(f"cannot fetch JWKS {url}: still sending after {JKU_TIMEOUT_SECONDS:g} s")
+                chunk = response.raw.read1(16_384, decode_content=True)
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise AuthError(f"cannot fetch JWKS {url}: larger than {MAX_JWKS_BYTES} bytes")
+        keys, _skipped = keys_of(json.loads(body))
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise AuthError(f"cannot fetch JWKS {url}: {type(exc).__name__}") from None
+    except ValueError as exc:
+        raise AuthError(f"cannot use JWKS {url}: {_show(str(exc), 120)}") from None
+    return keys
 
 
 class ClientAuthenticator:

@@ -107,12 +107,12 @@ def parse_feedback(body: Any, max_items: int = 100) -> list[dict[str, Any]]:
                 if not isinstance(suggestion_id, str) or not suggestion_id:
                     raise ProtocolError(f"{where}.acceptedSuggestions[{j}].id", "must be a suggestion uuid")
                 _bounded(suggestion_id, f"{where}.acceptedSuggestions[{j}].id", MAX_ID_CHARS)
-            if reason is not None:
+            if "overrideReason" in item:
                 raise ProtocolError(f"{where}.overrideReason", "is only allowed when the outcome is overridden")
         else:
-            if accepted is not None:
+            if "acceptedSuggestions" in item:
                 raise ProtocolError(f"{where}.acceptedSuggestions", "is only allowed when the outcome is accepted")
-            if reason is not None:
+            if "overrideReason" in item:  # present means an object: null is not "no reason" in the contract
                 if not isinstance(reason, dict):
                     raise ProtocolError(f"{where}.overrideReason", "must be an object with reason and userComment")
                 if "reason" in reason:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from cds_service.cards.builder import CardBuilder, ResponseInput
+from cds_service.cards.coverage import unevaluated_actions
 from cds_service.config import Settings
 from cds_service.engine.evaluator import evaluate
 from cds_service.engine.mapping import Mappings, load_mappings
 from cds_service.engine.program_attestations import load_program_attestations
+from cds_service.engine.routing import RoutingDecision
 from cds_service.engine.timecalc import BusinessCalendar, parse_instant
 from cds_service.hooks.metrics import card_kinds, observe_call
 from cds_service.hooks.protocol import ProtocolError
@@ -21,7 +24,7 @@ from cds_service.hooks.services import ServiceDefinition
 from cds_service.logs import log_event
 from cds_service.record.gather import REFERENCED, PreconditionFailed, gather_record
 from cds_service.record.orders import InvalidOrder, find_iop_orders
-from cds_service.record.patient_record import DataGap
+from cds_service.record.patient_record import DataGap, PatientRecord, reference_key
 from cds_service.record.request import HookRequest
 
 logger = logging.getLogger("iop_cds.invocation")
@@ -31,6 +34,9 @@ __all__ = ["HookInvoker", "PreconditionFailed", "evaluation_time"]
 EXT_POLICIES = "iop-cds.policies"
 EXT_EVALUATION_TIME = "iop-cds.evaluation-time"
 EXT_EVALUATIONS = "iop-cds.evaluations"
+# What reading an unexpected shape of FHIR data raises in Python (a list for a string, a bool for an object, a
+# year-9999 date plus a window); anything else is a bug of the service itself and stays a 500.
+DATA_SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError)
 
 
 def evaluation_time(extension: dict[str, Any]) -> datetime:
@@ -128,35 +134,40 @@ class HookInvoker:
             gaps=[gap.key for gap in gathered.gaps],
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
-        routing = self.mappings.routes.choose(record, requested, set(self.mappings.policies))
-        evaluations = evaluate(
-            self.mappings,
-            record,
-            hook=request.hook,
-            now=now,
-            policy_keys=routing.policies,
-            orders=[o.resource for o in orders],
-            draft_orders=request.draft_orders,
-            encounter_id=request.encounter_id,
-            patient_id=request.patient_id,
-            calendar=self.calendar,
-            attestation_validity_days=self.settings.attestation_validity_days,
-            program_attestations=self.program.valid_at(now) if self.program else None,
-            unreadable=unreadable_types(gathered.gaps, service.prefetch),
-        )
-        response = self.cards.build(
-            ResponseInput(
+        routing: RoutingDecision | None = None
+        try:
+            routing = self.mappings.routes.choose(record, requested, set(self.mappings.policies))
+            evaluations = evaluate(
+                self.mappings,
+                record,
                 hook=request.hook,
-                evaluations=evaluations,
-                routing=routing,
-                gaps=gathered.gaps,
                 now=now,
+                policy_keys=routing.policies,
                 orders=[o.resource for o in orders],
-                record=record,
+                draft_orders=request.draft_orders,
                 encounter_id=request.encounter_id,
-                configuration=request.extension.get("davinci-crd.configuration"),
+                patient_id=request.patient_id,
+                calendar=self.calendar,
+                attestation_validity_days=self.settings.attestation_validity_days,
+                program_attestations=self.program.valid_at(now) if self.program else None,
+                unreadable=unreadable_types(gathered.gaps, service.prefetch),
             )
-        )
+            response = self.cards.build(
+                ResponseInput(
+                    hook=request.hook,
+                    evaluations=evaluations,
+                    routing=routing,
+                    gaps=gathered.gaps,
+                    now=now,
+                    orders=[o.resource for o in orders],
+                    record=record,
+                    encounter_id=request.encounter_id,
+                    configuration=request.extension.get("davinci-crd.configuration"),
+                )
+            )
+        except DATA_SHAPE_ERRORS as exc:
+            evaluations = []
+            response = self._unevaluated(request, service, gathered.gaps, routing, now, orders, record, exc)
         response.setdefault("extension", {})[EXT_EVALUATIONS] = [e.to_json() for e in evaluations]
         observe_call(gathered.slowest_fhir_seconds, [gap.key for gap in gathered.gaps], response)
         # The audit event of the decision: what was decided and shown, never who or what about (no PHI).
@@ -173,4 +184,54 @@ class HookInvoker:
             card_kinds={f"{kind}/{indicator}": n for (kind, indicator), n in card_kinds(response).items()},
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
+        return response
+
+    def _unevaluated(
+        self,
+        request: HookRequest,
+        service: ServiceDefinition,
+        gaps: list[DataGap],
+        routing: RoutingDecision | None,
+        now: datetime,
+        orders: list[Any],
+        record: PatientRecord,
+        exc: Exception,
+    ) -> dict[str, Any]:
+        """The answer when the record holds data the engine cannot evaluate: a data-gap card, never a 500.
+
+        FHIR data is the EHR's, not the caller's request: a value of an unexpected shape (a list where a code
+        belongs, a date at the calendar's edge) must not cost the clinician the answer. The incident is logged with
+        its traceback so that the shape gets handled where it is read.
+        """
+        incident = str(uuid.uuid4())
+        logger.error(
+            "hook.evaluation-failed",
+            exc_info=exc,
+            extra={
+                "fields": {
+                    "event": "hook.evaluation-failed",
+                    "incident": incident,
+                    "hookInstance": request.hook_instance,
+                    "service": service.id,
+                    "error": type(exc).__name__,
+                }
+            },
+        )
+        reason = f"holds data the service cannot evaluate (incident {incident}); no requirement was evaluated"
+        data = ResponseInput(
+            hook=request.hook,
+            evaluations=[],
+            routing=routing or RoutingDecision([], "unevaluated"),
+            gaps=[*gaps, DataGap("record", reason)],
+            now=now,
+            orders=[o.resource for o in orders],
+            record=record,
+            encounter_id=request.encounter_id,
+        )
+        response = self.cards.build(data)
+        coverage = data.routing.coverage
+        coverage_key = reference_key(f"Coverage/{coverage['id']}") if coverage and coverage.get("id") else None
+        actions = unevaluated_actions(data, coverage_key)
+        if actions:
+            response["systemActions"] = actions
         return response

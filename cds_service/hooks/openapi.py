@@ -206,6 +206,7 @@ def openapi_document(policies: list[str]) -> dict[str, Any]:
                 for service in SERVICES.values()
                 for path, item in _service_paths(service, policies, errors).items()
             },
+            **_questionnaire_paths(),
             "/healthz": {
                 "get": {
                     "summary": "Liveness, with the policies loaded",
@@ -270,3 +271,53 @@ def _service_paths(service: ServiceDefinition, policies: list[str], errors: dict
         }
     }
     return {base: call, f"{base}/feedback": feedback}
+
+
+def _questionnaire_paths() -> dict[str, Any]:
+    """The generated Questionnaires: read by id and search by canonical url (FHIR JSON)."""
+    fhir = "application/fhir+json"
+    questionnaire = {
+        "type": "object",
+        "required": ["resourceType", "id", "url", "status", "item"],
+        "properties": {"resourceType": {"const": "Questionnaire"}},
+    }
+    not_found = {
+        "description": "No such Questionnaire",
+        "content": {fhir: {"schema": _ref("OperationOutcome")}, JSON: {"schema": _ref("OperationOutcome")}},
+    }
+    searchset = {
+        "type": "object",
+        "required": ["resourceType", "type", "total", "entry"],
+        "properties": {
+            "resourceType": {"const": "Bundle"},
+            "type": {"const": "searchset"},
+            "total": {"type": "integer"},
+            "entry": {"type": "array", "items": {"type": "object", "properties": {"resource": questionnaire}}},
+        },
+    }
+    return {
+        "/fhir/Questionnaire/{id}": {
+            "get": {
+                "summary": "One policy-and-phase Questionnaire of the attestable criteria",
+                "parameters": [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": f"^{FHIR_ID.pattern}$"},
+                    }
+                ],
+                "responses": {
+                    "200": {"description": "The Questionnaire", "content": {fhir: {"schema": questionnaire}}},
+                    "404": not_found,
+                },
+            }
+        },
+        "/fhir/Questionnaire": {
+            "get": {
+                "summary": "Search the Questionnaires by canonical url (url or url|version); all without one",
+                "parameters": [{"name": "url", "in": "query", "required": False, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "A searchset Bundle", "content": {fhir: {"schema": searchset}}}},
+            }
+        },
+    }

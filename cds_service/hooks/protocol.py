@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -48,10 +49,16 @@ def _validate_draft_orders(value: Any) -> None:
             raise ProtocolError(f"context.draftOrders.entry[{i}].resource.resourceType", "is required")
 
 
+BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
 def _validate_fhir_authorization(value: Any) -> FhirAuthorization:
     if not isinstance(value, dict):
         raise ProtocolError("fhirAuthorization", "must be an object")
     token = _require_string(value, "access_token", "fhirAuthorization.access_token")
+    if not BEARER_TOKEN.fullmatch(token):
+        # RFC 6750 b64token: anything else cannot be sent in an Authorization header (nor is a real token).
+        raise ProtocolError("fhirAuthorization.access_token", "must be a bearer token (RFC 6750 token characters)")
     token_type = _require_string(value, "token_type", "fhirAuthorization.token_type")
     if token_type.lower() != "bearer":
         raise ProtocolError("fhirAuthorization.token_type", "must be 'Bearer'")

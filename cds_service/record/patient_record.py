@@ -14,6 +14,9 @@ def reference_key(reference: str | None) -> str | None:
     """Normalise a FHIR reference (relative, absolute or with _history) to ``Type/id``."""
     if not reference or not isinstance(reference, str):
         return None
+    if reference.count("/") == 1 and "#" not in reference:  # already ``Type/id`` (or one part missing): most of them
+        head, _, tail = reference.partition("/")
+        return reference if head and tail else None
     ref = reference.split("#", 1)[0]
     if "/_history/" in ref:
         ref = ref.split("/_history/", 1)[0]
@@ -37,7 +40,8 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 def _identifiers(resource: Resource) -> list[tuple[str, str]]:
     """(system, value) of each business identifier that has both."""
     found = []
-    for identifier in resource.get("identifier") or []:
+    identifiers = resource.get("identifier")
+    for identifier in identifiers if isinstance(identifiers, list) else []:
         if isinstance(identifier, dict):
             system, value = identifier.get("system"), identifier.get("value")
             if isinstance(system, str) and system and isinstance(value, str) and value:

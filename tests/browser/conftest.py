@@ -18,9 +18,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshot
 
 
 @contextmanager
-def served(app: Flask) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 in a background thread; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+def served(app: Flask, port: int = 0) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 (on ``port``, default: a free one) in a background thread; yields its base URL."""
+    server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

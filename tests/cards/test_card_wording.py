@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import datetime
+from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import assert_inferno_checks, call_hook, golden, load_fixture
+from golden_calls import GOLDEN_CALLS
 
 from cds_service.cards.wording import FHIR_TYPES
+from cds_service.config import Settings
 from cds_service.engine.mapping import Mappings
+from cds_service.hooks.app import create_app
 from cds_service.record.hook_requests import build_hook_request
 
 P4_AT = "2025-02-28T12:05:00-05:00"
 
-# Golden patients with the hook and time of their policy tests (tests/policies/*/test_policy_*.py).
-GOLDENS = [
-    ("P1", "order-sign", "2025-03-03T10:00:00-06:00"),
-    ("P2", "order-sign", "2025-03-03T14:00:00-06:00"),
-    ("P3", "order-sign", "2025-03-03T09:30:00-05:00"),
-    ("P4", "encounter-discharge", "2025-02-28T12:05:00-05:00"),
-    ("P5", "encounter-discharge", "2025-03-21T12:10:00-04:00"),
-    ("P7", "order-sign", "2025-05-02T11:00:00-05:00"),
-    ("P8", "order-sign", "2025-03-10T09:00:00-07:00"),
-    ("P9a", "order-sign", "2025-03-31T10:00:00-05:00"),
-    ("P10", "order-sign", "2025-03-03T16:00:00-06:00"),
-]
+# Every golden patient, called as its policy test calls it.
+ALL_GOLDENS = sorted(GOLDEN_CALLS)
 REFERENCE = re.compile(r"\b(?:{})/[A-Za-z0-9][A-Za-z0-9\-.]*".format("|".join(sorted(FHIR_TYPES))))
 CLOCK = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?(?P<offset>Z| ?[+-]\d{2}:\d{2})?")
 
@@ -34,11 +31,33 @@ def texts(card: dict[str, Any]) -> str:
     return card["summary"] + "\n" + card["detail"]
 
 
-@pytest.mark.parametrize(("name", "hook", "at"), GOLDENS)
+@pytest.fixture(scope="module")
+def golden_cards(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, Any]]:
+    """Each golden patient's response as its policy test calls it (tests/golden_calls.py), computed once."""
+    tmp = tmp_path_factory.mktemp("wording")
+    client = create_app(
+        Settings(auth=False, feedback_db=str(tmp / "feedback.sqlite3"), replay_db=str(tmp / "replay.sqlite3"))
+    ).test_client()
+
+    @cache
+    def call(name: str) -> dict[str, Any]:
+        hook, at, policy, encounter = GOLDEN_CALLS[name]
+        return golden(client, name, hook, at, policies=[policy], encounter_id=encounter)
+
+    return call
+
+
+def headline(line: str) -> str | None:
+    """The requirement a card item is about: the bold (list item) or italic (safety card) requirement text."""
+    found = re.search(r"\*\*(.+?)\*\*", line) if line.startswith("- ") else re.search(r"fails: \*(.+?)\*", line)
+    return found[1] if found else None
+
+
+@pytest.mark.parametrize("name", ALL_GOLDENS)
 def test_card_text_has_no_ids_references_or_bare_clock_times(
-    client: Any, mappings: Mappings, name: str, hook: str, at: str
+    golden_cards: Callable[[str], dict[str, Any]], mappings: Mappings, name: str
 ) -> None:
-    result = golden(client, name, hook, at)
+    result = golden_cards(name)
     ids = {k for policy in mappings.policies.values() for k in policy.nodes if "." in k or "-" in k}
     requirement_texts = {
         getattr(n, "text", "").strip() for p in mappings.policies.values() for n in p.nodes.values()
@@ -54,9 +73,38 @@ def test_card_text_has_no_ids_references_or_bare_clock_times(
         assert not any(card["summary"].endswith(t) for t in requirement_texts)
 
 
-@pytest.mark.parametrize(("name", "hook", "at"), GOLDENS)
-def test_no_finding_is_on_two_cards(client: Any, name: str, hook: str, at: str) -> None:
-    result = golden(client, name, hook, at)
+@pytest.mark.parametrize("name", ALL_GOLDENS)
+def test_every_card_time_is_in_the_policy_zone(
+    golden_cards: Callable[[str], dict[str, Any]], mappings: Mappings, name: str
+) -> None:
+    """Reasons and evidence state times in one zone (the policy's, else the site's), so a day never reads twice."""
+    policy = GOLDEN_CALLS[name][2]
+    zone = ZoneInfo(mappings.policies[policy].timezone or Settings().timezone)
+    result = golden_cards(name)
+    for card in result["cards"]:
+        for clock in CLOCK.finditer(texts(card)):
+            stamp = datetime.fromisoformat(clock[0].replace(" ", "T", 1).replace(" ", ""))
+            assert stamp.utcoffset() == stamp.astimezone(zone).utcoffset(), (card["summary"], clock[0], str(zone))
+
+
+@pytest.mark.parametrize("name", ALL_GOLDENS)
+def test_each_requirement_is_the_headline_of_one_card_item_at_most(
+    golden_cards: Callable[[str], dict[str, Any]], name: str
+) -> None:
+    """One finding, one place: no requirement heads an item on two cards (or twice on one)."""
+    seen: dict[str, str] = {}
+    for card in golden_cards(name)["cards"]:
+        for line in card["detail"].splitlines():
+            requirement = headline(line)
+            if requirement:
+                assert requirement not in seen, f"{requirement!r} on {seen[requirement]!r} and {card['summary']!r}"
+                seen[requirement] = card["summary"]
+    assert seen or not golden_cards(name)["cards"], "no card item was recognised"
+
+
+@pytest.mark.parametrize("name", ALL_GOLDENS)
+def test_no_finding_is_on_two_cards(golden_cards: Callable[[str], dict[str, Any]], name: str) -> None:
+    result = golden_cards(name)
     critical = [c for c in result["cards"] if c["indicator"] == "critical"]
     unmet = [c for c in result["cards"] if "not met" in c["summary"]]
     for card in critical:  # every critical card is a single safety finding; the summary cards are never critical
@@ -160,3 +208,30 @@ def test_a_bridge_gap_offers_a_prescription_review_task(client: Any) -> None:
     assert task["resourceType"] == "Task" and task["intent"] == "proposal" and task["status"] == "requested"
     assert task["for"] == {"reference": "Patient/P4-patient"}
     assert task["focus"] == {"reference": "MedicationRequest/P4-sertraline"}
+
+
+def test_unreadable_data_is_named_in_words_on_every_card(client: Any) -> None:
+    body = build_hook_request(load_fixture("golden/P4.json"), "encounter-discharge", at=P4_AT, encounter_id="P4-prog")
+    body["prefetch"]["careplans"] = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "timeout", "diagnostics": "upstream timed out"}],
+    }
+    result = call_hook(client, body)
+    (incomplete,) = [c for c in result["cards"] if "incomplete" in c["summary"]]
+    assert incomplete["summary"] == "IOP evaluation incomplete: care plans could not be read"
+    assert (
+        "- The patient's care plans (CarePlan) could not be read: the EHR could not run this query: upstream "
+        in (incomplete["detail"])
+    )
+    documentation = next(c for c in result["cards"] if "documentation" in c["summary"])
+    assert (
+        "The discharge plan includes a crisis plan for returning or new symptoms.** (And all of the following "
+        in (documentation["detail"])
+    )
+    assert (
+        "— the patient's care plans (CarePlan) could not be read (no active crisis plan found in the record)"
+        in (documentation["detail"])
+    )
+    for card in result["cards"]:
+        assert "could not be read: " not in texts(card).replace("could not be read: the EHR", "")
+        assert "careplans" not in texts(card) and "`" not in texts(card)

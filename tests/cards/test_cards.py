@@ -162,8 +162,12 @@ def test_documentation_card_links_the_attestation_app_and_the_policy(card_client
     info = next(c for c in result["cards"] if c["indicator"] == "info")
     smart = next(link for link in info["links"] if link["type"] == "smart")
     context = json.loads(smart["appContext"])
-    assert context["policy"] == "cardtest" and context["draftOrderIds"] == ["o1"]
-    assert set(context["criterionIds"]) == {"cardtest.risk", "cardtest.judgement"}  # never the program-level row
+    # Da Vinci DTR's launch context (questionnaire canonical, the draft order's JSON) plus the service's own member.
+    assert context["questionnaire"][0].split("|")[0].endswith("/fhir/Questionnaire/iop-cds-cardtest-admission")
+    assert [json.loads(o)["id"] for o in context["order"]] == ["o1"]
+    assert context["iop-cds"]["policy"] == "cardtest" and context["iop-cds"]["phase"] == "admission"
+    assert set(context["iop-cds"]["criteria"]) == {"cardtest.risk", "cardtest.judgement"}  # never the program row
+    assert smart["url"].endswith("/attest/launch")
     assert any(
         link["type"] == "absolute" and link["url"] == "https://payer.example/iop-policy" for link in info["links"]
     )
@@ -241,7 +245,13 @@ def test_unreadable_data_gives_an_incomplete_card_and_indeterminate_coverage(car
         "issue": [{"severity": "error", "code": "timeout"}],
     }
     result = post(card_client, body)
-    assert any("incomplete" in c["summary"] and "conditions" in c["summary"] for c in result["cards"])
+    (incomplete,) = [c for c in result["cards"] if "incomplete" in c["summary"]]
+    assert incomplete["summary"] == "IOP evaluation incomplete: diagnoses could not be read"
+    assert (
+        "- The patient's diagnoses (Condition) could not be read: the EHR could not run this query: timeout"
+        in (incomplete["detail"])
+    )
+    assert "`" not in incomplete["detail"] and "conditions" not in incomplete["detail"]
     info = result["systemActions"][0]["resource"]["extension"][-1]["extension"]
     assert {"url": "covered", "valueCode": "indeterminate"} in info
     statuses = {c["id"]: c["status"] for e in result["extension"]["iop-cds.evaluations"] for c in e["criteria"]}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from cds_service.cards.wording import describe, group_reason, in_words
+from zoneinfo import ZoneInfo
+
+from cds_service.cards.service_notes import problem_words
+from cds_service.cards.wording import brief, describe, evidence_in_words, group_reason, in_words, unreadable_in_words
 from cds_service.record.patient_record import PatientRecord
 
 PHQ9 = {
@@ -54,3 +57,35 @@ def test_group_reasons_name_their_parts() -> None:
     )
     assert group_reason("mirrors p.a met", texts) == "Decided as: A family support (met)"
     assert group_reason("no safety plan found in the record", texts) is None
+
+
+CHICAGO = ZoneInfo("America/Chicago")
+
+
+def test_evidence_times_are_stated_in_the_zone_the_reasons_use() -> None:
+    record = PatientRecord([PHQ9, DX, FLOATING])
+    assert describe(PHQ9, zone=CHICAGO) == "PHQ-9 score 17 (2025-02-27 09:00 -06:00)"
+    assert evidence_in_words(["Observation/phq", "Observation/f"], record, zone=CHICAGO) == (
+        "PHQ-9 score 17 (2025-02-27 09:00 -06:00); CIWA-Ar 22 (2025-03-02)"  # a floating time keeps its date
+    )
+    assert in_words("found Observation/phq", record, zone=CHICAGO) == "found PHQ-9 score 17 (2025-02-27 09:00 -06:00)"
+    late = {**PHQ9, "effectiveDateTime": "2025-02-28T00:30:00-05:00"}
+    assert brief(late, zone=CHICAGO) == "PHQ-9 score 17 on 2025-02-27"  # the local day in the policy's zone
+
+
+def test_unreadable_sources_are_named_in_words() -> None:
+    assert unreadable_in_words("could not be read: conditions (no active diagnosis found)") == (
+        "the patient's diagnoses (Condition) could not be read (no active diagnosis found)"
+    )
+    assert unreadable_in_words("age unknown: could not be read: patient, referenced Practitioner") == (
+        "age unknown: the patient's demographics (Patient) and records the chart refers to (Practitioner) "
+        "could not be read"
+    )
+    assert unreadable_in_words("could not be read: somethingelse") == "could not be read: somethingelse"
+
+
+def test_gap_reasons_name_the_fhir_server_and_no_reference() -> None:
+    assert problem_words("timed out after 3.0 s") == "the FHIR server timed out after 3.0 s"
+    assert problem_words("1 resource(s) about another patient were dropped (Patient/other-7)") == (
+        "1 resource(s) about another patient were dropped (a Patient record)"
+    )

@@ -171,7 +171,8 @@ def test_valid_tokens_of_each_allowed_algorithm_are_accepted(
 
 
 def test_the_bearer_scheme_is_case_insensitive(authenticator: ClientAuthenticator, signers: dict) -> None:
-    authenticator.verify("bearer " + signers["ES384"].token(), AUD)
+    for scheme in ("bearer", "BEARER", "BeArEr"):
+        authenticator.verify(f"{scheme} " + signers["ES384"].token(), AUD)
 
 
 @pytest.mark.parametrize(
@@ -709,3 +710,176 @@ def test_over_http_health_and_cors_preflight_need_no_token(auth_client: Any) -> 
     assert preflight.status_code == 200
     assert preflight.headers["Access-Control-Allow-Origin"] in {"*", "https://sandbox.cds-hooks.org"}
     assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
+
+
+# --- key type mismatch: 401, never a 500 -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("signed_with", "named_kid", "alg"),
+    [
+        ("RS256", "kid-es256", "RS256"),  # an RSA signature under the EC key's kid
+        ("ES256", "kid-rs256", "ES256"),  # an EC signature under the RSA key's kid
+        ("ES384", "kid-es256", "ES384"),  # a P-384 signature under the P-256 key's kid
+    ],
+)
+def test_a_token_whose_alg_does_not_fit_its_keys_type_is_rejected(
+    auth_settings: Settings, signers: dict, signed_with: str, named_kid: str, alg: str
+) -> None:
+    from cds_service.hooks.app import create_app
+
+    token = signers[signed_with].token(headers={"kid": named_kid}, alg=alg, aud="http://localhost/cds-services")
+    with pytest.raises(AuthError, match=f"cannot verify {alg}"):
+        ClientAuthenticator(auth_settings).verify(bearer(token), "http://localhost/cds-services")
+    client = create_app(auth_settings).test_client()
+    denied = client.get("/cds-services", headers={"Authorization": bearer(token)})
+    assert denied.status_code == 401 and denied.get_data() == b""
+
+
+# --- jku against real loopback servers: deadlines, single flight, negative cache ---------------------------
+
+
+class JwksServer:
+    """A loopback HTTP server for one JWKS URL that answers, stalls or drips; counts the connections it got."""
+
+    def __init__(self, mode: str, jwks: dict[str, Any] | None = None) -> None:
+        import socket
+        import threading
+
+        self.mode, self.jwks, self.connections = mode, jwks or {"keys": []}, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/jwks.json"
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: Any) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                body = json.dumps(self.jwks).encode()
+                if self.mode == "stall":
+                    self.stop.wait(10)
+                    return
+                head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                conn.sendall(head.encode())
+                if self.mode == "drip":
+                    for byte in body:
+                        if self.stop.wait(0.2):
+                            return
+                        conn.sendall(bytes([byte]))
+                else:
+                    conn.sendall(body)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def jwks_server() -> Any:
+    servers: list[JwksServer] = []
+
+    def start(mode: str, jwks: dict[str, Any] | None = None) -> JwksServer:
+        servers.append(JwksServer(mode, jwks))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def loopback_jku(tmp_path: Path, url: str, with_file: list[Signer] | None = None) -> ClientAuthenticator:
+    """An authenticator whose issuer's allow-listed jku is a loopback (http) URL; optionally a JWKS file too."""
+    issuer: dict[str, Any] = {"iss": ISS, "jku": [JKU]}
+    files = {}
+    if with_file:
+        issuer["jwks_file"] = "local.json"
+        files["local.json"] = [s.jwk for s in with_file]
+    authenticator = ClientAuthenticator(make_settings(tmp_path, write_issuers(tmp_path, [issuer], files)))
+    authenticator.issuers[ISS].jku = (url,)  # the file only admits https; the cache itself does not care
+    return authenticator
+
+
+def verify_many(authenticator: ClientAuthenticator, tokens: list[str]) -> tuple[float, list[str]]:
+    """Verify tokens on parallel threads; (wall seconds, outcome per token: 'ok' or the AuthError reason)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(token: str) -> str:
+        try:
+            authenticator.verify(bearer(token), AUD)
+            return "ok"
+        except AuthError as exc:
+            return exc.reason
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
+        outcomes = list(pool.map(one, tokens))
+    return time.monotonic() - started, outcomes
+
+
+def test_a_local_kid_is_verified_offline_even_when_its_jku_stalls(tmp_path: Path, jwks_server: Any) -> None:
+    local = Signer("ES384", "kid-local")
+    server = jwks_server("stall")
+    authenticator = loopback_jku(tmp_path, server.url, with_file=[local])
+    took, outcomes = verify_many(authenticator, [local.token(headers={"jku": server.url}) for _ in range(5)])
+    assert outcomes == ["ok"] * 5 and took < 1.0
+    assert server.connections == 0
+
+
+def test_made_up_kids_cost_one_fetch_then_nothing_for_the_floor(tmp_path: Path, jwks_server: Any) -> None:
+    server = jwks_server("stall")
+    authenticator = loopback_jku(tmp_path, server.url)
+    ghosts = [Signer("ES256", f"kid-ghost-{i}") for i in range(3)]
+    took, outcomes = verify_many(authenticator, [ghosts[i % 3].token() for i in range(12)])
+    assert server.connections == 1  # single flight: twelve callers, one fetch
+    assert took < 3.0  # bounded by the 2 s JWKS deadline, not 12 × 2 s
+    (failed,) = [o for o in outcomes if "unavailable" not in o]  # the one that fetched; the others saw its result
+    assert "cannot fetch JWKS" in failed, outcomes
+    took, outcomes = verify_many(authenticator, [ghosts[0].token() for _ in range(12)])
+    assert took < 0.5 and server.connections == 1  # remembered: no worker waits on the dead URL again
+    assert all("unavailable" in o for o in outcomes)
+
+
+def test_a_jwks_server_that_drips_cannot_hold_a_worker(tmp_path: Path, jwks_server: Any) -> None:
+    signer = Signer("ES256", "kid-drip")
+    server = jwks_server("drip", {"keys": [signer.jwk]})  # ~250 bytes at 5 a second: 50 s
+    started = time.monotonic()
+    with pytest.raises(AuthError, match="cannot fetch JWKS"):
+        loopback_jku(tmp_path, server.url).verify(bearer(signer.token()), AUD)
+    assert time.monotonic() - started < 3.0
+
+
+def test_known_kids_do_not_wait_behind_a_fetch_for_an_unknown_one(tmp_path: Path, jwks_server: Any) -> None:
+    signer = Signer("ES256", "kid-known")
+    server = jwks_server("serve", {"keys": [signer.jwk]})
+    authenticator = loopback_jku(tmp_path, server.url)
+    authenticator.verify(bearer(signer.token()), AUD)  # cached now
+    server.mode = "stall"
+    authenticator.jwks.clock = lambda: time.monotonic() + JKU_REFRESH_FLOOR_SECONDS + 1  # past the floor
+    import threading
+
+    unknown: list[str] = []
+    fetching = threading.Thread(
+        target=lambda: unknown.append(verify_many(authenticator, [Signer("ES256", "k2").token()])[1][0])
+    )
+    fetching.start()
+    time.sleep(0.3)  # the unknown kid's fetch now holds the URL's lock, waiting on the stalled server
+    took, outcomes = verify_many(authenticator, [signer.token() for _ in range(8)])
+    assert outcomes == ["ok"] * 8 and took < 0.5
+    fetching.join()
+    assert "cannot fetch JWKS" in unknown[0]
+    assert server.connections == 2

@@ -119,6 +119,8 @@ def test_duplicates_are_accepted_but_counted_once(client: Any, settings: Setting
             "feedback[0].overrideReason.userComment",
         ),
         ({"feedback": [ACCEPTED, OVERRIDDEN, {**OVERRIDDEN, "outcome": None}]}, "feedback[2].outcome"),
+        ({"feedback": [ACCEPTED, {**OVERRIDDEN, "overrideReason": None}]}, "feedback[1].overrideReason"),
+        ({"feedback": [{**OVERRIDDEN, "acceptedSuggestions": None}]}, "feedback[0].acceptedSuggestions"),
     ],
 )
 def test_each_invalid_item_is_a_400_naming_the_field(client: Any, settings: Settings, body: Any, field: str) -> None:

@@ -35,6 +35,8 @@ def test_the_contract_is_served_and_names_every_endpoint() -> None:
         "/cds-services/iop-encounter-discharge",
         "/cds-services/iop-encounter-discharge/feedback",
         "/healthz",
+        "/fhir/Questionnaire",
+        "/fhir/Questionnaire/{id}",
     }
 
 

@@ -1,0 +1,262 @@
+"""The Dask job: read blocks -> key by patient -> P2P shuffle (spills to disk) -> evaluate per patient -> Parquet.
+
+Why a dask DataFrame of (patient, resource JSON) and not a bag ``groupby``: the bag's disk shuffle works only with
+the single-machine scheduler, its task shuffle keeps everything in worker memory; the DataFrame's peer-to-peer
+shuffle of ``dask.distributed`` writes its buckets to each worker's disk, so a worker holds one output partition
+(a few hundred patients) at a time however large the export is, on a LocalCluster or on a remote cluster alike.
+Workers write their criteria rows to Parquet themselves; only one small row per episode comes back to the client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from cds_service.audit.evaluate import AuditOptions, audit_patient
+from cds_service.audit.parquet import CRITERIA_DIR, read_criteria, write_criteria, write_problems, write_targets
+from cds_service.audit.report import write_report
+from cds_service.audit.source import (
+    Block,
+    InputPlan,
+    Problem,
+    is_marker_block,
+    patients_with_targets,
+    plan_input,
+    read_block,
+    read_shared,
+)
+from cds_service.config import Settings
+
+COLUMNS = ["patient", "text", "line", "file", "problem"]
+RESULT_COLUMNS = ["table", "payload"]
+WORK_DIR = "_work"
+
+
+class AuditOutputError(ValueError):
+    """The output folder cannot be created or written."""
+
+
+@dataclass
+class AuditSummary:
+    """What the run did, for the console and ``summary.json``."""
+
+    patients_with_targets: int
+    episodes: int
+    orders: int
+    criteria_rows: int
+    problems: list[Problem]
+    targets: list[dict[str, Any]]
+    seconds: float
+    workers: int
+    peak_memory_mb: dict[str, float] = field(default_factory=dict)
+    input_patients: int = 0
+
+
+def _frame(rows: list[tuple[str, str, int, str, str]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return frame.astype({"patient": "string", "text": "string", "line": "int64", "file": "string", "problem": "string"})
+
+
+def block_frame(block: Block) -> pd.DataFrame:
+    """The rows of one input block as a DataFrame (patient, resource JSON, line, file, problem)."""
+    return _frame(list(read_block(block)))
+
+
+@lru_cache(maxsize=4)
+def _shared(path: str) -> dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def audit_partition(
+    frame: pd.DataFrame,
+    shared_path: str,
+    types: tuple[str, ...],
+    options: AuditOptions,
+    settings: Settings,
+    out: str,
+    partition_info: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Evaluate every patient of one shuffled partition; criteria go to Parquet, targets and problems come back."""
+    shared = _shared(shared_path)
+    part = int(partition_info["number"]) if partition_info else 0
+    criteria: list[dict[str, Any]] = []
+    results: list[tuple[str, str]] = []
+    ordered = frame.sort_values(["patient", "file", "line"], kind="stable")
+    for patient, group in ordered.groupby("patient", sort=True):
+        rows = list(zip(group["text"], group["file"], group["line"], strict=True))
+        audit = audit_patient(str(patient), rows, shared, frozenset(types), options, settings)
+        criteria.extend(audit.criteria)
+        results.extend(("target", json.dumps(t)) for t in audit.targets)
+        results.extend(("problem", json.dumps([p.file, p.line, p.reason])) for p in audit.problems)
+    write_criteria(criteria, Path(out), part)
+    return pd.DataFrame(results, columns=RESULT_COLUMNS).astype({"table": "string", "payload": "string"})
+
+
+def _check_output(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".iop-cds-write-test"
+        probe.write_text("ok", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise AuditOutputError(f"{out}: cannot write the results there ({exc.strerror or exc})") from None
+
+
+def _client(workers: int, scheduler: str | None, processes: bool, local_dir: Path) -> tuple[Any, Any]:
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler), None
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=processes,
+        dashboard_address=None,
+        local_directory=str(local_dir),
+        silence_logs=40,
+    )
+    return Client(cluster), cluster
+
+
+def _peak_memory_mb() -> float:
+    """Peak resident memory of this worker process (VmHWM: ru_maxrss would carry the parent's over the exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
+
+
+def run_audit(
+    input_dir: Path,
+    out: Path,
+    *,
+    settings: Settings,
+    policies: tuple[str, ...] = (),
+    as_of: datetime | None = None,
+    period: tuple[datetime | None, datetime | None] = (None, None),
+    workers: int = 2,
+    scheduler: str | None = None,
+    processes: bool = True,
+    progress: TextIO | None = None,
+    partitions: int | None = None,
+) -> AuditSummary:
+    """Audit every IOP episode and order of the input; writes Parquet under ``out`` and returns the summary."""
+    import dask
+    import dask.dataframe as dd
+
+    started = time.perf_counter()
+    plan: InputPlan = plan_input(input_dir)
+    _check_output(out)
+    shutil.rmtree(out / CRITERIA_DIR, ignore_errors=True)
+    work = out / WORK_DIR
+    work.mkdir(exist_ok=True)
+    shared, problems = read_shared(plan.shared_files)
+    problems = [*plan.problems, *problems]
+    shared_path = work / "shared.json"
+    shared_path.write_text(json.dumps(shared), encoding="utf-8")
+    when = as_of or _instant(plan.transaction_time) or datetime.now(UTC)
+    options = AuditOptions(when, period[0], period[1], tuple(policies))
+    client, cluster = _client(workers, scheduler, processes, work)
+    try:
+        if not plan.blocks:
+            return AuditSummary(0, 0, 0, 0, problems, [], time.perf_counter() - started, workers)
+        with dask.config.set({"dataframe.convert-string": False}):
+            frames = dd.from_map(block_frame, plan.blocks, meta=_frame([]), enforce_metadata=False)
+            bad = frames[frames["problem"] != ""][["file", "line", "problem"]]
+            good = frames[frames["problem"] == ""][["patient", "text", "file", "line"]]
+            patients_read = good["patient"].nunique()
+            if plan.mode == "bulk":
+                # Most patients of a payer's export have no IOP episode: only those with one are shuffled.
+                markers = [b for b in plan.blocks if is_marker_block(b)]
+                wanted = sorted(set().union(*client.gather(client.map(patients_with_targets, markers))))
+                good = good[good["patient"].isin(wanted)]
+            count = partitions or max(2, len(plan.blocks) // 4)
+            shuffled = good.shuffle("patient", npartitions=count, shuffle_method="p2p")
+            meta = pd.DataFrame({"table": pd.Series(dtype="string"), "payload": pd.Series(dtype="string")})
+            results = shuffled.map_partitions(
+                audit_partition,
+                str(shared_path),
+                tuple(sorted(plan.types)),
+                options,
+                settings,
+                str(out),
+                meta=meta,
+                enforce_metadata=False,
+            )
+            futures = client.compute([results, bad, patients_read])
+            if progress is not None:
+                from distributed import progress as show_progress
+
+                show_progress(futures, notebook=False)
+                progress.write("\n")
+            evaluated, bad_rows, patients = client.gather(futures)
+        peaks = client.run(_peak_memory_mb)
+    finally:
+        # The progress bar's scheduler feed is cancelled on close; that is not an error worth a traceback.
+        logging.getLogger("distributed.scheduler").setLevel(logging.CRITICAL)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    problems += [Problem(str(f), int(n), str(r)) for f, n, r in bad_rows.itertuples(index=False)]
+    targets: list[dict[str, Any]] = []
+    for table, payload in evaluated.itertuples(index=False):
+        if table == "target":
+            targets.append(json.loads(payload))
+        elif table == "problem":
+            file, line, reason = json.loads(payload)
+            problems.append(Problem(file, line, reason))
+    targets.sort(key=lambda t: (t["patient"], t["episode"]))
+    problems.sort(key=lambda p: (p.file, p.line or 0, p.reason))
+    write_targets(targets, out)
+    write_problems(problems, out)
+    shutil.rmtree(work, ignore_errors=True)
+    rows = read_criteria(out, ["patient", "episode", "kind", "policy", "phase", "criterion", "status", "discharge"])
+    episodes = sum(1 for t in targets if t["kind"] == "episode")
+    meta = {
+        "input": str(input_dir),
+        "as_of": when.isoformat(),
+        "period": [d.isoformat() if d else None for d in period],
+        "patients": int(patients),
+        "episodes": episodes,
+        "orders": len(targets) - episodes,
+        "criteria_rows": rows.num_rows,
+    }
+    write_report(out, rows.to_pylist(), targets, problems, meta)
+    return AuditSummary(
+        patients_with_targets=len({t["patient"] for t in targets}),
+        episodes=episodes,
+        orders=len(targets) - episodes,
+        criteria_rows=rows.num_rows,
+        problems=problems,
+        targets=targets,
+        seconds=time.perf_counter() - started,
+        workers=len(peaks),
+        peak_memory_mb={str(k): v for k, v in peaks.items()},
+        input_patients=int(patients),
+    )
+
+
+def _instant(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

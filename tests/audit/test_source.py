@@ -1,0 +1,138 @@
+"""Reading an export in blocks: every line once, with its number; bad lines become problems, never exceptions."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from cds_service.audit import source
+from cds_service.audit.source import AuditInputError, Problem, patient_of, plan_input, read_block, read_shared
+
+
+def _obs(i: int, patient: str = "pat-1") -> str:
+    return json.dumps(
+        {
+            "resourceType": "Observation",
+            "id": f"o{i}",
+            "status": "final",
+            "subject": {"reference": f"Patient/{patient}"},
+        }
+    )
+
+
+def _read_all(folder: Path) -> tuple[list[tuple[str, int, str]], list[Problem]]:
+    plan = plan_input(folder)
+    rows = [(patient, line, problem) for block in plan.blocks for patient, _, line, _, problem in read_block(block)]
+    return rows, plan.problems
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_blocks_cover_every_line_once_with_its_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gz: bool
+) -> None:
+    monkeypatch.setattr(source, "BLOCK_LINES", 3)
+    body = "\n".join(_obs(i, f"pat-{i % 2}") for i in range(1, 9)) + "\n"
+    name = "Observation.ndjson" + (".gz" if gz else "")
+    (tmp_path / name).write_bytes(gzip.compress(body.encode()) if gz else body.encode())
+    plan = plan_input(tmp_path)
+    assert [(b.first_line, b.lines) for b in plan.blocks] == [(1, 3), (4, 3), (7, 2)]
+    rows, problems = _read_all(tmp_path)
+    assert [line for _, line, _ in rows] == list(range(1, 9))
+    assert [patient for patient, _, _ in rows] == [f"pat-{i % 2}" for i in range(1, 9)]
+    assert problems == []
+
+
+def test_malformed_lines_and_resources_without_a_patient_are_problems(tmp_path: Path) -> None:
+    lines = [
+        _obs(1),
+        '{"resourceType": "Observation", "id": "cut"',
+        "",
+        json.dumps({"resourceType": "Observation", "id": "orphan", "status": "final"}),
+        json.dumps(["not", "a", "resource"]),
+        _obs(2),
+    ]
+    (tmp_path / "Observation.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows, _ = _read_all(tmp_path)
+    assert rows == [
+        ("pat-1", 1, ""),
+        ("", 2, "malformed JSON"),
+        ("", 4, "no patient reference (Observation/orphan)"),
+        ("", 5, "not a FHIR resource"),
+        ("pat-1", 6, ""),
+    ]
+
+
+def test_a_gzip_that_ends_early_keeps_its_whole_lines_and_is_reported(tmp_path: Path) -> None:
+    body = ("\n".join(_obs(i) for i in range(1, 200)) + "\n").encode()
+    packed = gzip.compress(body)
+    (tmp_path / "Observation.ndjson.gz").write_bytes(packed[: len(packed) * 2 // 3])
+    rows, problems = _read_all(tmp_path)
+    assert len(problems) == 1 and problems[0].reason == "gzip ends early"
+    assert problems[0].line == len(rows) + 1
+    assert 0 < len(rows) < 199 and all(problem == "" for _, _, problem in rows)
+
+
+def test_the_manifest_names_the_files_and_a_missing_one_is_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "Observation.ndjson").write_text(_obs(1) + "\n", encoding="utf-8")
+    (tmp_path / "Ignored.ndjson").write_text(_obs(2) + "\n", encoding="utf-8")
+    manifest = {"output": [{"type": "Observation", "url": "https://ehr.example/files/Observation.ndjson"}]}
+    manifest["output"].append({"type": "Condition", "url": "Condition.ndjson"})
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    plan = plan_input(tmp_path)
+    assert [Path(b.path).name for b in plan.blocks] == ["Observation.ndjson"]
+    assert plan.problems == [Problem("Condition.ndjson", None, "listed in the manifest but missing")]
+
+
+def test_shared_resources_are_read_aside_by_reference(tmp_path: Path) -> None:
+    practitioners = [{"resourceType": "Practitioner", "id": "dr-1"}, {"resourceType": "Practitioner", "id": "dr-2"}]
+    (tmp_path / "Practitioner.ndjson").write_text(
+        "\n".join(json.dumps(p) for p in practitioners) + "\n{oops\n", encoding="utf-8"
+    )
+    (tmp_path / "Observation.ndjson").write_text(_obs(1) + "\n", encoding="utf-8")
+    plan = plan_input(tmp_path)
+    assert [Path(b.path).name for b in plan.blocks] == ["Observation.ndjson"]
+    shared, problems = read_shared(plan.shared_files)
+    assert sorted(shared) == ["Practitioner/dr-1", "Practitioner/dr-2"]
+    assert problems == [Problem("Practitioner.ndjson", 3, "malformed JSON")]
+
+
+def test_an_input_that_cannot_be_read_at_all_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(AuditInputError, match="no such folder"):
+        plan_input(tmp_path / "nope")
+    (tmp_path / "file.ndjson").write_text("", encoding="utf-8")
+    with pytest.raises(AuditInputError, match="not a folder"):
+        plan_input(tmp_path / "file.ndjson")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "manifest.json").write_text("{", encoding="utf-8")
+    with pytest.raises(AuditInputError, match="not a readable Bulk Data manifest"):
+        plan_input(tmp_path / "bad")
+
+
+def test_patient_of_follows_each_types_compartment_reference() -> None:
+    assert patient_of({"resourceType": "Patient", "id": "p"}) == "p"
+    assert patient_of({"resourceType": "Coverage", "beneficiary": {"reference": "Patient/p"}}) == "p"
+    assert patient_of({"resourceType": "Consent", "patient": {"reference": "Patient/p"}}) == "p"
+    appointment = {"resourceType": "Appointment", "participant": [{"actor": {"reference": "Location/l"}}]}
+    assert patient_of(appointment) is None
+    appointment["participant"].append({"actor": {"reference": "Patient/p"}})
+    assert patient_of(appointment) == "p"
+    assert patient_of({"resourceType": "Observation", "subject": {"reference": "Group/g"}}) is None
+
+
+def test_a_bundles_folder_gives_each_bundles_resources_to_its_patient(tmp_path: Path) -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "id": "p"}},
+            {"resource": {"resourceType": "Practitioner", "id": "dr"}},
+            {"request": {"method": "GET"}},
+        ],
+    }
+    (tmp_path / "p.json").write_text(json.dumps(bundle), encoding="utf-8")
+    (tmp_path / "q.json").write_text(json.dumps({"resourceType": "Patient", "id": "q"}), encoding="utf-8")
+    rows, _ = _read_all(tmp_path)
+    assert rows == [("p", 1, ""), ("p", 2, ""), ("", 3, "entry without a resource"), ("", 1, "not a FHIR Bundle")]
