@@ -566,7 +566,7 @@ class Selection:
         """Resources this selection would hold but for its own or its sources' scope or currency, each with why."""
         found: list[tuple[Resource, str]] = []
         if self.scope is not None or self.current:
-            for r in self._members(ctx):
+            for r in self._scanned_members(ctx):
                 why = self._why_set_aside(r, ctx)
                 if why:
                     found.append((r, why))
@@ -575,6 +575,18 @@ class Selection:
                 parent = ctx.selections[source].set_aside(ctx)
                 found.extend((r, why) for r, why in parent if all(p.test(r, ctx) for p in self.predicates))
         return found
+
+    def _scanned_members(self, ctx: EvaluationContext) -> list[Resource]:
+        """The resources that pass the tests, found by testing every candidate: the indexes narrow by the scope too,
+        and what a reason names must not depend on them."""
+        out: list[Resource] = []
+        for source in self.sources:
+            predicates = (
+                self.predicates if source in ctx.selections or source in ctx.builtins else self._for_type(source)
+            )
+            if predicates is not None:
+                out.extend(r for r in ctx.source(source) if all(p.test(r, ctx) for p in predicates))
+        return out
 
     def _why_set_aside(self, resource: Resource, ctx: EvaluationContext) -> str:
         """Why a resource that passes the tests is not a member: outside the window, another stay, not in force."""
