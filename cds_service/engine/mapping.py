@@ -262,17 +262,25 @@ def _load_selections(
 SELECTION_KEYS = frozenset({"label", "from", "time", "where", "scope", "grace", "current", "duty"})
 
 
-def deadline_reads(doc: Any) -> set[str]:
-    """Names of the selections a policy document's ``deadline`` rules read: evidence of a duty of the program."""
-    found: set[str] = set()
+# Operators that judge a duty of the program over time (as named in messages): what they read is its evidence.
+DUTY_OPERATORS = {"deadline": "a deadline", "recurring": "a recurring duty", "every-window": "every-window",
+                  "cadence": "a cadence"}  # fmt: skip
+
+
+def deadline_reads(doc: Any) -> dict[str, str]:
+    """The selections a policy document's duty operators (a deadline, a recurring duty, every window of the stay, a
+    cadence) read, each with the operator: evidence of a duty of the program."""
+    found: dict[str, str] = {}
     if isinstance(doc, dict):
         for key, value in doc.items():
-            if key == "deadline" and isinstance(value, dict) and isinstance(value.get("of"), str):
-                found.add(value["of"])
-            found |= deadline_reads(value)
+            if key in DUTY_OPERATORS and isinstance(value, dict) and isinstance(value.get("of"), str):
+                found.setdefault(value["of"], DUTY_OPERATORS[key])
+            for name, operator in deadline_reads(value).items():
+                found.setdefault(name, operator)
     elif isinstance(doc, list):
         for item in doc:
-            found |= deadline_reads(item)
+            for name, operator in deadline_reads(item).items():
+                found.setdefault(name, operator)
     return found
 
 
@@ -289,7 +297,7 @@ def is_scoped(name: str, selections: dict[str, Selection], seen: frozenset[str] 
 
 
 def check_duty_scopes(doc: Any, selections: dict[str, Selection], duties: dict[str, str], problems: list[str]) -> None:
-    """Every selection of program duties (``duty: true`` or read by a deadline) must be bound to a window."""
+    """Every selection of program duties (``duty: true`` or read by a duty operator) must be bound to a window."""
     for name in sorted(duties):
         if name in selections and not is_scoped(name, selections):
             problems.append(
@@ -333,8 +341,8 @@ def load_mappings(folder: str | Path) -> Mappings:
         doc = _read_yaml(path, problems)
         if doc is None:
             continue
-        for name in deadline_reads(doc):
-            duties.setdefault(name, f"read by a deadline in policies/{path.name}")
+        for name, operator in deadline_reads(doc).items():
+            duties.setdefault(name, f"read by {operator} in policies/{path.name}")
         rules = RuleCompiler(predicates, selections, collect_ids(doc, set()))
         parser = PolicyParser(rules, f"policies/{path.name}")
         policy = parser.parse(doc)

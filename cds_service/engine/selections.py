@@ -562,6 +562,50 @@ class Selection:
             members = [r for r in members if is_current(r, at)]
         return members
 
+    def set_aside(self, ctx: EvaluationContext) -> list[tuple[Resource, str]]:
+        """Resources this selection would hold but for its own or its sources' scope or currency, each with why."""
+        found: list[tuple[Resource, str]] = []
+        if self.scope is not None or self.current:
+            for r in self._scanned_members(ctx):
+                why = self._why_set_aside(r, ctx)
+                if why:
+                    found.append((r, why))
+        for source in self.sources:
+            if source in ctx.selections and source != self.name:
+                parent = ctx.selections[source].set_aside(ctx)
+                found.extend((r, why) for r, why in parent if all(p.test(r, ctx) for p in self.predicates))
+        return found
+
+    def _scanned_members(self, ctx: EvaluationContext) -> list[Resource]:
+        """The resources that pass the tests, found by testing every candidate: the indexes narrow by the scope too,
+        and what a reason names must not depend on them."""
+        out: list[Resource] = []
+        for source in self.sources:
+            predicates = (
+                self.predicates if source in ctx.selections or source in ctx.builtins else self._for_type(source)
+            )
+            if predicates is not None:
+                out.extend(r for r in ctx.source(source) if all(p.test(r, ctx) for p in predicates))
+        return out
+
+    def _why_set_aside(self, resource: Resource, ctx: EvaluationContext) -> str:
+        """Why a resource that passes the tests is not a member: outside the window, another stay, not in force."""
+        when = self._time(resource, ctx)
+        if self.scope is not None and not self.scope.admits(resource, when, ctx):
+            if when is None:
+                return "undated and not in force"
+            day = f"{local_date(when, ctx.calendar.zone):%Y-%m-%d}"
+            low = self.scope.low.resolve_low(ctx) if self.scope.low else None
+            high = self.scope.high.resolve_high(ctx) if self.scope.high else None
+            if low is not None and when < low:
+                return f"of {day}, from before {'this episode' if self.scope.episode else 'the window'}"
+            if high is not None and when > high:
+                return f"of {day}, from after {'this episode' if self.scope.episode else 'the window'}"
+            return f"of {day}, made in another stay or program"
+        if self.current and not is_current(resource, state_time(ctx)):
+            return "no longer in force"
+        return ""
+
     def _time(self, resource: Resource, ctx: EvaluationContext) -> datetime | None:
         """The member's time by this selection's ``time`` facts, first applicable one, earliest value."""
         for fact in self.time:

@@ -154,6 +154,19 @@ def test_a_plan_of_an_earlier_stay_is_not_shown_as_evidence() -> None:
     assert re.match(r"no treatment plan( of this stay)? by 2025-03-05", got["reason"]), got["reason"]
 
 
+def test_evidence_left_out_by_the_scope_is_named_in_the_reason_not_silently_dropped() -> None:
+    # issue 15 #6: the reason says what was found and why it does not count
+    earlier = evaluate(CASES[0])["molina.process.2b-initial-tp-48h"]
+    assert earlier["reason"].endswith(
+        "; found CarePlan/P5-tp-2024 (of 2024-05-02, from before this episode), not counted"
+    ), earlier["reason"]
+    inpatient = evaluate(CASES[1])["optum-locg.process.6b3-initial-dc-plan-3d"]
+    assert inpatient["reason"].endswith(
+        "; found CarePlan/P4-ip-dcp (of 2025-02-02, made in another stay or program), not counted"
+    ), inpatient["reason"]
+    assert "CarePlan/P4-ip-dcp" not in inpatient["evidence"]
+
+
 AT = datetime(2025, 3, 3, 12, tzinfo=UTC)
 
 

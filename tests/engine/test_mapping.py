@@ -125,6 +125,35 @@ BROKEN = [
         " has no scope",
     ),
     (
+        "duty read by a recurring duty without scope",
+        lambda folder: (
+            _write(
+                "facts/extra.yaml",
+                "selections:\n  any-recerts: {label: recert, from: DocumentReference, time: documentreference.date}\n",
+            )(folder),
+            _policy("met-if: {exists: mh-conditions}", "met-if: {recurring: {of: any-recerts, days: 60, from: T0}}")(
+                folder
+            ),
+        ),
+        "facts/extra.yaml: selection any-recerts: evidence of a program duty (read by a recurring duty in "
+        "policies/mini.yaml) has no scope",
+    ),
+    (
+        "duty read by every window of the stay without scope",
+        lambda folder: (
+            _write(
+                "facts/extra.yaml",
+                "selections:\n  all-visits: {label: visit, from: Encounter, time: encounter.start}\n",
+            )(folder),
+            _policy(
+                "met-if: {exists: mh-conditions}",
+                "met-if: {every-window: {of: all-visits, days: 7, from: T0, to: TD, at-least: 3}}",
+            )(folder),
+        ),
+        "facts/extra.yaml: selection all-visits: evidence of a program duty (read by every-window in "
+        "policies/mini.yaml) has no scope",
+    ),
+    (
         "scope without a time fact",
         _write("facts/extra.yaml", "selections:\n  s-undated: {from: Goal, scope: episode}\n"),
         "facts/extra.yaml: selection s-undated: 'scope' needs a 'time' fact",

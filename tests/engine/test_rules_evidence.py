@@ -147,3 +147,26 @@ def test_instruments_come_from_the_value_sets_alone(mappings: Mappings) -> None:
     result = run(dataclasses.replace(mappings, valuesets=undeclared), rule, record)
     assert result.value is None
     assert "fewer than two dated PHQ-9 or GAD-7 total score of one instrument" in result.detail
+
+
+def test_answers_say_whether_they_rest_on_absence(mappings: Mappings) -> None:
+    # issue 15: the evaluator turns only answers resting on nothing found into "not documented"
+    nothing = run(mappings, {"exists": "mh-conditions"}, [condition("c1", "Z59.0")])
+    assert nothing.value is False and nothing.absence
+    assert nothing.detail == "no active mental-health diagnosis found in the record"
+    found = run(mappings, {"absent": "mh-conditions"}, [condition("c1", "F33.1")])
+    assert found.value is False and not found.absence  # a diagnosis was found: evidence
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "o1",
+        "code": {"coding": [{"system": HCPCS, "code": "S9480"}]},
+        "occurrenceTiming": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "wk", "duration": 2.5}},
+    }
+    # 7.5 h a week on the order is evidence, even with no plan of care found beside it
+    both = {"any": [{"order": {"measure": "hours-per-week", "op": ">=", "than": 9}}, {"exists": "treatment-plans"}]}
+    mixed = run(mappings, both, [], **{"iop-order": [order]})
+    assert mixed.value is False and not mixed.absence
+    # two absences stay an absence, and "not" keeps it
+    neither = run(mappings, {"any": [{"exists": "mh-conditions"}, {"exists": "treatment-plans"}]}, [])
+    assert neither.value is False and neither.absence
+    assert run(mappings, {"not": {"exists": "mh-conditions"}}, []).absence

@@ -225,3 +225,55 @@ def test_a_48_hour_plan_content_duty_is_not_owed_by_a_stay_that_ended_after_27_h
     assert got["reason"] == (
         "not due: the stay ended at 2025-03-04 12:00 -05:00, before it fell due (2025-03-05 09:00 -05:00)"
     )
+
+
+# --- look-backs count from the event the sentence names, not from the evaluation time -----------------------------
+
+
+def test_an_emergency_visit_10_days_before_the_order_is_recent_in_a_retrospective_review() -> None:
+    # BH803 rn.4 "generally have an acute onset or decompensation": the 30 days are before the order was signed
+    # (2025-05-02 10:50), not before a review run on 06-10. P7's diagnosis is made old so only the ED visit counts.
+    build = from_golden("P7", change("P7-dx", onsetDateTime="2024-12-01"))
+    got = verdict(
+        "bh803.rn.4-acute-onset-or-decompensation", build, "bh803", hook="order-sign", at="2025-06-10T11:00:00-05:00"
+    )
+    assert got["status"] == "met", got["reason"]
+    assert got["reason"] == "1 × emergency or inpatient visit in the last 30 days: Encounter/P7-ed"
+
+
+def test_a_positive_drug_screen_is_counted_back_from_the_order_not_from_the_review() -> None:
+    # Medica SUD #4 "Active substance use is a substantial contributor to the current treatment episode": P9's positive
+    # urine screen of 03-28, three days before the order (03-31), still counts when the order is reviewed on 05-10.
+    got = verdict(
+        "medica.sud.4-active-use-contributor",
+        from_golden("P9a"),
+        "medica",
+        hook="order-sign",
+        at="2025-05-10T10:00:00-05:00",
+    )
+    assert "Observation/P9-uds" in got["evidence"], got["reason"]
+    assert "positive drug screen or AUDIT-C at threshold in the last 30 days: Observation/P9-uds" in got["reason"]
+
+
+def test_a_housing_screen_within_12_months_of_the_order_counts_in_a_later_review() -> None:
+    # Optum any #4 "non-supportive living situation": a PRAPARE "I do not have housing" of 2024-04-15 is within the
+    # 12 months before the order (2025-03-03), though not within 12 months of a review on 2025-06-01.
+    screen = {
+        "resourceType": "Observation",
+        "id": "P3-prapare",
+        "status": "final",
+        "subject": {"reference": "Patient/P3-patient"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "71802-3"}]},
+        "effectiveDateTime": "2024-04-15T10:00:00-04:00",
+        "valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "LA30190-5"}]},
+    }
+    build = from_golden("P3", lambda bundle: add(bundle, screen))
+    got = verdict(
+        "optum-locg.admission.any.4-nonsupportive-living",
+        build,
+        "optum-locg",
+        hook="order-sign",
+        at="2025-06-01T10:00:00-04:00",
+    )
+    assert "Observation/P3-prapare" in got["evidence"], got["reason"]
+    assert got["reason"].startswith("supporting evidence found"), got["reason"]

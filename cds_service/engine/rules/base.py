@@ -72,6 +72,21 @@ class Rule(ABC):
         return set()
 
 
+def set_aside_detail(ctx: EvaluationContext, selection: Any, limit: int = 3) -> str:
+    """What the selection's scope or currency left out, so a reason never hides it: "; found CarePlan/x (of
+    2024-03-02, from before this episode), not counted" ('' when nothing was left out)."""
+    if not hasattr(selection, "set_aside"):
+        return ""
+    found: dict[str, str] = {}
+    for resource, why in selection.set_aside(ctx):
+        found.setdefault(resource_key(resource), why)
+    if not found:
+        return ""
+    listed = ", ".join(f"{key} ({why})" for key, why in list(found.items())[:limit])
+    more = f" and {len(found) - limit} more" if len(found) > limit else ""
+    return f"; found {listed}{more}, not counted"
+
+
 def unreadable_detail(gaps: list[str] | tuple[str, ...], detail: str) -> str:
     """The reason for an answer left open because a source could not be read."""
     return f"could not be read: {', '.join(gaps)}" + (f" ({detail})" if detail else "")

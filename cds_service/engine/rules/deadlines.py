@@ -8,7 +8,7 @@ from typing import Any
 
 from cds_service.engine.context import EvaluationContext, resource_key
 from cds_service.engine.facts import Fact
-from cds_service.engine.rules.base import Rule, RuleResult, evidence_keys, format_time
+from cds_service.engine.rules.base import Rule, RuleResult, evidence_keys, format_time, set_aside_detail
 from cds_service.engine.selections import (
     Selection,
     SpecError,
@@ -180,9 +180,8 @@ class Deadline(Rule):
                 absence=True,
                 overdue=True,
             )
-        return RuleResult(
-            False, [], f"no {self.selection.title} by {format_time(due, zone)}", due, absence=True, overdue=True
-        )
+        detail = f"no {self.selection.title} by {format_time(due, zone)}{set_aside_detail(ctx, self.selection)}"
+        return RuleResult(False, [], detail, due, absence=True, overdue=True)
 
 
 @dataclass

@@ -8,7 +8,14 @@ from typing import Any, ClassVar
 
 from cds_service.engine.context import EvaluationContext, resource_key
 from cds_service.engine.facts import Fact
-from cds_service.engine.rules.base import Rule, RuleResult, evidence_keys, format_time, unreadable_detail
+from cds_service.engine.rules.base import (
+    Rule,
+    RuleResult,
+    evidence_keys,
+    format_time,
+    set_aside_detail,
+    unreadable_detail,
+)
 from cds_service.engine.selections import (
     COMPARATORS,
     Selection,
@@ -59,6 +66,8 @@ class Exists(Rule):
             evidence = evidence_keys(candidates)
         else:
             detail, evidence = f"no {title} found in the record", []
+        if too_few:
+            detail += set_aside_detail(ctx, self.selection)
         from_absence = too_few or (self.at_most is not None and ok)
         if from_absence:
             gaps = ctx.gaps_of([self.selection.name])

@@ -146,6 +146,19 @@ def plus(*new: Resource) -> Change:
     return lambda bundle: add(bundle, *new)
 
 
+def peer_referral(authored: str) -> Resource:
+    """A completed referral to peer support (HCPCS H0038) authored at ``authored``."""
+    return {
+        "resourceType": "ServiceRequest",
+        "id": f"peer-{authored[:10]}",
+        "status": "completed",
+        "intent": "order",
+        "subject": {"reference": PATIENT},
+        "authoredOn": authored,
+        "code": coding(HCPCS, "H0038"),
+    }
+
+
 def attested(criterion: str, value: bool, at: str = DISCHARGE_AT) -> Change:
     """A clinician attestation (DATA-PROFILE §3) answering the criterion, authored the morning of ``at``."""
     return plus(
@@ -576,6 +589,23 @@ CASES: list[SentenceCase] = [
         PEER,
         edit("P6-tp", lambda r: r["activity"][0]["detail"].update(code=coding(HCPCS, "H2027"))),
         name="psycho-education is not peer support",
+    ),
+    # issue 15 episode scope: a peer referral completed in 2022 is not this stay's service; one made at intake is
+    discharge(
+        "cca.components.07-peer-recovery",
+        "not-met",
+        PEER,
+        NO_PEER,
+        plus(peer_referral("2022-05-10T10:00:00-04:00")),
+        name="only a peer referral of 2022",
+    ),
+    discharge(
+        "cca.components.07-peer-recovery",
+        "met",
+        PEER,
+        NO_PEER,
+        plus(peer_referral("2025-04-04T14:00:00-04:00")),
+        name="a peer referral at intake",
     ),
     discharge("cca.components.08-med-eval-access", "met", MEDS_ACCESS, name="medication management in the plan"),
     discharge(
