@@ -48,6 +48,8 @@ class EvaluationContext:
     builtins: dict[str, list[Resource]] = field(default_factory=dict)
     anchors: dict[str, datetime | None] = field(default_factory=dict)
     session_starts: list[datetime] = field(default_factory=list)
+    twins: dict[str, set[str]] = field(default_factory=dict)
+    """A kept session record's ``Type/id`` -> its duplicate records' (same program and start), which notes may cite."""
     criterion_status: Callable[[str], Status | None] | None = None
     attestation_of: Callable[[str], tuple[bool, str, datetime] | None] | None = None
     """A criterion id's valid attestation: (answer, source, authored), or None."""

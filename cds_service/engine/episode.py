@@ -80,15 +80,18 @@ def _fact(ctx: EvaluationContext, name: str) -> Fact:
     return ctx.facts[name]
 
 
-def program_sessions(ctx: EvaluationContext, program: Resource) -> list[Resource]:
-    """Attended session Encounters of a program; two records of the same start are one session (DATA-PROFILE §6)."""
+def program_sessions(
+    ctx: EvaluationContext, program: Resource, twins: dict[str, set[str]] | None = None
+) -> list[Resource]:
+    """Attended session Encounters of a program; two records of the same start are one session (DATA-PROFILE §6),
+    the one updated last; ``twins`` gets, per kept record, the ``Type/id`` of the records it stands for."""
     start_f, status_f, part_of_f = (
         _fact(ctx, "encounter.start"),
         _fact(ctx, "encounter.status"),
         _fact(ctx, "encounter.part-of"),
     )
     program_key = resource_key(program)
-    by_start: dict[datetime | None, Resource] = {}
+    by_start: dict[datetime, list[Resource]] = {}
     undated: list[Resource] = []
     for enc in ctx.record.of_type("Encounter"):
         if enc is program or _first(ctx, status_f, enc) in _NOT_ATTENDED:
@@ -98,9 +101,14 @@ def program_sessions(ctx: EvaluationContext, program: Resource) -> list[Resource
         start = _first(ctx, start_f, enc)
         if start is None:
             undated.append(enc)
-        elif start not in by_start or last_updated(enc) > last_updated(by_start[start]):
-            by_start[start] = enc
-    kept = {id(e) for e in [*by_start.values(), *undated]}
+        else:
+            by_start.setdefault(start, []).append(enc)
+    kept = {id(e) for e in undated}
+    for records in by_start.values():
+        chosen = max(records, key=last_updated)  # the first of equals: a resend must be newer to win
+        kept.add(id(chosen))
+        if twins is not None and len(records) > 1:
+            twins[resource_key(chosen)] = {resource_key(r) for r in records if r is not chosen}
     return [e for e in ctx.record.of_type("Encounter") if id(e) in kept]
 
 
@@ -141,7 +149,8 @@ def derive_episode(
         program = max(running, key=lambda item: item[0])[1] if running else None
         replaces = bool(order and ctx.values(_fact(ctx, "servicerequest.replaces"), order))
         phase = "continued-stay" if (program is not None or replaces) else "admission"
-    sessions = program_sessions(ctx, program) if program is not None else []
+    ctx.twins = {}
+    sessions = program_sessions(ctx, program, ctx.twins) if program is not None else []
     session_starts = sorted(t for s in sessions if (t := _first(ctx, start_f, s)) is not None)
     t0 = (
         _first(ctx, start_f, program)

@@ -314,6 +314,8 @@ class PolicyEvaluator:
                     return out(Status.NOT_APPLICABLE, not_owed, refute)
                 if self._absence_is_failure(c, refute):
                     return out(Status.NOT_MET, refute.detail, refute)
+                if due_later := self._due_later(c):
+                    return out(Status.PENDING, f"not due yet ({due_later}): {refute.detail}", refute)
                 return self._attest(c, out(Status.UNKNOWN, not_found(refute.detail), refute))
         else:
             refute = None
@@ -350,6 +352,8 @@ class PolicyEvaluator:
             if support.value is False and c.closed_world:
                 if self._absence_is_failure(c, support):
                     return out(Status.NOT_MET, support.detail, support)
+                if due_later := self._due_later(c):
+                    return out(Status.PENDING, f"not due yet ({due_later}): {support.detail}", support)
                 return self._attest(c, out(Status.UNKNOWN, not_found(support.detail), support))
             detail = support.detail if support.value is None else f"not shown: {support.detail}"
             if refute is not None and refute.value is None and (refute.contested or refute.gaps):
@@ -382,6 +386,15 @@ class PolicyEvaluator:
             due = c.due.resolve(self.ctx)
             return due is not None and due <= self.ctx.now
         return self.phase == "discharge"  # a duty of the stay without its own due time: the stay has ended
+
+    def _due_later(self, c: Criterion) -> str:
+        """When an undone duty falls due, if that is still ahead ('' otherwise): its absence is no finding yet."""
+        if not c.duty or c.due is None:
+            return ""
+        due = c.due.resolve(self.ctx)
+        if due is None or due <= self.ctx.now:
+            return ""
+        return f"due {format_time(due, self.ctx.calendar.zone)}"
 
     def _attest(self, c: Criterion, result: CriterionResult) -> CriterionResult:
         if result.status != Status.UNKNOWN:

@@ -216,11 +216,13 @@ class ReferencedBy(Predicate):
 
     def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
         key = f"{resource.get('resourceType')}/{resource.get('id')}"
-        if key not in ctx.referenced_keys(self.selection, self.fact):
+        # A note or service linked to a duplicate record of this session counts for the session kept.
+        keys = {key, *ctx.twins.get(key, ())}
+        if keys.isdisjoint(ctx.referenced_keys(self.selection, self.fact)):
             return False
         if self.at_least <= 1:
             return True
-        count = sum(1 for r in ctx.select(self.selection) if key in ctx.values(self.fact, r))
+        count = sum(1 for r in ctx.select(self.selection) if not keys.isdisjoint(ctx.values(self.fact, r)))
         return count >= self.at_least
 
 

@@ -53,6 +53,14 @@ tree:
       duty: true
       due: {from: T0, hours: 48}
       met-if: {deadline: {of: treatment-plans, due: {from: T0, hours: 48}}}
+    - id: test.tp-duty
+      text: A treatment plan, owed within 48 hours (a duty decided by a rule without a deadline of its own).
+      citation: "#4c"
+      phase: [C]
+      closed-world: true
+      duty: true
+      due: {from: T0, hours: 48}
+      met-if: {exists: treatment-plans}
     - id: test.tp-state
       text: Has a treatment plan (a state, not a duty with a deadline).
       citation: "#4b"
@@ -380,6 +388,12 @@ def test_duty_not_yet_due_at_continued_stay_stays_pending(mappings):
     resources = [patient(), program("2025-03-02T09:00:00Z")]
     [ev] = run(mappings, resources)
     assert ev.by_id("test.tp-48h").status == Status.PENDING
+    # the same absence under a rule without a deadline: pending until the criterion's own due time, then not met
+    duty = ev.by_id("test.tp-duty")
+    assert duty.status == Status.PENDING
+    assert duty.reason.startswith("not due yet (due 2025-03-04 04:00 -05:00)")
+    [later] = run(mappings, [patient(), program("2025-02-24T09:00:00Z")])
+    assert later.by_id("test.tp-duty").status == Status.NOT_MET
 
 
 def test_discharge_of_non_iop_encounter_is_not_evaluated(mappings):

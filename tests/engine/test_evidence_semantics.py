@@ -164,6 +164,31 @@ def test_sessions_of_one_program_with_the_same_start_count_once() -> None:
     assert "2025-02-10" in intensity["reason"]
 
 
+P6_AT = "2025-04-25T16:05:00-04:00"
+P6_DUTIES = ("cca.documentation.7-daily-progress-notes", "cca.intensity.3-unit-2-groups")
+
+
+def _session_resent_after_its_notes(bundle: Bundle) -> None:
+    """The 4 April session arrives again under a new id, updated later; its note and groups cite the first record."""
+    first = by_id(bundle, "P6-sess-04")
+    first["meta"] = {"lastUpdated": "2025-04-04T18:00:00Z"}
+    add(bundle, {**copy.deepcopy(first), "id": "P6-sess-04-resend", "meta": {"lastUpdated": "2025-04-05T08:00:00Z"}})
+
+
+def test_a_note_or_group_citing_a_duplicate_session_record_counts_for_the_session() -> None:
+    def discharge(change: Callable[[Bundle], None] | None = None) -> dict[str, dict[str, Any]]:
+        build = from_golden("P6", *([change] if change else []))
+        return run(build, "cca", P6_AT, hook="encounter-discharge", encounter_id="P6-prog")
+
+    plain, resent = discharge(), discharge(_session_resent_after_its_notes)
+    for criterion in P6_DUTIES:
+        assert (resent[criterion]["status"], resent[criterion]["reason"]) == (
+            plain[criterion]["status"],
+            plain[criterion]["reason"],
+        )
+    assert "2025-04-04" not in resent["cca.documentation.7-daily-progress-notes"]["reason"]
+
+
 def _program_left_open_in_2024(ended: bool) -> Callable[[Bundle], None]:
     def change(bundle: Bundle) -> None:
         iop = {"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "S9480"}
