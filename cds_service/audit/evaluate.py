@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,7 +62,7 @@ def _references(node: Any) -> list[str]:
 
 
 def patient_bundle(
-    resources: list[Resource], shared: dict[str, Resource], types: frozenset[str]
+    resources: list[Resource], shared: Mapping[str, Resource], types: frozenset[str]
 ) -> tuple[Resource, list[tuple[Resource, str]]]:
     """A collection Bundle of the patient's resources plus the shared ones they cite; and the dangling references.
 
@@ -117,7 +117,7 @@ def signing(bundle: Resource, order_id: str) -> Resource:
 def audit_patient(
     patient_id: str,
     rows: list[tuple[str, str, int]],
-    shared: dict[str, Resource],
+    shared: Mapping[str, Resource],
     types: frozenset[str],
     options: AuditOptions,
     settings: Settings,

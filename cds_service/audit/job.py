@@ -25,6 +25,7 @@ import pandas as pd
 from cds_service.audit.evaluate import AuditOptions, audit_patient
 from cds_service.audit.parquet import CRITERIA_DIR, read_criteria, write_criteria, write_problems, write_targets
 from cds_service.audit.report import write_report
+from cds_service.audit.shared_store import SharedResources
 from cds_service.audit.source import (
     Block,
     InputPlan,
@@ -73,8 +74,8 @@ def block_frame(block: Block) -> pd.DataFrame:
 
 
 @lru_cache(maxsize=4)
-def _shared(path: str) -> dict[str, Any]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+def _shared(path: str) -> SharedResources:
+    return SharedResources(Path(path))
 
 
 def audit_partition(
@@ -166,10 +167,10 @@ def run_audit(
     shutil.rmtree(out / CRITERIA_DIR, ignore_errors=True)
     work = out / WORK_DIR
     work.mkdir(exist_ok=True)
-    shared, problems = read_shared(plan.shared_files)
+    shared_path = work / "shared.sqlite3"
+    _, problems = read_shared(plan.shared_files, shared_path)
+    _shared.cache_clear()  # a worker in this process must not keep reading an earlier run's file
     problems = [*plan.problems, *problems]
-    shared_path = work / "shared.json"
-    shared_path.write_text(json.dumps(shared), encoding="utf-8")
     when = as_of or _instant(plan.transaction_time) or datetime.now(UTC)
     options = AuditOptions(when, period[0], period[1], tuple(policies))
     client, cluster = _client(workers, scheduler, processes, work)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cds_service.audit.shared_store import SharedResources, write_shared
 from cds_service.record.orders import iop_code
 
 BLOCK_LINES = 20_000
@@ -246,20 +247,25 @@ def patients_with_targets(block: Block) -> set[str]:
     return found
 
 
-def read_shared(files: list[Path]) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
-    """Practitioners, organisations, locations (by ``Type/id``) and the problems met reading them."""
-    found: dict[str, dict[str, Any]] = {}
+def read_shared(files: list[Path], into: Path) -> tuple[SharedResources, list[Problem]]:
+    """Practitioners, organisations, locations stored by ``Type/id`` in the SQLite file ``into`` (streamed, never
+    held whole), and the problems met reading them."""
     problems: list[Problem] = []
-    for path in files:
-        count, _, problem = _count_lines(path)
-        if problem:
-            problems.append(problem)
-        for number, raw in _lines(Block(str(path), "ndjson", 1, count, 0 if not path.name.endswith(".gz") else None)):
-            if not raw.strip():
-                continue
-            try:
-                resource = json.loads(raw)
-                found[f"{resource['resourceType']}/{resource['id']}"] = resource
-            except (ValueError, KeyError, TypeError):
-                problems.append(Problem(path.name, number, "malformed JSON"))
-    return found, problems
+
+    def resources() -> Iterator[tuple[str, str]]:
+        for path in files:
+            count, _, problem = _count_lines(path)
+            if problem:
+                problems.append(problem)
+            gz = 0 if not path.name.endswith(".gz") else None
+            for number, raw in _lines(Block(str(path), "ndjson", 1, count, gz)):
+                if not raw.strip():
+                    continue
+                try:
+                    resource = json.loads(raw)
+                    yield f"{resource['resourceType']}/{resource['id']}", raw.strip()
+                except (ValueError, KeyError, TypeError):
+                    problems.append(Problem(path.name, number, "malformed JSON"))
+
+    write_shared(into, resources())
+    return SharedResources(into), problems

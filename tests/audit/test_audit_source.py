@@ -94,8 +94,9 @@ def test_shared_resources_are_read_aside_by_reference(tmp_path: Path) -> None:
     (tmp_path / "Observation.ndjson").write_text(_obs(1) + "\n", encoding="utf-8")
     plan = plan_input(tmp_path)
     assert [Path(b.path).name for b in plan.blocks] == ["Observation.ndjson"]
-    shared, problems = read_shared(plan.shared_files)
+    shared, problems = read_shared(plan.shared_files, tmp_path / "shared.sqlite3")
     assert sorted(shared) == ["Practitioner/dr-1", "Practitioner/dr-2"]
+    assert shared["Practitioner/dr-2"] == practitioners[1] and "Practitioner/dr-3" not in shared
     assert problems == [Problem("Practitioner.ndjson", 3, "malformed JSON")]
 
 
