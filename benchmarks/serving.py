@@ -52,12 +52,15 @@ def served(
         str(workers),
     ]
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The logs go to a file: an undrained pipe fills after a few hundred access-log lines and then blocks the server.
+    log_path = Path(scratch) / f"serve-{port}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"iop-cds serve exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                raise RuntimeError(f"iop-cds serve exited: {log_path.read_text(errors='replace')[-2000:]}")
             try:
                 if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -73,6 +76,7 @@ def served(
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 def load(url: str, body: bytes, seconds: float, concurrency: int) -> dict[str, Any]:
