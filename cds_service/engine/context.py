@@ -66,7 +66,9 @@ class EvaluationContext:
     _referenced: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     _values: dict[str, dict[int, list[Any]]] = field(default_factory=dict)
     _types: dict[str, frozenset[str]] = field(default_factory=dict)
-    _other_zones: dict[str, tuple[dict[str, Any], dict[str, Any], dict[tuple[str, str], Any]]] = field(
+    set_aside_cache: dict[str, list[tuple[Resource, str]]] = field(default_factory=dict)
+    """Selection name -> what its scope or currency left out, with why (reasons name it; computed by a scan once)."""
+    _other_zones: dict[str, tuple[dict[str, Any], dict[str, Any], dict[tuple[str, str], Any], dict[str, Any]]] = field(
         default_factory=dict
     )
 
@@ -79,6 +81,7 @@ class EvaluationContext:
         self._selected = {}
         self._keys = {}
         self._referenced = {}
+        self.set_aside_cache = {}
         self._other_zones.clear()
 
     def switch_zone(self, old: str, new: str) -> None:
@@ -86,8 +89,10 @@ class EvaluationContext:
         up those already computed in ``new`` (policies of one zone share every selection)."""
         if old == new:
             return
-        self._other_zones[old] = (self._selected, self._keys, self._referenced)
-        self._selected, self._keys, self._referenced = self._other_zones.pop(new, ({}, {}, {}))
+        self._other_zones[old] = (self._selected, self._keys, self._referenced, self.set_aside_cache)
+        self._selected, self._keys, self._referenced, self.set_aside_cache = self._other_zones.pop(
+            new, ({}, {}, {}, {})
+        )
 
     def source_types(self, name: str) -> frozenset[str]:
         """Resource types a selection (or built-in, or type) draws on, through ``from`` and referenced selections."""

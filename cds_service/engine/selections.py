@@ -566,6 +566,9 @@ class Selection:
 
     def set_aside(self, ctx: EvaluationContext) -> list[tuple[Resource, str]]:
         """Resources this selection would hold but for its own or its sources' scope or currency, each with why."""
+        cached = ctx.set_aside_cache.get(self.name)
+        if cached is not None:
+            return cached
         found: list[tuple[Resource, str]] = []
         if self.scope is not None or self.current:
             for r in self._scanned_members(ctx):
@@ -576,6 +579,7 @@ class Selection:
             if source in ctx.selections and source != self.name:
                 parent = ctx.selections[source].set_aside(ctx)
                 found.extend((r, why) for r, why in parent if all(p.test(r, ctx) for p in self.predicates))
+        ctx.set_aside_cache[self.name] = found
         return found
 
     def _scanned_members(self, ctx: EvaluationContext) -> list[Resource]:
