@@ -13,23 +13,8 @@ from typing import Any
 
 import pytest
 from sentence_cases import Bundle, SentenceCase, add, by_id, check, drop, from_golden, resources
+from test_policy_medica import ACT, AT, CPT, HCPCS, ICD, LOINC, RXNORM, SNOMED
 
-ICD = "http://hl7.org/fhir/sid/icd-10-cm"
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-CPT = "http://www.ama-assn.org/go/cpt"
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-LOCAL = "urn:iop-cds:local"
-
-AT = {
-    "P1": "2025-03-03T10:00:00-06:00",
-    "P2": "2025-03-03T14:00:00-06:00",
-    "P9a": "2025-03-31T10:00:00-05:00",
-    "P9b": "2025-04-21T10:00:00-05:00",
-    "P10": "2025-03-03T16:00:00-06:00",
-}
 ATTEST_AT = {
     "P1": "2025-03-03T09:30:00-06:00",
     "P2": "2025-03-03T13:30:00-06:00",
