@@ -378,14 +378,8 @@ def check_duty_criterion_reads(
         )
 
 
-# Whether loading rejects a duty criterion's read of a selection neither scoped nor current (see
-# check_duty_criterion_reads); False only while shipped selections still fail it.
-DUTY_READS_CHECKED = False
-
-
-def load_mappings(folder: str | Path, *, check_duty_reads: bool | None = None) -> Mappings:
-    """Compile a mappings folder; raises MappingError listing every problem found. ``check_duty_reads`` overrides
-    DUTY_READS_CHECKED."""
+def load_mappings(folder: str | Path) -> Mappings:
+    """Compile a mappings folder; raises MappingError listing every problem found."""
     folder = Path(folder)
     problems: list[str] = []
     if not folder.is_dir():
@@ -437,8 +431,7 @@ def load_mappings(folder: str | Path, *, check_duty_reads: bool | None = None) -
     if facts_doc is not None:
         check_duty_scopes(facts_doc, selections, duties, problems)
         unscoped = {name for name in duties if name in selections and not is_scoped(name, selections)}
-        if DUTY_READS_CHECKED if check_duty_reads is None else check_duty_reads:
-            check_duty_criterion_reads(facts_doc, selections, parsed, unscoped, problems)
+        check_duty_criterion_reads(facts_doc, selections, parsed, unscoped, problems)
 
     routes_doc = _read_yaml(folder / "payers.yaml", problems)
     routes = PayerRoutes([], [])
