@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sentence_cases import Bundle, SentenceCase, by_id, evaluate
+from sentence_cases import Bundle, SentenceCase, add, by_id, evaluate
 from test_cca_sentences import (
     FAMILY,
     FORMULATION,
@@ -19,6 +19,7 @@ from test_cca_sentences import (
     FUNCTIONING,
     GIVEN,
     ICD,
+    INVOLVEMENT,
     LOINC,
     MDT,
     MEDS_ALLERGIES,
@@ -196,6 +197,47 @@ def earlier_crisis_plan(bundle: Bundle) -> None:
 
 def team_of_earlier_episode(bundle: Bundle) -> None:
     by_id(bundle, "P6-team")["period"] = {"start": "2024-10-02T13:00:00-04:00"}
+
+
+def daughter_on_plan(consent_end: str | None) -> Change:
+    """The member's daughter contributes to the discharge plan; a release of information names her, in force until
+    ``consent_end`` (None: no end)."""
+
+    def apply(bundle: Bundle) -> None:
+        provision: Resource = {
+            "type": "permit",
+            "actor": [
+                {
+                    "role": coding(f"{TERMINOLOGY}/v3-ParticipationType", "IRCP"),
+                    "reference": {"reference": "RelatedPerson/X-daughter"},
+                }
+            ],
+        }
+        if consent_end:
+            provision["period"] = {"start": "2023-05-02", "end": consent_end}
+        add(
+            bundle,
+            {
+                "resourceType": "RelatedPerson",
+                "id": "X-daughter",
+                "active": True,
+                "patient": {"reference": PATIENT},
+                "relationship": [coding(f"{TERMINOLOGY}/v3-RoleCode", "DAU")],
+            },
+            {
+                "resourceType": "Consent",
+                "id": "X-daughter-consent",
+                "status": "active",
+                "scope": coding(f"{TERMINOLOGY}/consentscope", "patient-privacy"),
+                "category": [coding(LOINC, "64292-6")],
+                "patient": {"reference": PATIENT},
+                "dateTime": "2023-05-02",
+                "provision": provision,
+            },
+        )
+        by_id(bundle, "P6-dcp")["contributor"].append({"reference": "RelatedPerson/X-daughter"})
+
+    return apply
 
 
 NOT_UPDATED = setting("P6-tp", meta={"lastUpdated": "2025-04-07T15:00:00-04:00"})
@@ -522,6 +564,40 @@ CASES: list[ScopeCase] = [
         without_sections("29762-2"),
         setting("P6-auditc", effectiveDateTime="2024-10-03T10:00:00-04:00"),
         name="no social history section, only a 2024 AUDIT-C",
+    ),
+    scoped(
+        "cca.assessment.5d-substance-use",
+        "met",
+        SUBSTANCE,
+        "Observation/P6-auditc",
+        without_sections("29762-2"),
+        name="no social history section, AUDIT-C on the first day",
+    ),
+    # cca.sud-diagnoses (a state): a substance use disorder in force at discharge needs treatment in the stay.
+    scoped(
+        "cca.components.10-sud-assessment",
+        "met",
+        SUD,
+        "substance use screening or assessment at",
+        plus(condition("X-aud", ICD, "F10.20", onsetDateTime="2019-06-01", abatementDateTime="2022-01-15")),
+        name="an alcohol use disorder abated in 2022, no treatment in the stay",
+    ),
+    # cca.family-privacy-consents (a state): "Proper consent must be documented" — a consent in force.
+    scoped(
+        "cca.planning.6-involvement-consent",
+        "not-met",
+        INVOLVEMENT,
+        "RelatedPerson/X-daughter",
+        daughter_on_plan("2024-05-01"),
+        name="daughter on the plan, her release of information expired in 2024",
+    ),
+    scoped(
+        "cca.planning.6-involvement-consent",
+        "met",
+        INVOLVEMENT,
+        "RelatedPerson/X-daughter",
+        daughter_on_plan(None),
+        name="daughter on the plan with a release of information in force",
     ),
     # cca.patients-with-language: a state of the Patient resource.
     scoped(
