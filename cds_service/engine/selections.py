@@ -598,8 +598,12 @@ class Selection:
         """Why a resource that passes the tests is not a member: outside the window, another stay, not in force."""
         when = self._time(resource, ctx)
         if self.scope is not None and not self.scope.admits(resource, when, ctx):
-            if when is None:
-                return "undated and not in force"
+            if when is None:  # in force, it was set aside for naming another stay
+                return (
+                    "undated, made in another stay or program"
+                    if is_current(resource, state_time(ctx))
+                    else ("undated and not in force")
+                )
             day = f"{local_date(when, ctx.calendar.zone):%Y-%m-%d}"
             low = self.scope.low.resolve_low(ctx) if self.scope.low else None
             high = self.scope.high.resolve_high(ctx) if self.scope.high else None
@@ -639,6 +643,9 @@ class Selection:
                 candidates = ctx.at_positions(source, positions)
                 rest = [p for p in predicates if not isinstance(p, FactInValueSet)]
             out.extend(r for r in candidates if all(p.test(r, ctx) for p in rest))
+        if len(self.sources) > 1:  # a union of selections (plans made or updated in the stay) holds a resource once
+            seen: set[int] = set()
+            out = [r for r in out if not (id(r) in seen or seen.add(id(r)))]
         return out
 
     def _narrowed(self, members: list[Resource], ctx: EvaluationContext) -> list[Resource]:

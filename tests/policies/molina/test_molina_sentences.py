@@ -410,6 +410,14 @@ EPISODE_CASES: list[tuple[SentenceCase, str]] = [
     ),
     (
         discharge(
+            "molina.components.1c-crisis-safety-plan", "met", Q_CRISIS,
+            _crisis_plan("2025-03-04T10:00:00-05:00", last_updated="2025-03-12T10:00:00-04:00"),
+            name="made-and-updated-in-the-stay-counts-once",
+        ),
+        "1 × crisis prevention or safety plan developed or updated during this stay: CarePlan/P5-crp",
+    ),
+    (
+        discharge(
             "molina.components.1j-sud-assessment", "not-applicable", Q_SUD, _no_sud, _sud_assessment_only_in("2023"),
             _audit_c("2019-06-01T10:00:00-04:00", 6), name="a-2019-audit-c-indicates-nothing-now",
         ),

@@ -1067,7 +1067,7 @@ EPISODE_CASES: list[tuple[SentenceCase, str]] = [
     (
         d("discharge.10b6-peer-community-linkage", "not-met", Q_10B6, undated_peer_referral("Encounter/P4-ip"),
           name="the-inpatient-units-referral-is-not-the-iops-linkage"),
-        "found ServiceRequest/peer-referral (undated",
+        "found ServiceRequest/peer-referral (undated, made in another stay or program)",
     ),
     (
         d("process.6a-psychiatrist-eval-3d", "met", SIX_A, *NO_DIRECT_IP, stay_in_progress_since("2025-01-25"),
