@@ -598,12 +598,10 @@ class Selection:
         """Why a resource that passes the tests is not a member: outside the window, another stay, not in force."""
         when = self._time(resource, ctx)
         if self.scope is not None and not self.scope.admits(resource, when, ctx):
-            if when is None:  # in force, it was set aside for naming another stay
-                return (
-                    "undated, made in another stay or program"
-                    if is_current(resource, state_time(ctx))
-                    else ("undated and not in force")
-                )
+            if when is None:
+                if is_current(resource, state_time(ctx)):  # in force: set aside for naming another stay
+                    return "undated, made in another stay or program"
+                return "undated and not in force"
             day = f"{local_date(when, ctx.calendar.zone):%Y-%m-%d}"
             low = self.scope.low.resolve_low(ctx) if self.scope.low else None
             high = self.scope.high.resolve_high(ctx) if self.scope.high else None
