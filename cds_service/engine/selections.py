@@ -578,20 +578,35 @@ class Selection:
         for source in self.sources:
             if source in ctx.selections and source != self.name:
                 parent = ctx.selections[source].set_aside(ctx)
-                found.extend((r, why) for r, why in parent if all(p.test(r, ctx) for p in self.predicates))
+                kept = self._code_narrowed([r for r, _ in parent], ctx)
+                found.extend(
+                    (r, why) for r, why in parent if id(r) in kept and all(p.test(r, ctx) for p in self.predicates)
+                )
         ctx.set_aside_cache[self.name] = found
         return found
 
     def _scanned_members(self, ctx: EvaluationContext) -> list[Resource]:
-        """The resources that pass the tests, found by testing every candidate: the indexes narrow by the scope too,
-        and what a reason names must not depend on them."""
+        """The resources that pass the tests, whatever their time: the code indexes narrow the candidates, the time
+        indexes never do (they narrow by the scope too, and what a reason names must not depend on them)."""
         out: list[Resource] = []
         for source in self.sources:
-            predicates = (
-                self.predicates if source in ctx.selections or source in ctx.builtins else self._for_type(source)
-            )
-            if predicates is not None:
-                out.extend(r for r in ctx.source(source) if all(p.test(r, ctx) for p in predicates))
+            if source in ctx.selections or source in ctx.builtins:
+                out.extend(r for r in ctx.source(source) if all(p.test(r, ctx) for p in self.predicates))
+                continue
+            predicates = self._for_type(source)
+            if predicates is None:
+                continue
+            positions: set[int] | None = None
+            for predicate in predicates:
+                narrowed = _narrowing(predicate, source, ctx, timed=False)
+                if narrowed is not None:
+                    positions = set(narrowed) if positions is None else positions & narrowed
+            if positions is None:
+                candidates, rest = ctx.source(source), predicates
+            else:  # the index by code answers the top-level code tests exactly (as in _members)
+                candidates = ctx.at_positions(source, positions)
+                rest = [p for p in predicates if not isinstance(p, FactInValueSet)]
+            out.extend(r for r in candidates if all(p.test(r, ctx) for p in rest))
         return out
 
     def _why_set_aside(self, resource: Resource, ctx: EvaluationContext) -> str:
@@ -655,6 +670,27 @@ class Selection:
             position = ctx.position_of(resource) if positions is not None else None
             if position is None or position in positions:  # a resource outside the record (a draft order): test it
                 kept.append(resource)
+        return kept
+
+    def _code_narrowed(self, members: list[Resource], ctx: EvaluationContext) -> set[int]:
+        """``id()`` of the members that the code indexes of their type cannot rule out (time windows play no part)."""
+        if len(members) <= FEW_CANDIDATES:
+            return {id(r) for r in members}
+        allowed: dict[str, set[int] | None] = {}
+        kept: set[int] = set()
+        for resource in members:
+            rtype = str(resource.get("resourceType"))
+            if rtype not in allowed:
+                positions: set[int] | None = None
+                for predicate in self.predicates:
+                    narrowed = _narrowing(predicate, rtype, ctx, timed=False)
+                    if narrowed is not None:
+                        positions = set(narrowed) if positions is None else positions & narrowed
+                allowed[rtype] = positions
+            positions = allowed[rtype]
+            position = ctx.position_of(resource) if positions is not None else None
+            if position is None or position in positions:  # a resource outside the record (a draft order): test it
+                kept.add(id(resource))
         return kept
 
     def _indexed(self, source: str, predicates: list[Predicate], ctx: EvaluationContext) -> set[int] | None:
