@@ -143,7 +143,11 @@ class FactIn(Predicate):
     values: frozenset[Any]
 
     def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
-        return any(v in self.values for v in ctx.values(self.fact, resource))
+        wanted = self.values
+        for v in ctx.values(self.fact, resource):  # loops, not any(generator): these tests are the engine's inner loop
+            if v in wanted:
+                return True
+        return False
 
 
 @dataclass
@@ -152,7 +156,11 @@ class FactInValueSet(Predicate):
     valueset: ValueSet
 
     def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
-        return any(self.valueset.contains_coding(v) for v in ctx.values(self.fact, resource))
+        contains = self.valueset.contains_coding
+        for v in ctx.values(self.fact, resource):
+            if contains(v):
+                return True
+        return False
 
 
 @dataclass
@@ -282,7 +290,10 @@ class AnyOf(Predicate):
     inner: list[Predicate]
 
     def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
-        return any(p.test(resource, ctx) for p in self.inner)
+        for p in self.inner:
+            if p.test(resource, ctx):
+                return True
+        return False
 
 
 @dataclass
@@ -290,7 +301,10 @@ class AllOf(Predicate):
     inner: list[Predicate]
 
     def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
-        return all(p.test(resource, ctx) for p in self.inner)
+        for p in self.inner:
+            if not p.test(resource, ctx):
+                return False
+        return True
 
 
 def specialize(predicate: Predicate, resource_type: str) -> Predicate | bool:
@@ -639,8 +653,7 @@ class Selection:
         out: list[Resource] = []
         for source in self.sources:
             if source in ctx.selections or source in ctx.builtins:
-                members = self._narrowed(ctx.source(source), ctx)
-                out.extend(r for r in members if all(p.test(r, ctx) for p in self.predicates))
+                out.extend(_passing(self._narrowed(ctx.source(source), ctx), self.predicates, ctx))
                 continue
             predicates = self._for_type(source)
             if predicates is None:
@@ -653,7 +666,7 @@ class Selection:
             else:  # the index by code answers the top-level code tests exactly
                 candidates = ctx.at_positions(source, positions)
                 rest = [p for p in predicates if not isinstance(p, FactInValueSet)]
-            out.extend(r for r in candidates if all(p.test(r, ctx) for p in rest))
+            out.extend(_passing(candidates, rest, ctx))
         return out
 
     def _narrowed(self, members: list[Resource], ctx: EvaluationContext) -> list[Resource]:
@@ -731,6 +744,23 @@ class Selection:
     @property
     def title(self) -> str:
         return self.label or self.name
+
+
+def _passing(candidates: list[Resource], predicates: list[Predicate], ctx: EvaluationContext) -> list[Resource]:
+    """The candidates that pass every predicate, in order (plain loops: this is the engine's innermost loop)."""
+    if not predicates:
+        return list(candidates)
+    if len(predicates) == 1:
+        test = predicates[0].test
+        return [r for r in candidates if test(r, ctx)]
+    kept = []
+    for r in candidates:
+        for p in predicates:
+            if not p.test(r, ctx):
+                break
+        else:
+            kept.append(r)
+    return kept
 
 
 class PredicateCompiler:
