@@ -30,6 +30,7 @@ from cds_service.audit.source import (
     Block,
     InputPlan,
     Problem,
+    check_input,
     is_marker_block,
     patients_with_targets,
     plan_input,
@@ -38,6 +39,11 @@ from cds_service.audit.source import (
 )
 from cds_service.config import Settings
 
+PATIENTS_PER_PARTITION = 25
+"""Patients per shuffled partition (about): a partition's frame and rows stay the same size for any input size."""
+P2P_BUFFERS = {"distributed.p2p.comm.buffer": "32 MiB", "distributed.p2p.storage.buffer": "32 MiB"}
+"""What a LocalCluster worker holds of the shuffle before it sends shards on or writes them to disk (Dask's defaults,
+1 GiB and 100 MiB, let the shards of a large export pile up in memory)."""
 COLUMNS = ["patient", "text", "line", "file", "problem"]
 RESULT_COLUMNS = ["table", "payload"]
 WORK_DIR = "_work"
@@ -118,14 +124,17 @@ def _client(workers: int, scheduler: str | None, processes: bool, local_dir: Pat
 
     if scheduler:
         return Client(scheduler), None
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=processes,
-        dashboard_address=":0",  # a free port: a second audit, or any Dask on 8787, must not collide
-        local_directory=str(local_dir),
-        silence_logs=40,
-    )
+    import dask
+
+    with dask.config.set(P2P_BUFFERS):  # worker processes take the configuration as it is when they start
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=":0",  # a free port: a second audit, or any Dask on 8787, must not collide
+            local_directory=str(local_dir),
+            silence_logs=40,
+        )
     return Client(cluster), cluster
 
 
@@ -162,11 +171,13 @@ def run_audit(
     import dask.dataframe as dd
 
     started = time.perf_counter()
-    plan: InputPlan = plan_input(input_dir)
+    check_input(input_dir)
     _check_output(out)
     shutil.rmtree(out / CRITERIA_DIR, ignore_errors=True)
     work = out / WORK_DIR
-    work.mkdir(exist_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    plan: InputPlan = plan_input(input_dir, spool=work / "plain")
     shared_path = work / "shared.sqlite3"
     _, problems = read_shared(plan.shared_files, shared_path)
     _shared.cache_clear()  # a worker in this process must not keep reading an earlier run's file
@@ -187,7 +198,10 @@ def run_audit(
                 markers = [b for b in plan.blocks if is_marker_block(b)]
                 wanted = sorted(set().union(*client.gather(client.map(patients_with_targets, markers))))
                 good = good[good["patient"].isin(wanted)]
-            count = partitions or max(2, len(plan.blocks) // 4)
+                audited = len(wanted)
+            else:
+                audited = len(plan.blocks)  # one Bundle per patient
+            count = partitions or max(2, -(-audited // PATIENTS_PER_PARTITION))
             shuffled = good.shuffle("patient", npartitions=count, shuffle_method="p2p")
             meta = pd.DataFrame({"table": pd.Series(dtype="string"), "payload": pd.Series(dtype="string")})
             results = shuffled.map_partitions(
@@ -214,6 +228,7 @@ def run_audit(
         client.close()
         if cluster is not None:
             cluster.close()
+        shutil.rmtree(work, ignore_errors=True)
     problems += [Problem(str(f), int(n), str(r)) for f, n, r in bad_rows.itertuples(index=False)]
     targets: list[dict[str, Any]] = []
     for table, payload in evaluated.itertuples(index=False):
@@ -226,7 +241,6 @@ def run_audit(
     problems.sort(key=lambda p: (p.file, p.line or 0, p.reason))
     write_targets(targets, out)
     write_problems(problems, out)
-    shutil.rmtree(work, ignore_errors=True)
     rows = read_criteria(out, ["patient", "episode", "kind", "policy", "phase", "criterion", "status", "discharge"])
     episodes = sum(1 for t in targets if t["kind"] == "episode")
     meta = {

@@ -17,8 +17,11 @@ from typing import Any
 from cds_service.audit.shared_store import SharedResources, write_shared
 from cds_service.record.orders import iop_code
 
+BLOCK_BYTES = 8 * 1024 * 1024
+"""Bytes of NDJSON per block at most: a task's memory is bounded by the block, so it must not follow the file size.
+(A cap by lines did not bound it: 20,000 lines are 17 MB of Condition and 55 MB of DocumentReference.)"""
 BLOCK_LINES = 20_000
-"""Lines per block: the unit of reading, so that no task holds a whole NDJSON file."""
+"""Lines per block at most (many tiny lines would otherwise make blocks of many small rows)."""
 
 # Types that belong to no patient: a Bulk export writes them to files of their own, and every patient may cite them.
 SHARED_TYPES = frozenset({"Practitioner", "PractitionerRole", "Organization", "Location", "Medication"})
@@ -46,6 +49,12 @@ class Block:
     first_line: int = 1
     lines: int = 0
     offset: int | None = None
+    name: str = ""  # the input file it comes from, when ``path`` is a plain copy of a gzip file
+
+    @property
+    def file(self) -> str:
+        """The name of the input file, as problems report it."""
+        return self.name or Path(self.path).name
 
 
 @dataclass
@@ -83,30 +92,50 @@ def _open(path: Path) -> Any:
     return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
 
 
-def _count_lines(path: Path) -> tuple[int, list[int] | None, Problem | None]:
-    """Line count, byte offsets of block starts (plain files) and the problem that cut the file short, if any."""
-    count = 0
-    offsets: list[int] | None = None if path.name.endswith(".gz") else [0]
-    position = 0
+def _split(path: Path, copy: Path | None = None) -> tuple[list[tuple[int, int, int]], int, Problem | None]:
+    """Blocks of one NDJSON file as (first line, lines, byte offset), each of at most BLOCK_BYTES and BLOCK_LINES;
+    the line count; the problem that cut the file short, if any. With ``copy``, the lines read (a gzip file's, whole
+    lines only) are also written there uncompressed, and the offsets are those of the copy."""
+    blocks: list[tuple[int, int, int]] = []
+    count = first = start = position = 0
+    problem = None
+    sink = copy.open("wb") if copy is not None else None
     try:
         with _open(path) as handle:
             for raw in handle:
+                if count > first and (count - first >= BLOCK_LINES or position - start + len(raw) > BLOCK_BYTES):
+                    blocks.append((first + 1, count - first, start))
+                    first, start = count, position
                 count += 1
                 position += len(raw)
-                if offsets is not None and count % BLOCK_LINES == 0:
-                    offsets.append(position)
+                if sink is not None:
+                    sink.write(raw)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
         reason = "gzip ends early" if isinstance(exc, EOFError) else f"unreadable: {exc}"
-        return count, offsets, Problem(path.name, count + 1, reason)
-    return count, offsets, None
+        problem = Problem(path.name, count + 1, reason)
+    finally:
+        if sink is not None:
+            sink.close()
+    if count > first:
+        blocks.append((first + 1, count - first, start))
+    return blocks, count, problem
 
 
-def plan_input(folder: Path) -> InputPlan:
-    """Blocks to read from a Bulk export or a Bundles folder; raises AuditInputError when there is nothing to read."""
+def check_input(folder: Path) -> None:
+    """Raise AuditInputError when ``folder`` is not a folder that exists."""
     if not folder.exists():
         raise AuditInputError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise AuditInputError(f"{folder}: not a folder (give a Bulk Data export or a folder of patient Bundles)")
+
+
+def plan_input(folder: Path, spool: Path | None = None) -> InputPlan:
+    """Blocks to read from a Bulk export or a Bundles folder; raises AuditInputError when there is nothing to read.
+
+    With ``spool`` (a folder), each gzip file is decompressed there once while it is planned, so that every block
+    reads its own bytes; without it a block of a gzip file reads the file from its start up to its lines.
+    """
+    check_input(folder)
     try:
         files, transaction_time = _ndjson_files(folder)
         bundles = sorted(folder.glob("*.json")) if not files else []
@@ -130,12 +159,19 @@ def plan_input(folder: Path) -> InputPlan:
         if rtype in SHARED_TYPES:
             shared.append(path)
             continue
-        count, offsets, problem = _count_lines(path)
+        gz = path.name.endswith(".gz")
+        copy = None
+        if gz and spool is not None:
+            spool.mkdir(parents=True, exist_ok=True)
+            copy = spool / path.name.removesuffix(".gz")
+        spans, _, problem = _split(path, copy)
         if problem:
             problems.append(problem)
-        for index, first in enumerate(range(0, count, BLOCK_LINES)):
-            offset = offsets[index] if offsets is not None else None
-            blocks.append(Block(str(path), "ndjson", first + 1, min(BLOCK_LINES, count - first), offset))
+        for first, lines, offset in spans:
+            if copy is not None:
+                blocks.append(Block(str(copy), "ndjson", first, lines, offset, path.name))
+            else:
+                blocks.append(Block(str(path), "ndjson", first, lines, None if gz else offset))
     return InputPlan("bulk", blocks, shared, problems, transaction_time, frozenset(types))
 
 
@@ -176,7 +212,7 @@ def _lines(block: Block) -> Iterator[tuple[int, bytes]]:
 
 def read_block(block: Block) -> Iterator[tuple[str, str, int, str, str]]:
     """(patient, text, line, file, problem) per resource of a block; problem is "" for good rows."""
-    name = Path(block.path).name
+    name = block.file
     if block.kind == "bundle":
         yield from _read_bundle(Path(block.path))
         return
@@ -235,7 +271,7 @@ def marks_a_target(resource: dict[str, Any]) -> bool:
 
 def is_marker_block(block: Block) -> bool:
     """A block of an Encounter or ServiceRequest file (a Bulk export names its files by type)."""
-    return block.kind == "ndjson" and _type_of_file(Path(block.path)) in MARKER_TYPES
+    return block.kind == "ndjson" and _type_of_file(Path(block.file)) in MARKER_TYPES
 
 
 def patients_with_targets(block: Block) -> set[str]:
@@ -254,7 +290,7 @@ def read_shared(files: list[Path], into: Path) -> tuple[SharedResources, list[Pr
 
     def resources() -> Iterator[tuple[str, str]]:
         for path in files:
-            count, _, problem = _count_lines(path)
+            _, count, problem = _split(path)
             if problem:
                 problems.append(problem)
             gz = 0 if not path.name.endswith(".gz") else None

@@ -45,6 +45,54 @@ def test_blocks_cover_every_line_once_with_its_number(
     assert problems == []
 
 
+def _note(i: int, size: int) -> str:
+    """A DocumentReference line of about ``size`` bytes (a long note, as real exports carry)."""
+    return json.dumps(
+        {
+            "resourceType": "DocumentReference",
+            "id": f"d{i}",
+            "subject": {"reference": f"Patient/pat-{i % 3}"},
+            "content": [{"attachment": {"data": "x" * size}}],
+        }
+    )
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_blocks_hold_at_most_block_bytes_whatever_the_lines_length(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gz: bool
+) -> None:
+    monkeypatch.setattr(source, "BLOCK_BYTES", 5_000)
+    lines = [_note(i, size) for i, size in enumerate([100, 1_500, 3_000, 400, 7_000, 200, 200, 4_500], start=1)]
+    name = "DocumentReference.ndjson" + (".gz" if gz else "")
+    body = ("\n".join(lines) + "\n").encode()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / name).write_bytes(gzip.compress(body) if gz else body)
+    plan = plan_input(tmp_path / "in", spool=tmp_path / "spool")
+    sizes = [len(line) + 1 for line in lines]
+    spans = [sizes[b.first_line - 1 : b.first_line - 1 + b.lines] for b in plan.blocks]
+    assert sum(b.lines for b in plan.blocks) == 8 and [b.first_line for b in plan.blocks][0] == 1
+    # No block holds more than 5,000 bytes but a single line longer than that, which makes a block of its own ...
+    assert all(sum(span) <= 5_000 or len(span) == 1 for span in spans)
+    assert [span for span in spans if sum(span) > 5_000] == [[sizes[4]]]
+    # ... and a block ends only when the next line would not fit.
+    assert all(sum(span) + nxt[0] > 5_000 for span, nxt in zip(spans, spans[1:], strict=False))
+    rows = [(line, file, problem) for block in plan.blocks for _, _, line, file, problem in read_block(block)]
+    assert rows == [(i, name, "") for i in range(1, 9)]
+    # A gzip file is decompressed once into the spool folder: each block reads only its own bytes from there.
+    assert all(b.offset is not None for b in plan.blocks)
+    assert sorted(p.name for p in (tmp_path / "spool").glob("*")) == (["DocumentReference.ndjson"] if gz else [])
+
+
+def test_a_gzip_that_ends_early_is_spooled_up_to_its_last_whole_line(tmp_path: Path) -> None:
+    body = ("\n".join(_obs(i) for i in range(1, 200)) + "\n").encode()
+    packed = gzip.compress(body)
+    (tmp_path / "Observation.ndjson.gz").write_bytes(packed[: len(packed) * 2 // 3])
+    plan = plan_input(tmp_path, spool=tmp_path / "spool")
+    rows = [(line, file, problem) for block in plan.blocks for _, _, line, file, problem in read_block(block)]
+    assert plan.problems == [Problem("Observation.ndjson.gz", len(rows) + 1, "gzip ends early")]
+    assert rows == [(i, "Observation.ndjson.gz", "") for i in range(1, len(rows) + 1)] and 0 < len(rows) < 199
+
+
 def test_malformed_lines_and_resources_without_a_patient_are_problems(tmp_path: Path) -> None:
     lines = [
         _obs(1),
