@@ -6,7 +6,25 @@ from typing import Any
 
 import pytest
 from sentence_cases import SentenceCase, add, check, evaluate
-from test_medica_sentences import ADM, P1, P2, Q_A5, Q_A8A3, Change, case, edit, observation
+from test_medica_sentences import (
+    ADM,
+    CONT,
+    MN,
+    P1,
+    P2,
+    P9,
+    Q_A4,
+    Q_A5,
+    Q_A8A3,
+    Q_C4B,
+    Change,
+    case,
+    edit,
+    encounter,
+    observation,
+    order,
+)
+from test_policy_medica import HCPCS
 
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 
@@ -75,6 +93,27 @@ CASES: list[tuple[SentenceCase, str]] = [
             _housing_answer("2025-03-01T05:30:00Z", HAVE_HOUSING), name="housed-since-2021",
         ),
         "",
+    ),
+    # “The individual is able to live in the community without the restrictions of a 24-hour supervised setting.”:
+    # an inpatient Encounter left in-progress since 2023 with no end is a stale status, not where the member lives now.
+    (
+        case(
+            ADM + "4-community-living-no-24h", "met", Q_A4, "P1",
+            lambda b: add(b, encounter(P1, "IMP", "2023-01-05T22:10:00Z", None, status="in-progress",
+                                       diagnosis=[{"condition": {"reference": "Condition/P1-dx"}}])),
+            name="a-2023-in-progress-leftover-is-stale",
+        ),
+        "attested yes",
+    ),
+    # “The clinical plan of care is not primarily social, interpersonal, domiciliary, or respite care.”: a respite
+    # order of 2019 left active is not this stay's plan of care; without it the item is the clinician's judgement.
+    (
+        case(
+            CONT + "4b-not-social-custodial", "unknown", Q_C4B, "P9b", MN,
+            lambda b: add(b, order(P9, HCPCS, "S5150", status="active", authoredOn="2019-05-01T10:00:00-05:00")),
+            name="a-2019-respite-order-is-not-this-plan",
+        ),
+        "attestation",
     ),
 ]  # fmt: skip
 
