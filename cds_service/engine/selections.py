@@ -478,6 +478,7 @@ def _made_in_another_encounter(resource: Resource, ctx: EvaluationContext) -> bo
     """The resource names another stay or program: an inpatient, residential or emergency encounter, another IOP
     program, or a session of one; an intake visit of this admission does not count against it."""
     episode = {f"Encounter/{e.get('id')}" for e in ctx.builtins.get("PROG", []) + ctx.builtins.get("SESS", [])}
+    episode.update(twin for key in list(episode) for twin in ctx.twins.get(key, ()))  # duplicates of its sessions
     for key in encounter_links(resource):
         target = None if key in episode else ctx.record.resolve(key)
         if target is None:
