@@ -8,11 +8,16 @@ import pytest
 from sentence_cases import SentenceCase, add, by_id, check, drop, evaluate
 from test_molina_sentences import (
     HCPCS,
+    PCP_CONSENT,
+    PCP_REFUSAL,
     PSYCHIATRY_REFERRAL,
     Q_CRISIS,
     Q_MED_ACCESS,
+    Q_PCP,
     Q_SCOPE,
     Change,
+    _attested,
+    _inpatient_discharge_plan,
     _procedures,
     discharge,
 )
@@ -98,6 +103,14 @@ CASES: list[tuple[SentenceCase, str]] = [
         ),
         "found in the record",
     ),
+    (
+        discharge(
+            "molina.components.1c-crisis-safety-plan", "not-met", Q_CRISIS, _inpatient_discharge_plan,
+            _safety_plan_note("2025-03-02T19:00:00-05:00", encounter="P5-inpatient"),
+            name="the-inpatient-units-safety-note-is-not-the-iops",
+        ),
+        "made in another stay or program",
+    ),
     # “Provision of access to medication evaluation and medication management … directly or by referral”: a draft
     # or withdrawn referral gives no access.
     (
@@ -122,6 +135,24 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="diagnosis-on-the-encounter-only",
         ),
         "",
+    ),
+    # “With Member consent, the provider collaborates with the Member's PCP”: a consent given for this stay outranks
+    # a refusal of 2019; a refusal given during the stay lifts the duty whatever was consented before.
+    (
+        discharge(
+            "molina.linkage.3-pcp-collaboration", "met", Q_PCP,
+            lambda b: add(b, dict(PCP_REFUSAL, dateTime="2019-04-02"), PCP_CONSENT),
+            _attested("molina.linkage.3-pcp-collaboration", True), name="re-consented-after-a-2019-refusal",
+        ),
+        "attested yes",
+    ),
+    (
+        discharge(
+            "molina.linkage.3-pcp-collaboration", "not-applicable", Q_PCP,
+            lambda b: add(b, dict(PCP_CONSENT, dateTime="2019-04-02"), dict(PCP_REFUSAL, dateTime="2025-03-10")),
+            name="refused-during-the-stay",
+        ),
+        "refusal to share information with the PCP",
     ),
 ]  # fmt: skip
 
