@@ -60,7 +60,7 @@ CASES: list[tuple[SentenceCase, str]] = [
             ADM + "5-willing-to-engage", "unknown", Q_A5, "P1", edit("P1-consent", status="inactive"),
             _old_refusal("2019-06-12"), name="a-2019-refusal-is-not-this-admissions",
         ),
-        "no consent to treatment found in the record",
+        "no consent to treatment given for this admission found in the record",
     ),
     (
         case(
@@ -68,6 +68,13 @@ CASES: list[tuple[SentenceCase, str]] = [
             _old_refusal("2025-03-02T18:40:00-06:00"), name="refused-the-evening-before",
         ),
         "P1-consent-2019",
+    ),
+    (
+        case(
+            ADM + "5-willing-to-engage", "unknown", Q_A5, "P1", edit("P1-consent", dateTime="2019-02-27"),
+            name="a-2019-consent-was-for-another-program",
+        ),
+        "consent to treatment given for this admission",
     ),
     # “Unstable living situation(s).”: the living situation is a present state; a 2019 screening answer "I have
     # housing" does not show it is stable now, and a newer answer outranks an older one.
