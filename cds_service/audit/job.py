@@ -41,9 +41,16 @@ from cds_service.config import Settings
 
 PATIENTS_PER_PARTITION = 25
 """Patients per shuffled partition (about): a partition's frame and rows stay the same size for any input size."""
-P2P_BUFFERS = {"distributed.p2p.comm.buffer": "32 MiB", "distributed.p2p.storage.buffer": "32 MiB"}
-"""What a LocalCluster worker holds of the shuffle before it sends shards on or writes them to disk (Dask's defaults,
-1 GiB and 100 MiB, let the shards of a large export pile up in memory)."""
+WORKER_CONFIG = {
+    # Dask's statistical profiler keeps a call tree of every second a worker runs (up to 1,000 of them, for the
+    # dashboard): over a long audit that history, not the data, made a worker's memory grow with the export.
+    "distributed.worker.profile.enabled": False,
+    # What a worker holds of the shuffle before sending shards on or writing them to disk (Dask's defaults, 1 GiB
+    # and 100 MiB, let the shards of a large export pile up in memory).
+    "distributed.p2p.comm.buffer": "32 MiB",
+    "distributed.p2p.storage.buffer": "32 MiB",
+}
+"""Settings of the LocalCluster's workers that bound their memory (a cluster given by address keeps its own)."""
 COLUMNS = ["patient", "text", "line", "file", "problem"]
 RESULT_COLUMNS = ["table", "payload"]
 WORK_DIR = "_work"
@@ -126,7 +133,7 @@ def _client(workers: int, scheduler: str | None, processes: bool, local_dir: Pat
         return Client(scheduler), None
     import dask
 
-    with dask.config.set(P2P_BUFFERS):  # worker processes take the configuration as it is when they start
+    with dask.config.set(WORKER_CONFIG):  # worker processes take the configuration as it is when they start
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
