@@ -3,7 +3,7 @@
 Why a dask DataFrame of (patient, resource JSON) and not a bag ``groupby``: the bag's disk shuffle works only with
 the single-machine scheduler, its task shuffle keeps everything in worker memory; the DataFrame's peer-to-peer
 shuffle of ``dask.distributed`` writes its buckets to each worker's disk, so a worker holds one output partition
-(a few hundred patients) at a time however large the export is, on a LocalCluster or on a remote cluster alike.
+(about 25 patients) at a time however large the export is, on a LocalCluster or on a remote cluster alike.
 Workers write their criteria rows to Parquet themselves; only one small row per episode comes back to the client.
 """
 
@@ -81,9 +81,31 @@ def _frame(rows: list[tuple[str, str, int, str, str]]) -> pd.DataFrame:
     return frame.astype({"patient": "string", "text": "string", "line": "int64", "file": "string", "problem": "string"})
 
 
-def block_frame(block: Block) -> pd.DataFrame:
-    """The rows of one input block as a DataFrame (patient, resource JSON, line, file, problem)."""
-    return _frame(list(read_block(block)))
+@lru_cache(maxsize=4)
+def _wanted(path: str) -> frozenset[str]:
+    return frozenset(Path(path).read_text(encoding="utf-8").split())
+
+
+def block_frame(block: Block, wanted: str | None = None) -> pd.DataFrame:
+    """The rows of one input block as a DataFrame (patient, resource JSON, line, file, problem).
+
+    With ``wanted`` (a file of patient ids, one a line), a resource of any other patient is not kept: that patient
+    gets one row without text per block, so that patients are still counted, and the block's frame holds only
+    what will be evaluated (a tenth of an export, typically) and its bad lines.
+    """
+    if wanted is None:
+        return _frame(list(read_block(block)))
+    keep = _wanted(wanted)
+    rows: list[tuple[str, str, int, str, str]] = []
+    others: set[str] = set()
+    for row in read_block(block):
+        patient, problem = row[0], row[4]
+        if problem or patient in keep:
+            rows.append(row)
+        elif patient not in others:
+            others.add(patient)
+            rows.append((patient, "", 0, row[3], ""))
+    return _frame(rows)
 
 
 @lru_cache(maxsize=4)
@@ -195,19 +217,24 @@ def run_audit(
     try:
         if not plan.blocks:
             return AuditSummary(0, 0, 0, 0, problems, [], time.perf_counter() - started, workers)
+        wanted_file: str | None = None
+        if plan.mode == "bulk":
+            # Most patients of a payer's export have no IOP episode: only those with one are kept and shuffled. Their
+            # ids go to a file each worker reads once, not into every task of the graph.
+            markers = [b for b in plan.blocks if is_marker_block(b)]
+            wanted = sorted(set().union(*client.gather(client.map(patients_with_targets, markers))))
+            wanted_file = str(work / "wanted.txt")
+            Path(wanted_file).write_text("".join(f"{p}\n" for p in wanted), encoding="utf-8")
+            _wanted.cache_clear()
+            audited = len(wanted)
+        else:
+            audited = len(plan.blocks)  # one Bundle per patient
         with dask.config.set({"dataframe.convert-string": False}):
-            frames = dd.from_map(block_frame, plan.blocks, meta=_frame([]), enforce_metadata=False)
+            frames = dd.from_map(block_frame, plan.blocks, wanted=wanted_file, meta=_frame([]), enforce_metadata=False)
             bad = frames[frames["problem"] != ""][["file", "line", "problem"]]
             good = frames[frames["problem"] == ""][["patient", "text", "file", "line"]]
             patients_read = good["patient"].nunique()
-            if plan.mode == "bulk":
-                # Most patients of a payer's export have no IOP episode: only those with one are shuffled.
-                markers = [b for b in plan.blocks if is_marker_block(b)]
-                wanted = sorted(set().union(*client.gather(client.map(patients_with_targets, markers))))
-                good = good[good["patient"].isin(wanted)]
-                audited = len(wanted)
-            else:
-                audited = len(plan.blocks)  # one Bundle per patient
+            good = good[good["text"] != ""]
             count = partitions or max(2, -(-audited // PATIENTS_PER_PARTITION))
             shuffled = good.shuffle("patient", npartitions=count, shuffle_method="p2p")
             meta = pd.DataFrame({"table": pd.Series(dtype="string"), "payload": pd.Series(dtype="string")})
