@@ -46,6 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
             self.cfg.set("max_requests", settings.max_requests)
             self.cfg.set("max_requests_jitter", max(1, settings.max_requests // 10))
             self.cfg.set("preload_app", True)
+            self.cfg.set("post_worker_init", _warm_up_worker)
             # gunicorn's own error and access logs as JSON lines on stderr, like the service's.
             self.cfg.set("logconfig_dict", gunicorn_logconfig(settings.log_level))
             self.cfg.set("timeout", args.timeout)
@@ -59,6 +60,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     Server().run()
     return 0
+
+
+def _warm_up_worker(_worker: Any) -> None:
+    """Import in the background what start-up leaves to the first call (the order model), so that neither the first
+    ``/healthz`` nor, usually, the first order-sign call waits for it."""
+    import threading
+
+    from cds_service.record.orders import load_order_model
+
+    threading.Thread(target=load_order_model, name="iop-cds-warm-up", daemon=True).start()
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-from authlib.integrations.requests_client import OAuth2Session
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+
+if TYPE_CHECKING:
+    from authlib.integrations.requests_client import OAuth2Session
 
 TIMEOUT_S = 10.0
 ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "ES256", "ES384"]
@@ -53,6 +52,9 @@ def discover(iss: str) -> dict[str, Any]:
 
 
 def _client(client_id: str, redirect_uri: str, scope: str) -> OAuth2Session:
+    # authlib and joserfc are imported on the first SMART launch: they took a fifth of the service's start-up.
+    from authlib.integrations.requests_client import OAuth2Session
+
     return OAuth2Session(
         client_id=client_id,
         redirect_uri=redirect_uri,
@@ -115,6 +117,10 @@ def user_of(token: dict[str, Any], config: dict[str, Any], client_id: str, iss: 
     jwks_uri = config.get("jwks_uri")
     if not isinstance(jwks_uri, str):
         raise SmartError("context", "the EHR's smart-configuration has no jwks_uri to verify the id_token with")
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
     try:
         response = requests.get(jwks_uri, headers={"Accept": "application/json"}, timeout=TIMEOUT_S)
         response.raise_for_status()

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from cds_service.engine.mapping import Mappings
+from cds_service.engine.yaml_cache import load_yaml
 
 SUMMARY_LIMIT = 139
 REQUIRED_TEMPLATES = {
@@ -54,7 +55,7 @@ def load_templates(folder: str | Path, mappings: Mappings) -> dict[str, Any]:
     """Read ``cards/templates.yaml`` and check it holds every template and every suggestion the policies name."""
     path = Path(folder) / "templates.yaml"
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise CardTemplateError([f"{path}: {exc}"]) from None
     problems: list[str] = []

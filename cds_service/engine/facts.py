@@ -7,7 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from jsonpath_ng import jsonpath as jp
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
+from jsonpath_ng.ext import filter as jp_filter
 from jsonpath_ng.ext import parse as parse_jsonpath
 
 from cds_service.engine.timecalc import parse_instant
@@ -78,6 +80,103 @@ def _compiled_walk(steps: tuple[tuple[int, Any], ...]) -> Accessor:
     return walk
 
 
+# Filter paths (`$.participant[?(@.actor.reference =~ '...')].actor`) are run from jsonpath-ng's parsed tree by the
+# walk below, which follows jsonpath-ng's own rules step by step and calls its comparison functions: about 5x faster
+# than its generic matcher (which builds a context object per node). Any node it does not know keeps the generic one.
+_Step = tuple[str, Any]
+
+
+def _steps(node: Any, start: type) -> list[_Step] | None:
+    """The steps of a Child chain from ``start`` (Root or This), or None when a node is not one the walk knows."""
+    if isinstance(node, jp.Child):
+        left, right = _steps(node.left, start), _steps(node.right, start)
+        return None if left is None or right is None else left + right
+    if type(node) is start:
+        return []
+    if type(node) is jp.Fields and len(node.fields) == 1 and node.fields[0] != "*":
+        return [("field", node.fields[0])]
+    if type(node) is jp.Index:
+        return [("index", tuple(node.indices))]
+    if type(node) is jp.Wildcard:
+        return [("every", None)]
+    if type(node) is jp_filter.Filter and start is jp.Root and not node._references_root():
+        tests = [_filter_test(e) for e in node.expressions]
+        return None if any(t is None for t in tests) else [("filter", tests)]
+    return None
+
+
+def _run(values: list[Any], steps: list[_Step]) -> list[Any]:
+    """The matched values (None included, as jsonpath-ng keeps a JSON null) of the steps from ``values``."""
+    for kind, arg in steps:
+        found: list[Any] = []
+        if kind == "field":
+            for value in values:
+                if type(value) is dict and arg in value:
+                    found.append(value[arg])
+        elif kind == "index":
+            for value in values:
+                if isinstance(value, list | tuple) and value:
+                    found.extend(value[i] for i in arg if -len(value) <= i < len(value))
+        elif kind == "every":
+            for value in values:
+                if isinstance(value, list | tuple):
+                    found.extend(value)
+                elif isinstance(value, dict):
+                    found.extend(value.values())
+        else:
+            for value in values:
+                candidates = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+                found.extend(c for c in candidates if all(test(c) for test in arg))
+        values = found
+    return values
+
+
+def _filter_test(expression: Any) -> Callable[[Any], bool] | None:
+    """Whether a candidate passes one filter expression, decided as jsonpath-ng's ``Expression.find`` decides."""
+    if type(expression) is not jp_filter.Expression or isinstance(expression.value, jp.JSONPath):
+        return None
+    target = _steps(expression.target, jp.This)
+    op, literal = expression.op, expression.value
+    if target is None or op == "!":
+        return None
+    null_comparison = op is not None and literal is None
+    equality = jp_filter.EQUALITY_ONLY_OPERATOR_MAP
+    search = jp_filter.OPERATOR_MAP["=~"]
+
+    def test(candidate: Any) -> bool:
+        found = _run([candidate], target)
+        if not found:
+            return op == "!="
+        if op is None:
+            return True
+        for value in found:
+            if null_comparison:
+                matched = equality[op](value is None)
+            elif op != "=~" and (isinstance(value, bool) or isinstance(literal, bool)):
+                matched = equality[op](value is literal)
+            elif op == "=~":
+                matched = search(value, literal)
+            else:
+                matched = jp_filter._compare(op, value, literal)
+            if matched:
+                return True
+        return False
+
+    return test
+
+
+def _interpreted(expression: Any) -> Accessor | None:
+    """An accessor running a parsed path by ``_run`` (None values dropped), or None when it has unknown nodes."""
+    steps = _steps(expression, jp.Root)
+    if steps is None or not any(kind == "filter" for kind, _ in steps):
+        return None
+
+    def find(resource: Any) -> list[Any]:
+        return [v for v in _run([resource], steps) if v is not None]
+
+    return find
+
+
 def compile_path(path: str) -> tuple[Accessor, bool]:
     """An accessor returning every match of a JSONPath, and whether it is a fast direct walk.
 
@@ -95,6 +194,9 @@ def compile_path(path: str) -> tuple[Accessor, bool]:
     except (JsonPathLexerError, JsonPathParserError, Exception) as exc:  # noqa: BLE001 - parser raises bare Exception
         raise ValueError(f"invalid JSONPath {path!r}: {exc}") from None
 
+    interpreted = _interpreted(expression)
+    if interpreted is not None:
+        return interpreted, False
     head = _HEAD.match(path.strip())
     if head is None:
 

@@ -11,16 +11,20 @@ import yaml
 from cds_service.engine.facts import Fact, build_fact
 from cds_service.engine.policy import Policy, PolicyParser, collect_ids
 from cds_service.engine.routing import PayerRoutes, parse_routes
+from cds_service.engine.rules.base import Rule
 from cds_service.engine.rules.compiler import RuleCompiler
 from cds_service.engine.selections import (
     BUILTIN_SELECTIONS,
+    AllOf,
     Predicate,
     PredicateCompiler,
+    ReferencedBy,
     Selection,
     SpecError,
     parse_scope,
 )
 from cds_service.engine.valuesets import ValueSet, ValueSetError, compile_valuesets
+from cds_service.engine.yaml_cache import load_yaml
 
 # Selections and facts the episode derivation relies on (DATA-PROFILE §2); a site may redefine, not remove them.
 REQUIRED_SELECTIONS = ("iop-programs", "treatment-plans", "discharge-plans")
@@ -56,13 +60,9 @@ class Mappings:
     jsonpath_parsed: int = 0
 
 
-# libyaml's loader reads the mappings about 6x faster than the pure-Python one (start-up), with the same result.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _read_yaml(path: Path, problems: list[str]) -> Any:
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+        return load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         problems.append(f"{path.name}: file is missing")
     except yaml.YAMLError as exc:
@@ -307,6 +307,74 @@ def check_duty_scopes(doc: Any, selections: dict[str, Selection], duties: dict[s
             )
 
 
+def is_bound(name: str, selections: dict[str, Selection], seen: frozenset[str] = frozenset()) -> bool:
+    """Scoped to a window or a current state: the selection says so, it holds only what a bound selection refers
+    to (``referenced-by``), or every source is bound (a built-in of the episode, a scoped or a current selection)."""
+    if name in BUILTIN_SELECTIONS:
+        return True
+    selection = selections.get(name)
+    if selection is None or name in seen:
+        return False
+    if selection.scope is not None or selection.current:
+        return True
+    if any(is_bound(p.selection, selections, seen | {name}) for p in _required(selection.predicates)
+           if isinstance(p, ReferencedBy)):  # fmt: skip
+        return True  # named by this episode's evidence: the care team of this stay's plan, the plan's goals
+    return all(is_bound(s, selections, seen | {name}) for s in selection.sources)
+
+
+def _required(predicates: list[Predicate]) -> list[Predicate]:
+    """The tests every member passes (the list itself and ``all`` inside it, not ``any`` or ``not``)."""
+    out: list[Predicate] = []
+    for predicate in predicates:
+        out.extend(_required(predicate.inner) if isinstance(predicate, AllOf) else [predicate])
+    return out
+
+
+def rule_reads(rule: object, found: set[str] | None = None) -> set[str]:
+    """Names of the selections a compiled rule reads, through ``all``/``any``/``not``/``each`` (not the selections
+    its where-clauses refer to: those qualify a member, e.g. who is a physician, and are no evidence themselves)."""
+    found = set() if found is None else found
+    if isinstance(rule, Selection):
+        found.add(rule.name)
+    elif isinstance(rule, list | tuple):
+        for item in rule:
+            rule_reads(item, found)
+    elif isinstance(rule, Rule):
+        for value in vars(rule).values():
+            rule_reads(value, found)
+    return found
+
+
+def check_duty_criterion_reads(
+    doc: Any, selections: dict[str, Selection], policies: list[tuple[str, Policy]], skip: set[str], problems: list[str]
+) -> None:
+    """Every selection a ``duty: true`` criterion reads (in ``applies-if``, ``met-if`` or ``not-met-if``) is bound
+    to this episode or a current state: such a criterion is not-met from absence once its deadline passed, so an
+    earlier episode's evidence must neither satisfy it nor make it apply. ``skip``: already reported as unscoped."""
+    readers: dict[str, list[str]] = {}
+    for file, policy in policies:
+        for criterion in policy.criteria():
+            if not criterion.duty:
+                continue
+            for rule in (criterion.applies_if, criterion.met_if, criterion.not_met_if):
+                for name in sorted(rule_reads(rule)):
+                    entry = f"{criterion.id} in {file}"
+                    if entry not in readers.setdefault(name, []):
+                        readers[name].append(entry)
+    for name in sorted(readers):
+        if name in skip or name not in selections or is_bound(name, selections):
+            continue
+        criteria = readers[name]
+        problems.append(
+            f"{_where(doc, name)}: read by the duty {'criterion' if len(criteria) == 1 else 'criteria'} "
+            f"{', '.join(criteria)}, but neither scoped nor a current state: an earlier episode's evidence would "
+            "count; if it is evidence of this episode give it 'scope: episode' (with 'grace') or "
+            "'scope: {from: BOUND, to: BOUND}', or take it from a scoped selection; if it is a state the patient is "
+            "in now give it 'current: true', or take it from a current selection"
+        )
+
+
 def load_mappings(folder: str | Path) -> Mappings:
     """Compile a mappings folder; raises MappingError listing every problem found."""
     folder = Path(folder)
@@ -331,6 +399,7 @@ def load_mappings(folder: str | Path) -> Mappings:
             problems.append(f"facts.yaml: selection {name}: required by the episode model (DATA-PROFILE §2)")
 
     policies: dict[str, Policy] = {}
+    parsed: list[tuple[str, Policy]] = []
     duties = {name: "marked duty: true" for name, sel in selections.items() if sel.duty}
     predicates = PredicateCompiler(facts, valuesets, set(selections))
     policy_dir = folder / "policies"
@@ -353,10 +422,13 @@ def load_mappings(folder: str | Path) -> Mappings:
             if policy.key in policies:
                 parser.problem("(file)", f"policy key {policy.key!r} defined twice")
             policies[policy.key] = policy
+            parsed.append((f"policies/{path.name}", policy))
         problems.extend(parser.problems)
 
     if facts_doc is not None:
         check_duty_scopes(facts_doc, selections, duties, problems)
+        unscoped = {name for name in duties if name in selections and not is_scoped(name, selections)}
+        check_duty_criterion_reads(facts_doc, selections, parsed, unscoped, problems)
 
     routes_doc = _read_yaml(folder / "payers.yaml", problems)
     routes = PayerRoutes([], [])

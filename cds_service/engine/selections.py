@@ -143,7 +143,11 @@ class FactIn(Predicate):
     values: frozenset[Any]
 
     def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
-        return any(v in self.values for v in ctx.values(self.fact, resource))
+        wanted = self.values
+        for v in ctx.values(self.fact, resource):  # loops, not any(generator): these tests are the engine's inner loop
+            if v in wanted:
+                return True
+        return False
 
 
 @dataclass
@@ -152,7 +156,11 @@ class FactInValueSet(Predicate):
     valueset: ValueSet
 
     def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
-        return any(self.valueset.contains_coding(v) for v in ctx.values(self.fact, resource))
+        contains = self.valueset.contains_coding
+        for v in ctx.values(self.fact, resource):
+            if contains(v):
+                return True
+        return False
 
 
 @dataclass
@@ -282,7 +290,10 @@ class AnyOf(Predicate):
     inner: list[Predicate]
 
     def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
-        return any(p.test(resource, ctx) for p in self.inner)
+        for p in self.inner:
+            if p.test(resource, ctx):
+                return True
+        return False
 
 
 @dataclass
@@ -290,7 +301,10 @@ class AllOf(Predicate):
     inner: list[Predicate]
 
     def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
-        return all(p.test(resource, ctx) for p in self.inner)
+        for p in self.inner:
+            if not p.test(resource, ctx):
+                return False
+        return True
 
 
 def specialize(predicate: Predicate, resource_type: str) -> Predicate | bool:
@@ -578,20 +592,35 @@ class Selection:
         for source in self.sources:
             if source in ctx.selections and source != self.name:
                 parent = ctx.selections[source].set_aside(ctx)
-                found.extend((r, why) for r, why in parent if all(p.test(r, ctx) for p in self.predicates))
+                kept = self._code_narrowed([r for r, _ in parent], ctx)
+                found.extend(
+                    (r, why) for r, why in parent if id(r) in kept and all(p.test(r, ctx) for p in self.predicates)
+                )
         ctx.set_aside_cache[self.name] = found
         return found
 
     def _scanned_members(self, ctx: EvaluationContext) -> list[Resource]:
-        """The resources that pass the tests, found by testing every candidate: the indexes narrow by the scope too,
-        and what a reason names must not depend on them."""
+        """The resources that pass the tests, whatever their time: the code indexes narrow the candidates, the time
+        indexes never do (they narrow by the scope too, and what a reason names must not depend on them)."""
         out: list[Resource] = []
         for source in self.sources:
-            predicates = (
-                self.predicates if source in ctx.selections or source in ctx.builtins else self._for_type(source)
-            )
-            if predicates is not None:
-                out.extend(r for r in ctx.source(source) if all(p.test(r, ctx) for p in predicates))
+            if source in ctx.selections or source in ctx.builtins:
+                out.extend(r for r in ctx.source(source) if all(p.test(r, ctx) for p in self.predicates))
+                continue
+            predicates = self._for_type(source)
+            if predicates is None:
+                continue
+            positions: set[int] | None = None
+            for predicate in predicates:
+                narrowed = _narrowing(predicate, source, ctx, timed=False)
+                if narrowed is not None:
+                    positions = set(narrowed) if positions is None else positions & narrowed
+            if positions is None:
+                candidates, rest = ctx.source(source), predicates
+            else:  # the index by code answers the top-level code tests exactly (as in _members)
+                candidates = ctx.at_positions(source, positions)
+                rest = [p for p in predicates if not isinstance(p, FactInValueSet)]
+            out.extend(r for r in candidates if all(p.test(r, ctx) for p in rest))
         return out
 
     def _why_set_aside(self, resource: Resource, ctx: EvaluationContext) -> str:
@@ -599,6 +628,8 @@ class Selection:
         when = self._time(resource, ctx)
         if self.scope is not None and not self.scope.admits(resource, when, ctx):
             if when is None:
+                if is_current(resource, state_time(ctx)):  # in force: set aside for naming another stay
+                    return "undated, made in another stay or program"
                 return "undated and not in force"
             day = f"{local_date(when, ctx.calendar.zone):%Y-%m-%d}"
             low = self.scope.low.resolve_low(ctx) if self.scope.low else None
@@ -624,8 +655,7 @@ class Selection:
         out: list[Resource] = []
         for source in self.sources:
             if source in ctx.selections or source in ctx.builtins:
-                members = self._narrowed(ctx.source(source), ctx)
-                out.extend(r for r in members if all(p.test(r, ctx) for p in self.predicates))
+                out.extend(_passing(self._narrowed(ctx.source(source), ctx), self.predicates, ctx))
                 continue
             predicates = self._for_type(source)
             if predicates is None:
@@ -638,7 +668,10 @@ class Selection:
             else:  # the index by code answers the top-level code tests exactly
                 candidates = ctx.at_positions(source, positions)
                 rest = [p for p in predicates if not isinstance(p, FactInValueSet)]
-            out.extend(r for r in candidates if all(p.test(r, ctx) for p in rest))
+            out.extend(_passing(candidates, rest, ctx))
+        if len(self.sources) > 1:  # a union of selections (plans made or updated in the stay) holds a resource once
+            seen: set[int] = set()
+            out = [r for r in out if not (id(r) in seen or seen.add(id(r)))]
         return out
 
     def _narrowed(self, members: list[Resource], ctx: EvaluationContext) -> list[Resource]:
@@ -655,6 +688,27 @@ class Selection:
             position = ctx.position_of(resource) if positions is not None else None
             if position is None or position in positions:  # a resource outside the record (a draft order): test it
                 kept.append(resource)
+        return kept
+
+    def _code_narrowed(self, members: list[Resource], ctx: EvaluationContext) -> set[int]:
+        """``id()`` of the members that the code indexes of their type cannot rule out (time windows play no part)."""
+        if len(members) <= FEW_CANDIDATES:
+            return {id(r) for r in members}
+        allowed: dict[str, set[int] | None] = {}
+        kept: set[int] = set()
+        for resource in members:
+            rtype = str(resource.get("resourceType"))
+            if rtype not in allowed:
+                positions: set[int] | None = None
+                for predicate in self.predicates:
+                    narrowed = _narrowing(predicate, rtype, ctx, timed=False)
+                    if narrowed is not None:
+                        positions = set(narrowed) if positions is None else positions & narrowed
+                allowed[rtype] = positions
+            positions = allowed[rtype]
+            position = ctx.position_of(resource) if positions is not None else None
+            if position is None or position in positions:  # a resource outside the record (a draft order): test it
+                kept.add(id(resource))
         return kept
 
     def _indexed(self, source: str, predicates: list[Predicate], ctx: EvaluationContext) -> set[int] | None:
@@ -695,6 +749,23 @@ class Selection:
     @property
     def title(self) -> str:
         return self.label or self.name
+
+
+def _passing(candidates: list[Resource], predicates: list[Predicate], ctx: EvaluationContext) -> list[Resource]:
+    """The candidates that pass every predicate, in order (plain loops: this is the engine's innermost loop)."""
+    if not predicates:
+        return list(candidates)
+    if len(predicates) == 1:
+        test = predicates[0].test
+        return [r for r in candidates if test(r, ctx)]
+    kept = []
+    for r in candidates:
+        for p in predicates:
+            if not p.test(r, ctx):
+                break
+        else:
+            kept.append(r)
+    return kept
 
 
 class PredicateCompiler:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,7 @@ from cds_service.record.patient_record import DataGap, GatheredRecord, PatientRe
 from cds_service.record.prefetch import render_prefetch
 from cds_service.record.referenced import missing_references
 from cds_service.record.request import HookRequest
+from cds_service.record.thread_cache import shared_threads
 
 logger = logging.getLogger("iop_cds.gather")
 
@@ -186,19 +189,34 @@ def _session(workers: int) -> requests.Session:
 def _run(client: FhirClient, fetches: list[_Fetch], workers: int) -> list[tuple[_Fetch, FetchResult]]:
     """Every fetch's result, waiting no longer than the client's deadline plus a margin.
 
-    A query still running then (a name lookup that hangs, a socket that never answers) becomes a gap; its
-    thread is left to end on its own timeouts rather than hold up the answer to the EHR.
+    At most ``workers`` queries of this call run at once, on the process's cached threads. A query still running
+    then (a name lookup that hangs, a socket that never answers) becomes a gap; its thread is left to end on its own
+    timeouts rather than hold up the answer to the EHR, and queries not yet started then are not sent.
     """
+    futures: list[Future[FetchResult]] = [Future() for _ in fetches]
+    pending = deque(zip(fetches, futures, strict=True))
+    stop = threading.Event()
 
-    def one(fetch: _Fetch) -> FetchResult:
-        return client.read(fetch.query) if fetch.read else client.search(fetch.query)
+    def drain() -> None:
+        while not stop.is_set():
+            try:
+                fetch, future = pending.popleft()
+            except IndexError:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(client.read(fetch.query) if fetch.read else client.search(fetch.query))
+            except Exception as exc:  # noqa: BLE001 - named as a gap by _outcome
+                future.set_exception(exc)
 
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(fetches))), thread_name_prefix="fhir")
+    threads = shared_threads()
+    for _ in range(max(1, min(workers, len(fetches)))):
+        threads.submit(drain)
     try:
-        futures = [pool.submit(one, fetch) for fetch in fetches]
         wait(futures, timeout=max(0.0, client.deadline - time.monotonic()) + DEADLINE_MARGIN_SECONDS)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop.set()
     return [(fetch, _outcome(future)) for fetch, future in zip(fetches, futures, strict=True)]
 
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fhir.resources.R4B.servicerequest import ServiceRequest
-from pydantic import ValidationError
-
 HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 NUBC_REVENUE = "https://www.nubc.org/CodeSystem/RevenueCodes"
 
@@ -63,15 +60,24 @@ class InvalidOrder(ValueError):
         self.index = index
 
 
+def load_order_model() -> Any:
+    """fhir.resources' R4B ServiceRequest model (imported on first use: with pydantic, a fifth of the start-up)."""
+    from fhir.resources.R4B.servicerequest import ServiceRequest
+
+    return ServiceRequest
+
+
 def find_iop_orders(draft_orders: list[dict[str, Any]]) -> list[IopOrder]:
     """The IOP ServiceRequests among the draft orders; each is validated as a FHIR ServiceRequest."""
+    from pydantic import ValidationError
+
     found: list[IopOrder] = []
     for index, resource in enumerate(draft_orders):
         code = iop_code(resource)
         if code is None:
             continue
         try:
-            ServiceRequest.model_validate(resource)
+            load_order_model().model_validate(resource)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))

@@ -45,7 +45,7 @@ tree:
       closed-world: true
       duty: true  # issue 15: only a duty whose deadline has passed is not-met when nothing is found
       due: {from: now, hours: 0}
-      met-if: {exists: mh-conditions}
+      met-if: {exists: cardtest.dx-in-force}
     - id: cardtest.plan
       text: A crisis plan exists.
       citation: "#3"
@@ -74,6 +74,12 @@ def mappings_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("mappings")
     for name in ("valuesets.yaml", "facts.yaml"):
         shutil.copy(PROJECT_ROOT / "mappings" / name, folder / name)
+    (folder / "facts").mkdir()
+    # a duty reads a state in force (check-mappings rejects an unbound one): the diagnosis current at the order
+    (folder / "facts" / "cardtest.yaml").write_text(
+        "selections:\n  cardtest.dx-in-force:\n    label: active mental-health diagnosis\n"
+        "    from: mh-conditions\n    time: condition.onset\n    current: true\n"
+    )
     (folder / "policies").mkdir()
     (folder / "policies" / "cardtest.yaml").write_text(CARD_POLICY)
     (folder / "payers.yaml").write_text("routes: []\ndefault: [cardtest]\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sentence_cases import SentenceCase, check
+from sentence_cases import SentenceCase, check, evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the record builders of the golden-patient tests
 
@@ -807,3 +807,37 @@ CASES += [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_sentence(case: SentenceCase) -> None:
     check(case)
+
+
+# --- Episode scope of what the duties read (issue 15): an earlier stay's evidence no longer counts ---------------
+
+
+def goal_only_on_a_2019_plan(b: dict[str, Any]) -> None:
+    """This stay's plan lists no goal; the measurable goal is the one of a plan from a 2019 outpatient episode."""
+    plan = the(b, "P8-tp")
+    plan.pop("goal")
+    old = {**plan, "id": "P8-tp-2019", "status": "completed", "created": "2019-04-01T10:00:00-06:00",
+           "goal": [{"reference": "Goal/P8-goal"}]}  # fmt: skip
+    add(b, old)
+
+
+EPISODE_CASES: list[tuple[SentenceCase, str]] = [
+    (continued("bh803.doc.6-tx-plan-physician-signed-goals", "met", Q_TX_PLAN, name="this-plans-goal"), "P8-goal"),
+    (
+        continued("bh803.doc.6-tx-plan-physician-signed-goals", "not-met", Q_TX_PLAN, goal_only_on_a_2019_plan,
+                  name="a-2019-plans-goal-is-not-this-plans"),
+        "measurable goal of this stay's treatment plan",
+    ),
+    (
+        continued("bh803.program.2-individualized-plan-mdt", "not-met", Q_PLAN_MDT, goal_only_on_a_2019_plan,
+                  name="a-2019-plans-goal-is-not-this-plans"),
+        "measurable goal of this stay's treatment plan",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "reason"), EPISODE_CASES, ids=lambda c: c.id if isinstance(c, SentenceCase) else "")
+def test_duty_evidence_is_this_episodes(case: SentenceCase, reason: str) -> None:
+    """The duty reads this stay's evidence: status, and the reason that names what was (not) found."""
+    check(case)
+    assert reason in evaluate(case)[case.criterion]["reason"]

@@ -1281,6 +1281,15 @@ CASES: list[tuple[str, str, str, Callable[[Bundle], None] | None, str]] = [
         "not-met",
     ),
     (
+        # DATA-PROFILE §2: "in a retrospective review, noshow: it *was* scheduled"; a no-show status exists only
+        # after the appointment's time, so a record holding it is read in retrospect.
+        "cca.discharge.5-aftercare-appt-7d",
+        "D",
+        "no-show appointment on day 3 (it was scheduled)",
+        res("P6-therapy-appt", setting(start="2025-04-28T10:00:00-04:00", status="noshow")),
+        "met",
+    ),
+    (
         "cca.discharge.5-aftercare-appt-7d",
         "D",
         "primary care visit on day 3 is not behavioral health",

@@ -363,3 +363,85 @@ def test_48_hour_duties_show_their_due_time_at_order_sign() -> None:
         assert found[criterion]["status"] == "pending"
         assert found[criterion]["due"].startswith("2025-03-05T09:00:00")
     assert len(resources(from_golden("P5", _admission_only)(), "ServiceRequest")) == 1
+
+
+# --- Episode scope of what the duties read (issue 15): an earlier stay's evidence no longer counts ---------------
+
+
+def _audit_c(when: str, score: int) -> Change:
+    screen = {
+        "resourceType": "Observation",
+        "id": f"P5-audit-c-{when[:4]}",
+        "status": "final",
+        "subject": {"reference": "Patient/P5-patient"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "75626-2", "display": "AUDIT-C total score"}]},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": score, "unit": "{score}"},
+    }
+    return lambda b: add(b, screen)
+
+
+def _sud_diagnosis_abated_in_2021(b: dict[str, Any]) -> None:
+    """The opioid dependence is still flagged active, but its abatement was recorded in 2021."""
+    by_id(b, "P5-cond-2")["abatementDateTime"] = "2021-08-01"
+
+
+def _inpatient_safety_plan(b: dict[str, Any]) -> None:
+    """The inpatient unit wrote the safety plan the evening before the IOP started, for its own stay."""
+    _inpatient_discharge_plan(b)
+    _crisis_plan("2025-03-02T18:00:00-05:00")(b)
+    by_id(b, "P5-crp")["encounter"] = {"reference": "Encounter/P5-inpatient"}
+
+
+EPISODE_CASES: list[tuple[SentenceCase, str]] = [
+    (
+        discharge(
+            "molina.components.1c-crisis-safety-plan", "not-met", Q_CRISIS, _inpatient_safety_plan,
+            name="the-inpatient-units-safety-plan-is-not-the-iops",
+        ),
+        "made in another stay or program",
+    ),
+    (
+        discharge(
+            "molina.components.1c-crisis-safety-plan", "met", Q_CRISIS, _inpatient_safety_plan,
+            _set("P5-crp", meta={"lastUpdated": "2025-03-12T11:00:00-04:00"}), name="updated-during-the-stay",
+        ),
+        "P5-crp",
+    ),
+    (
+        discharge(
+            "molina.components.1c-crisis-safety-plan", "met", Q_CRISIS,
+            _crisis_plan("2025-03-04T10:00:00-05:00", last_updated="2025-03-12T10:00:00-04:00"),
+            name="made-and-updated-in-the-stay-counts-once",
+        ),
+        "1 × crisis prevention or safety plan developed or updated during this stay: CarePlan/P5-crp",
+    ),
+    (
+        discharge(
+            "molina.components.1j-sud-assessment", "not-applicable", Q_SUD, _no_sud, _sud_assessment_only_in("2023"),
+            _audit_c("2019-06-01T10:00:00-04:00", 6), name="a-2019-audit-c-indicates-nothing-now",
+        ),
+        "",
+    ),
+    (
+        discharge(
+            "molina.components.1j-sud-assessment", "not-met", Q_SUD, _no_sud, _sud_assessment_only_in("2023"),
+            _audit_c("2025-02-20T10:00:00-05:00", 6), name="this-admissions-audit-c-indicates-it",
+        ),
+        "substance use assessment",
+    ),
+    (
+        discharge(
+            "molina.components.1j-sud-assessment", "not-applicable", Q_SUD, _sud_diagnosis_abated_in_2021,
+            _sud_assessment_only_in("2023"), name="a-disorder-abated-in-2021-is-not-in-force",
+        ),
+        "",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "reason"), EPISODE_CASES, ids=lambda c: c.id if isinstance(c, SentenceCase) else "")
+def test_duty_evidence_is_this_episodes(case: SentenceCase, reason: str) -> None:
+    """The duty reads this stay's evidence (or a state in force): status and the reason that names why."""
+    check(case)
+    assert reason in evaluate(case)[case.criterion]["reason"]

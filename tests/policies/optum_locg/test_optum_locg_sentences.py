@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sentence_cases import Bundle, SentenceCase, add, by_id, check, drop, from_golden, resources
+from sentence_cases import Bundle, SentenceCase, add, by_id, check, drop, evaluate, from_golden, resources
 
 POLICY = "optum-locg"
 P = POLICY + "."
@@ -974,3 +974,116 @@ CASES: list[SentenceCase] = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_sentence(case: SentenceCase) -> None:
     check(case)
+
+
+# --- Episode scope of what the duties read (issue 15): another stay's evidence no longer counts ------------------
+
+ED_VISIT_DURING_THE_STAY = {
+    "resourceType": "Encounter",
+    "id": "ed-0215",
+    "status": "finished",
+    "class": {"system": ACT, "code": "EMER"},
+    "subject": {"reference": "Patient/P4-patient"},
+    "period": {"start": "2025-02-15T21:00:00-05:00", "end": "2025-02-16T02:00:00-05:00"},
+}
+
+
+def ed_instructions_only(bundle: Bundle) -> None:
+    """The only written instructions are the emergency department's, from a visit during the stay."""
+    instructions = {**by_id(bundle, "P4-instructions"), "id": "ed-instructions", "date": "2025-02-16T02:00:00-05:00"}
+    instructions["context"] = {"encounter": [{"reference": "Encounter/ed-0215"}]}
+    drop(bundle, lambda r: r.get("id") == "P4-instructions")
+    add(bundle, ED_VISIT_DURING_THE_STAY, instructions)
+
+
+def discharge_plan_review(encounter: str) -> Change:
+    """The discharge plan is never revised itself; a plan-of-care note of 02-20 reviews it, written at ENCOUNTER."""
+
+    def change(bundle: Bundle) -> None:
+        by_id(bundle, "P4-dcp")["meta"] = {"lastUpdated": "2025-02-05T15:00:00-05:00"}
+        note = {**by_id(bundle, "P4-review-12"), "id": "dcp-review", "date": "2025-02-20T14:00:00-05:00"}
+        note["context"] = {"related": [{"reference": "CarePlan/P4-dcp"}], "encounter": [{"reference": encounter}]}
+        add(bundle, note)
+
+    return change
+
+
+def undated_peer_referral(encounter: str | None) -> Change:
+    """A peer-support referral with no authored date, still active, made at ENCOUNTER (None: not said)."""
+    referral = {
+        "resourceType": "ServiceRequest",
+        "id": "peer-referral",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/P4-patient"},
+        "code": coding(HCPCS, "H0038"),
+    }
+    if encounter:
+        referral["encounter"] = {"reference": encounter}
+    return with_(referral)
+
+
+def stay_in_progress_since(start: str) -> Change:
+    """A psychiatric inpatient stay with no end, still marked in progress, begun on START."""
+    return lambda bundle: add(
+        bundle, {**by_id(bundle, "P4-ip"), "id": "ip-open", "status": "in-progress", "period": {"start": start}}
+    )
+
+
+Q_10B6 = TEN + "Linkages with peer services and other community resources."
+Q_10G = TEN + "Confirmation that the member was provided with written instruction for what to do in the event that "
+Q_10G += "a crisis arises prior to the first follow-up appointment."
+
+EPISODE_CASES: list[tuple[SentenceCase, str]] = [
+    (d("discharge.10g-written-crisis-instructions", "met", Q_10G, name="the-iops-instructions"), "P4-instructions"),
+    (
+        d("discharge.10g-written-crisis-instructions", "not-met", Q_10G, ed_instructions_only,
+          name="an-emergency-visits-instructions-are-not-the-iops"),
+        "made in another stay or program",
+    ),
+    (
+        d("discharge.9a-dc-plan-updated", "met", NINE_A, discharge_plan_review("Encounter/P4-prog"),
+          name="reviewed-in-a-program-note"),
+        "dcp-review",
+    ),
+    (
+        d("discharge.9a-dc-plan-updated", "not-met", NINE_A, discharge_plan_review("Encounter/P4-ip"),
+          name="a-note-written-at-the-inpatient-stay-is-not-the-iops-review"),
+        "made in another stay or program",
+    ),
+    (d("discharge.10b6-peer-community-linkage", "met", Q_10B6, AA_REFERRAL, name="referral-of-this-stay"), "aa"),
+    (
+        d("discharge.10b6-peer-community-linkage", "met", Q_10B6, undated_peer_referral(None),
+          name="undated-referral-in-force"),
+        "peer-referral",
+    ),
+    (
+        d("discharge.10b7-crisis-plan", "not-met", TEN + "A crisis plan",
+          edit("P4-crp", lambda r: r.update(status="completed", created="2022-01-10T10:00:00-05:00",
+                                            period={"start": "2022-01-10", "end": "2022-06-01"})),
+          name="a-crisis-plan-closed-in-2022-is-not-in-force"),
+        "no longer in force",
+    ),
+    (
+        d("discharge.10b6-peer-community-linkage", "not-met", Q_10B6, undated_peer_referral("Encounter/P4-ip"),
+          name="the-inpatient-units-referral-is-not-the-iops-linkage"),
+        "found ServiceRequest/peer-referral (undated, made in another stay or program)",
+    ),
+    (
+        d("process.6a-psychiatrist-eval-3d", "met", SIX_A, *NO_DIRECT_IP, stay_in_progress_since("2025-01-25"),
+          name="order-signed-on-a-unit-still-in-progress"),
+        "",
+    ),
+    (
+        d("process.6a-psychiatrist-eval-3d", "not-applicable", SIX_A, *NO_DIRECT_IP,
+          stay_in_progress_since("2019-03-01"), name="a-stay-left-in-progress-since-2019-is-stale"),
+        "",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "reason"), EPISODE_CASES, ids=lambda c: c.id if isinstance(c, SentenceCase) else "")
+def test_duty_evidence_is_this_episodes(case: SentenceCase, reason: str) -> None:
+    """The duty reads this stay's evidence: status, and the reason that names what counted or was set aside."""
+    check(case)
+    assert reason in evaluate(case)[case.criterion]["reason"]
