@@ -15,6 +15,7 @@ import logging
 import shutil
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -52,7 +53,7 @@ WORKER_CONFIG = {
     "distributed.p2p.storage.buffer": "32 MiB",
 }
 """Settings of the LocalCluster's workers that bound their memory (a cluster given by address keeps its own)."""
-COLUMNS = ["patient", "text", "line", "file", "problem"]
+COLUMNS = ["patient", "text", "line", "file", "problem", "part"]
 RESULT_COLUMNS = ["table", "payload"]
 WORK_DIR = "_work"
 
@@ -77,9 +78,11 @@ class AuditSummary:
     input_patients: int = 0
 
 
-def _frame(rows: list[tuple[str, str, int, str, str]]) -> pd.DataFrame:
+def _frame(rows: list[tuple[str, str, int, str, str, int]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.astype({"patient": "string", "text": "string", "line": "int64", "file": "string", "problem": "string"})
+    return frame.astype(
+        {"patient": "string", "text": "string", "line": "int64", "file": "string", "problem": "string", "part": "int64"}
+    )
 
 
 def release_memory() -> None:
@@ -98,29 +101,38 @@ def release_memory() -> None:
 
 
 @lru_cache(maxsize=4)
-def _wanted(path: str) -> frozenset[str]:
-    return frozenset(Path(path).read_text(encoding="utf-8").split())
+def _wanted(path: str) -> dict[str, int]:
+    return {patient: rank for rank, patient in enumerate(Path(path).read_text(encoding="utf-8").split())}
 
 
-def block_frame(block: Block, wanted: str | None = None) -> pd.DataFrame:
-    """The rows of one input block as a DataFrame (patient, resource JSON, line, file, problem).
+def _partition(patient: str, rank: int | None, partitions: int) -> int:
+    """The shuffled partition of a patient: by rank among the patients to audit, else by a stable hash of the id."""
+    if rank is not None:
+        return min(rank // PATIENTS_PER_PARTITION, partitions - 1)
+    return zlib.crc32(patient.encode("utf-8")) % partitions
+
+
+def block_frame(block: Block, wanted: str | None = None, partitions: int = 1) -> pd.DataFrame:
+    """The rows of one input block as a DataFrame (patient, resource JSON, line, file, problem, partition).
 
     With ``wanted`` (a file of patient ids, one a line), a resource of any other patient is not kept: that patient
     gets one row without text per block, so that patients are still counted, and the block's frame holds only
-    what will be evaluated (a tenth of an export, typically) and its bad lines.
+    what will be evaluated (a tenth of an export, typically) and its bad lines. A wanted patient's partition is its
+    rank in that file divided by ``PATIENTS_PER_PARTITION``: every partition gets the same number of patients.
     """
     if wanted is None:
-        return _frame(list(read_block(block)))
+        return _frame([(*row, _partition(row[0], None, partitions)) for row in read_block(block)])
     keep = _wanted(wanted)
-    rows: list[tuple[str, str, int, str, str]] = []
+    rows: list[tuple[str, str, int, str, str, int]] = []
     others: set[str] = set()
     for row in read_block(block):
         patient, problem = row[0], row[4]
-        if problem or patient in keep:
-            rows.append(row)
+        rank = keep.get(patient)
+        if problem or rank is not None:
+            rows.append((*row, _partition(patient, rank, partitions)))
         elif patient not in others:
             others.add(patient)
-            rows.append((patient, "", 0, row[3], ""))
+            rows.append((patient, "", 0, row[3], "", 0))
     frame = _frame(rows)
     del rows, others
     release_memory()
@@ -253,14 +265,19 @@ def run_audit(
             audited = len(wanted)
         else:
             audited = len(plan.blocks)  # one Bundle per patient
+        count = partitions or max(2, -(-audited // PATIENTS_PER_PARTITION))
         with dask.config.set({"dataframe.convert-string": False}):
-            frames = dd.from_map(block_frame, plan.blocks, wanted=wanted_file, meta=_frame([]), enforce_metadata=False)
+            frames = dd.from_map(
+                block_frame, plan.blocks, wanted=wanted_file, partitions=count, meta=_frame([]), enforce_metadata=False
+            )
             bad = frames[frames["problem"] != ""][["file", "line", "problem"]]
-            good = frames[frames["problem"] == ""][["patient", "text", "file", "line"]]
+            good = frames[frames["problem"] == ""][["patient", "text", "file", "line", "part"]]
             patients_read = good["patient"].nunique()
             good = good[good["text"] != ""]
-            count = partitions or max(2, -(-audited // PATIENTS_PER_PARTITION))
-            shuffled = good.shuffle("patient", npartitions=count, shuffle_method="p2p")
+            # Each row goes to the partition its block assigned (divisions 0, 1, ..., count), not to a hash of the
+            # patient: a hash fills some partitions with more patients than others, and the fullest one, which sets
+            # a worker's peak, grew with the number of partitions, i.e. with the input.
+            shuffled = good.set_index("part", divisions=list(range(count + 1)), shuffle_method="p2p")
             meta = pd.DataFrame({"table": pd.Series(dtype="string"), "payload": pd.Series(dtype="string")})
             results = shuffled.map_partitions(
                 audit_partition,
