@@ -105,23 +105,25 @@ def _wanted(path: str) -> dict[str, int]:
     return {patient: rank for rank, patient in enumerate(Path(path).read_text(encoding="utf-8").split())}
 
 
-def _partition(patient: str, rank: int | None, partitions: int) -> int:
+def _partition(patient: str, rank: int | None, partitions: int, per_partition: int) -> int:
     """The shuffled partition of a patient: by rank among the patients to audit, else by a stable hash of the id."""
     if rank is not None:
-        return min(rank // PATIENTS_PER_PARTITION, partitions - 1)
+        return min(rank // per_partition, partitions - 1)
     return zlib.crc32(patient.encode("utf-8")) % partitions
 
 
-def block_frame(block: Block, wanted: str | None = None, partitions: int = 1) -> pd.DataFrame:
+def block_frame(
+    block: Block, wanted: str | None = None, partitions: int = 1, per_partition: int = PATIENTS_PER_PARTITION
+) -> pd.DataFrame:
     """The rows of one input block as a DataFrame (patient, resource JSON, line, file, problem, partition).
 
     With ``wanted`` (a file of patient ids, one a line), a resource of any other patient is not kept: that patient
     gets one row without text per block, so that patients are still counted, and the block's frame holds only
     what will be evaluated (a tenth of an export, typically) and its bad lines. A wanted patient's partition is its
-    rank in that file divided by ``PATIENTS_PER_PARTITION``: every partition gets the same number of patients.
+    rank in that file divided by ``per_partition``: every partition gets the same number of patients.
     """
     if wanted is None:
-        return _frame([(*row, _partition(row[0], None, partitions)) for row in read_block(block)])
+        return _frame([(*row, _partition(row[0], None, partitions, per_partition)) for row in read_block(block)])
     keep = _wanted(wanted)
     rows: list[tuple[str, str, int, str, str, int]] = []
     others: set[str] = set()
@@ -129,7 +131,7 @@ def block_frame(block: Block, wanted: str | None = None, partitions: int = 1) ->
         patient, problem = row[0], row[4]
         rank = keep.get(patient)
         if problem or rank is not None:
-            rows.append((*row, _partition(patient, rank, partitions)))
+            rows.append((*row, _partition(patient, rank, partitions, per_partition)))
         elif patient not in others:
             others.add(patient)
             rows.append((patient, "", 0, row[3], "", 0))
@@ -268,7 +270,13 @@ def run_audit(
         count = partitions or max(2, -(-audited // PATIENTS_PER_PARTITION))
         with dask.config.set({"dataframe.convert-string": False}):
             frames = dd.from_map(
-                block_frame, plan.blocks, wanted=wanted_file, partitions=count, meta=_frame([]), enforce_metadata=False
+                block_frame,
+                plan.blocks,
+                wanted=wanted_file,
+                partitions=count,
+                per_partition=-(-audited // count),
+                meta=_frame([]),
+                enforce_metadata=False,
             )
             bad = frames[frames["problem"] != ""][["file", "line", "problem"]]
             good = frames[frames["problem"] == ""][["patient", "text", "file", "line", "part"]]

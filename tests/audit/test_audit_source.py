@@ -204,3 +204,15 @@ def test_a_block_keeps_the_resources_of_patients_to_evaluate_and_counts_the_othe
         ("pat-a", "o5", 6, ""),
     ]
     assert len(block_frame(block)) == 6  # without a list of patients, every line is kept
+
+
+def test_a_block_puts_the_audited_patients_in_partitions_of_equal_count(tmp_path: Path) -> None:
+    patients = [f"pat-{i}" for i in range(7)]
+    lines = [_obs(i * 2 + k, p) for i, p in enumerate(patients) for k in range(1 + i % 3)]
+    (tmp_path / "Observation.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "wanted.txt").write_text("".join(f"{p}\n" for p in patients), encoding="utf-8")
+    (block,) = plan_input(tmp_path).blocks
+    frame = block_frame(block, str(tmp_path / "wanted.txt"), partitions=3, per_partition=3)
+    parts = dict(zip(frame["patient"], frame["part"], strict=False))
+    # By rank in the list: three patients a partition however many resources each has; the last takes the rest.
+    assert parts == {"pat-0": 0, "pat-1": 0, "pat-2": 0, "pat-3": 1, "pat-4": 1, "pat-5": 1, "pat-6": 2}
