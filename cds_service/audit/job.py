@@ -120,7 +120,8 @@ def block_frame(
     With ``wanted`` (a file of patient ids, one a line), a resource of any other patient is not kept: that patient
     gets one row without text per block, so that patients are still counted, and the block's frame holds only
     what will be evaluated (a tenth of an export, typically) and its bad lines. A wanted patient's partition is its
-    rank in that file divided by ``per_partition``: every partition gets the same number of patients.
+    rank in that file divided by ``per_partition``: every partition gets the same number of patients. Any other
+    patient's row goes to one partition by a hash of its id (each patient is counted once), a bad line by its number.
     """
     if wanted is None:
         return _frame([(*row, _partition(row[0], None, partitions, per_partition)) for row in read_block(block)])
@@ -130,11 +131,13 @@ def block_frame(
     for row in read_block(block):
         patient, problem = row[0], row[4]
         rank = keep.get(patient)
-        if problem or rank is not None:
+        if problem:
+            rows.append((*row, row[2] % partitions))
+        elif rank is not None:
             rows.append((*row, _partition(patient, rank, partitions, per_partition)))
         elif patient not in others:
             others.add(patient)
-            rows.append((patient, "", 0, row[3], "", 0))
+            rows.append((patient, "", 0, row[3], "", _partition(patient, None, partitions, per_partition)))
     frame = _frame(rows)
     del rows, others
     release_memory()
@@ -158,9 +161,14 @@ def audit_partition(
     """Evaluate every patient of one shuffled partition; criteria go to Parquet, targets and problems come back."""
     shared = _shared(shared_path)
     part = int(partition_info["number"]) if partition_info else 0
+    bad = frame[frame["problem"] != ""]
+    good = frame[frame["problem"] == ""]
+    # Every patient's rows come to one partition only: the counts of all partitions add up to the export's.
+    results: list[tuple[str, str]] = [("patients", str(good["patient"].nunique()))]
+    lines = zip(bad["file"], bad["line"], bad["problem"], strict=True)
+    results.extend(("bad", json.dumps([file, int(number), reason])) for file, number, reason in lines)
     criteria: list[dict[str, Any]] = []
-    results: list[tuple[str, str]] = []
-    ordered = frame.sort_values(["patient", "file", "line"], kind="stable")
+    ordered = good[good["text"] != ""].sort_values(["patient", "file", "line"], kind="stable")
     for patient, group in ordered.groupby("patient", sort=True):
         rows = list(zip(group["text"], group["file"], group["line"], strict=True))
         audit = audit_patient(str(patient), rows, shared, frozenset(types), options, settings)
@@ -168,7 +176,7 @@ def audit_partition(
         results.extend(("target", json.dumps(t)) for t in audit.targets)
         results.extend(("problem", json.dumps([p.file, p.line, p.reason])) for p in audit.problems)
     write_criteria(criteria, Path(out), part)
-    del criteria, ordered
+    del criteria, ordered, good, bad
     release_memory()
     return pd.DataFrame(results, columns=RESULT_COLUMNS).astype({"table": "string", "payload": "string"})
 
@@ -278,14 +286,13 @@ def run_audit(
                 meta=_frame([]),
                 enforce_metadata=False,
             )
-            bad = frames[frames["problem"] != ""][["file", "line", "problem"]]
-            good = frames[frames["problem"] == ""][["patient", "text", "file", "line", "part"]]
-            patients_read = good["patient"].nunique()
-            good = good[good["text"] != ""]
-            # Each row goes to the partition its block assigned (divisions 0, 1, ..., count), not to a hash of the
-            # patient: a hash fills some partitions with more patients than others, and the fullest one, which sets
-            # a worker's peak, grew with the number of partitions, i.e. with the input.
-            shuffled = good.set_index("part", divisions=list(range(count + 1)), shuffle_method="p2p")
+            # Bad lines and the patient count ride through the shuffle with the resources, not in side branches of
+            # the graph: a worker keeps the state of every task whose results are still wanted, and a side output per
+            # block kept the tasks of every block (a dozen each, unfused) until the end, so their number grew with the
+            # input. Each row goes to the partition its block assigned (divisions 0, 1, ..., count), not to a hash of
+            # the patient: a hash fills some partitions with more patients than others, and the fullest one, which
+            # sets a worker's peak, grew with the number of partitions, i.e. with the input.
+            shuffled = frames.set_index("part", divisions=list(range(count + 1)), shuffle_method="p2p")
             meta = pd.DataFrame({"table": pd.Series(dtype="string"), "payload": pd.Series(dtype="string")})
             results = shuffled.map_partitions(
                 audit_partition,
@@ -297,13 +304,13 @@ def run_audit(
                 meta=meta,
                 enforce_metadata=False,
             )
-            futures = client.compute([results, bad, patients_read])
+            futures = client.compute(results)
             if progress is not None:
                 from distributed import progress as show_progress
 
                 show_progress(futures, notebook=False)
                 progress.write("\n")
-            evaluated, bad_rows, patients = client.gather(futures)
+            evaluated = client.gather(futures)
         peaks = client.run(_peak_memory_mb)
     finally:
         # The progress bar's scheduler feed is cancelled on close; that is not an error worth a traceback.
@@ -312,12 +319,14 @@ def run_audit(
         if cluster is not None:
             cluster.close()
         shutil.rmtree(work, ignore_errors=True)
-    problems += [Problem(str(f), int(n), str(r)) for f, n, r in bad_rows.itertuples(index=False)]
     targets: list[dict[str, Any]] = []
+    patients = 0
     for table, payload in evaluated.itertuples(index=False):
-        if table == "target":
+        if table == "patients":
+            patients += int(payload)
+        elif table == "target":
             targets.append(json.loads(payload))
-        elif table == "problem":
+        elif table in ("problem", "bad"):
             file, line, reason = json.loads(payload)
             problems.append(Problem(file, line, reason))
     targets.sort(key=lambda t: (t["patient"], t["episode"]))
