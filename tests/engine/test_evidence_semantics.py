@@ -361,3 +361,18 @@ def test_each_failed_key_makes_its_types_unreadable() -> None:
     assert unreadable["*"] == ["conditions", "referenced Practitioner"]
     assert unreadable["Practitioner"] == ["referenced Practitioner"]
     assert unreadable_types([], PREFETCH_TEMPLATES["order-sign"]) == {}
+
+
+def test_a_service_citing_a_duplicate_session_record_is_of_this_episode() -> None:
+    # The group services of 4 April cite the record that the resend stands in for: still this episode's services.
+    resent = run(
+        from_golden("P6", _session_resent_after_its_notes),
+        "cca",
+        P6_AT,
+        hook="encounter-discharge",
+        encounter_id="P6-prog",
+    )
+    therapy = resent["cca.components.05-therapy-ind-group-family"]
+    assert therapy["status"] == "met"
+    assert "Procedure/P6-group-04-1" in therapy["evidence"]
+    assert "made in another stay or program" not in therapy["reason"]
