@@ -1,0 +1,94 @@
+"""BH803 (Optum Medicare Coverage Summary, IOP), reviewer cases: verdicts a reader of the policy text gives on messy,
+real-shaped records, each one change from golden patient P8 (discharge from the IOP on 2025-03-07)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sentence_cases import Bundle, SentenceCase, add, evaluate, from_golden, quote_is_in
+
+POLICY = "bh803"
+TEXT = "optum-medicare-bh803-iop.txt"
+P8_DISCHARGE_AT = "2025-03-07T12:30:00-07:00"  # sessions Mon/Wed/Fri from 2025-01-06, the last on 2025-03-07
+NOT_INPATIENT = "bh803.excluded.1-not-inpatient"
+QUOTE = (
+    "The following services are excluded from the scope of intensive outpatient services … "
+    "Services to hospital inpatients"
+)
+
+
+def inpatient(eid: str, status: str, start: str, end: str | None = None) -> Any:
+    """Add an inpatient Encounter of P8 (class IMP) with this status and period."""
+
+    def change(bundle: Bundle) -> None:
+        period = {"start": start} | ({"end": end} if end else {})
+        add(
+            bundle,
+            {
+                "resourceType": "Encounter",
+                "id": eid,
+                "status": status,
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+                "subject": {"reference": "Patient/P8-patient"},
+                "period": period,
+            },
+        )
+
+    return change
+
+
+def verdict(change: Any) -> dict[str, Any]:
+    case = SentenceCase(
+        NOT_INPATIENT, "?", QUOTE, from_golden("P8", change), "encounter-discharge", P8_DISCHARGE_AT, POLICY
+    )
+    return evaluate(case)[NOT_INPATIENT]
+
+
+def test_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # A stay left in-progress since 2023 is a stale status, not proof that 27 IOP sessions went to an inpatient.
+        (
+            "stale in-progress stay from 2023",
+            inpatient("P8-old-ip", "in-progress", "2023-05-01T10:00:00-07:00"),
+            "unknown",
+            "inpatient stay in progress with no planned end",
+        ),
+        # A stay that began during the IOP and was closed without an end: whether sessions fell inside is unknown.
+        (
+            "finished stay with no end, begun during the IOP",
+            inpatient("P8-med-ip", "finished", "2025-03-05T06:00:00-07:00"),
+            "unknown",
+            "begun during the IOP with no end recorded",
+        ),
+        # Positive evidence: the 03-05 session falls inside a recorded stay, or after the start of a current one.
+        (
+            "session inside a recorded stay",
+            inpatient("P8-ip", "finished", "2025-03-05T06:00:00-07:00", "2025-03-06T10:00:00-07:00"),
+            "not-met",
+            "Encounter/P8-prog-sess-0305 overlaps Encounter/P8-ip",
+        ),
+        (
+            "session after the start of a current stay",
+            inpatient("P8-ip", "in-progress", "2025-03-05T06:00:00-07:00"),
+            "not-met",
+            "Encounter/P8-prog-sess-0305 overlaps Encounter/P8-ip",
+        ),
+        # A stay long over is no finding.
+        (
+            "stay ended in 2023",
+            inpatient("P8-ip", "finished", "2023-03-05T06:00:00-07:00", "2023-03-16T10:00:00-07:00"),
+            "met",
+            "no inpatient stay in progress",
+        ),
+    ],
+)
+def test_services_to_hospital_inpatients(name: str, change: Any, status: str, phrase: str) -> None:
+    got = verdict(change)
+    assert got["status"] == status, f"{name}: “{QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
