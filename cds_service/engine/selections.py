@@ -441,16 +441,29 @@ class Scope:
         """Whether the window hangs on the episode's dates, which come from the program Encounter."""
         return self.episode or any(b is not None and b.anchor in EPISODE_ANCHORS for b in (self.low, self.high))
 
-    def admits(self, resource: Resource, when: datetime | None, ctx: EvaluationContext) -> bool:
-        """Whether a member dated ``when`` belongs to the window; an undated one only while it is in force."""
+    def bounds(self, ctx: EvaluationContext) -> tuple[bool, datetime | None, datetime | None]:
+        """(known, low, high) of the window in this evaluation; not known when an anchor of a bound is unknown."""
+        low = self.low.resolve_low(ctx) if self.low else None
+        high = self.high.resolve_high(ctx) if self.high else None
+        return not ((self.low and low is None) or (self.high and high is None)), low, high
+
+    def admits(
+        self,
+        resource: Resource,
+        when: datetime | None,
+        ctx: EvaluationContext,
+        bounds: tuple[bool, datetime | None, datetime | None] | None = None,
+    ) -> bool:
+        """Whether a member dated ``when`` belongs to the window; an undated one only while it is in force.
+
+        ``bounds``: ``self.bounds(ctx)`` when the caller tests many members (resolving them is most of the test)."""
         if when is None:
             # No date to place it by: a resource still in force is this episode's; a closed one proves nothing.
             return is_current(resource, state_time(ctx)) and not (
                 self.episode and _made_in_another_encounter(resource, ctx)
             )
-        low = self.low.resolve_low(ctx) if self.low else None
-        high = self.high.resolve_high(ctx) if self.high else None
-        if (self.low and low is None) or (self.high and high is None):
+        known, low, high = bounds if bounds is not None else self.bounds(ctx)
+        if not known:
             return False
         if (low is not None and when < low) or (high is not None and when > high):
             return False
@@ -573,7 +586,8 @@ class Selection:
     def evaluate(self, ctx: EvaluationContext) -> list[Resource]:
         members = self._members(ctx)
         if self.scope is not None:
-            members = [r for r in members if self.scope.admits(r, self._time(r, ctx), ctx)]
+            scope, bounds = self.scope, self.scope.bounds(ctx)
+            members = [r for r in members if scope.admits(r, self._time(r, ctx), ctx, bounds)]
         if self.current:
             at = state_time(ctx)
             members = [r for r in members if is_current(r, at)]
@@ -586,8 +600,9 @@ class Selection:
             return cached
         found: list[tuple[Resource, str]] = []
         if self.scope is not None or self.current:
+            bounds = self.scope.bounds(ctx) if self.scope is not None else None
             for r in self._scanned_members(ctx):
-                why = self._why_set_aside(r, ctx)
+                why = self._why_set_aside(r, ctx, bounds)
                 if why:
                     found.append((r, why))
         for source in self.sources:
@@ -624,17 +639,21 @@ class Selection:
             out.extend(r for r in candidates if all(p.test(r, ctx) for p in rest))
         return out
 
-    def _why_set_aside(self, resource: Resource, ctx: EvaluationContext) -> str:
+    def _why_set_aside(
+        self,
+        resource: Resource,
+        ctx: EvaluationContext,
+        bounds: tuple[bool, datetime | None, datetime | None] | None = None,
+    ) -> str:
         """Why a resource that passes the tests is not a member: outside the window, another stay, not in force."""
         when = self._time(resource, ctx)
-        if self.scope is not None and not self.scope.admits(resource, when, ctx):
+        if self.scope is not None and not self.scope.admits(resource, when, ctx, bounds):
             if when is None:
                 if is_current(resource, state_time(ctx)):  # in force: set aside for naming another stay
                     return "undated, made in another stay or program"
                 return "undated and not in force"
             day = f"{local_date(when, ctx.calendar.zone):%Y-%m-%d}"
-            low = self.scope.low.resolve_low(ctx) if self.scope.low else None
-            high = self.scope.high.resolve_high(ctx) if self.scope.high else None
+            _, low, high = bounds if bounds is not None else self.scope.bounds(ctx)
             if low is not None and when < low:
                 return f"of {day}, from before {'this episode' if self.scope.episode else 'the window'}"
             if high is not None and when > high:

@@ -75,11 +75,14 @@ def about_another_patient(resource: dict[str, Any], patient_id: str) -> bool:
     """Whether a resource is another patient's: a Patient with another id, or one whose subject names another."""
     if resource.get("resourceType") == "Patient":
         return "id" in resource and resource["id"] != patient_id
+    own = f"Patient/{patient_id}"
     for name in PATIENT_FIELDS:
         value = resource.get(name)
         reference = value.get("reference") if isinstance(value, dict) else None
-        key = reference_key(reference) if isinstance(reference, str) else None
-        if key and key.startswith("Patient/") and key != f"Patient/{patient_id}":
+        if reference == own or not isinstance(reference, str):
+            continue  # the common case (this patient, written plainly) needs no normalising: it runs per resource
+        key = reference_key(reference)
+        if key and key.startswith("Patient/") and key != own:
             return True
     return False
 
