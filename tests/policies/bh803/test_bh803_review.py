@@ -92,3 +92,60 @@ def test_services_to_hospital_inpatients(name: str, change: Any, status: str, ph
     got = verdict(change)
     assert got["status"] == status, f"{name}: “{QUOTE}” — service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
+
+
+MED_ONLY = "bh803.program.3-not-diversionary-or-med-only"
+MED_ONLY_QUOTE = (
+    "A program that only monitors the management of medication for patients whose psychiatric condition is "
+    "otherwise stable, is not the combination, structure, and intensity of services which make up active treatment"
+)
+
+
+def services(code: str, *, every_session: bool) -> Any:
+    """Replace P8's group-therapy Procedures: one CPT ``code`` per session, or a single one on 2025-03-05."""
+
+    def change(bundle: Bundle) -> None:
+        bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Procedure"]
+        sessions = [
+            e["resource"]["id"]
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] == "Encounter" and "-sess-" in e["resource"]["id"]
+        ]
+        for sid in sessions if every_session else ["P8-prog-sess-0305"]:
+            add(
+                bundle,
+                {
+                    "resourceType": "Procedure",
+                    "id": f"{sid}-mm",
+                    "status": "completed",
+                    "subject": {"reference": "Patient/P8-patient"},
+                    "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": code}]},
+                    "encounter": {"reference": f"Encounter/{sid}"},
+                    "performedDateTime": f"2025-{sid[-4:-2]}-{sid[-2:]}T11:00:00-07:00",
+                },
+            )
+
+    return change
+
+
+def test_medication_only_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(MED_ONLY_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # 27 three-hour IOP sessions and one medication visit: not "only monitors the management of medication";
+        # what the sessions held is not coded, so a clinician must say (was: not-met).
+        ("one 99214 beside 27 uncoded sessions", services("99214", every_session=False), "unknown", "no psychotherapy"),
+        # Every session is a medication-management visit: the sentence's case.
+        ("a 99214 at every session, nothing else", services("99214", every_session=True), "not-met", "medication"),
+    ],
+)
+def test_medication_management_only(name: str, change: Any, status: str, phrase: str) -> None:
+    case = SentenceCase(
+        MED_ONLY, "?", MED_ONLY_QUOTE, from_golden("P8", change), "encounter-discharge", P8_DISCHARGE_AT, POLICY
+    )
+    got = evaluate(case)[MED_ONLY]
+    assert got["status"] == status, f"{name}: “{MED_ONLY_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
