@@ -149,3 +149,55 @@ def test_medication_management_only(name: str, change: Any, status: str, phrase:
     got = evaluate(case)[MED_ONLY]
     assert got["status"] == status, f"{name}: “{MED_ONLY_QUOTE}” — service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
+
+
+PARTICIPATE = "bh803.eligibility.3-can-participate-tolerate"
+PARTICIPATE_QUOTE = (
+    "Patients who cannot, or refuse, to participate (due to their behavioral or cognitive status) with active "
+    "treatment of their mental disorder"
+)
+P7_AT = "2025-05-02T11:00:00-05:00"  # P7: the IOP order is signed
+
+
+def p7_condition(code: str, onset: str) -> Any:
+    """Add an active ICD-10-CM Condition of P7 with this onset."""
+
+    def change(bundle: Bundle) -> None:
+        add(
+            bundle,
+            {
+                "resourceType": "Condition",
+                "id": "P7-neuro",
+                "subject": {"reference": "Patient/P7-patient"},
+                "clinicalStatus": {
+                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+                },
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}]},
+                "onsetDateTime": onset,
+            },
+        )
+
+    return change
+
+
+def test_participate_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(PARTICIPATE_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # Delirium is acute: one coded in 2021 and never resolved on the problem list is not today's cognitive status
+        # (was: not-met).
+        ("delirium coded in 2021, still active", p7_condition("F05", "2021-03-01"), "unknown", "clinician"),
+        # A delirium two days before the order (stored in UTC, late evening local) is current evidence.
+        ("delirium two days ago", p7_condition("F05", "2025-04-30T23:30:00Z"), "not-met", "delirium"),
+        # Severe dementia does not pass.
+        ("severe dementia since 2021", p7_condition("F03.C0", "2021-03-01"), "not-met", "neurocognitive"),
+    ],
+)
+def test_cognitive_status_now(name: str, change: Any, status: str, phrase: str) -> None:
+    case = SentenceCase(PARTICIPATE, "?", PARTICIPATE_QUOTE, from_golden("P7", change), "order-sign", P7_AT, POLICY)
+    got = evaluate(case)[PARTICIPATE]
+    assert got["status"] == status, f"{name}: “{PARTICIPATE_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
