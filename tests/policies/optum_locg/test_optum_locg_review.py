@@ -77,3 +77,41 @@ def test_bridge_counts_the_whole_prescription(name: str, change: Any, status: st
     got = verdict(change)
     assert got["status"] == status, f"{name}: “{BRIDGE_QUOTE}” — service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
+
+
+MEDS = "optum-locg.discharge.10b5-meds-dose-labs"
+MEDS_QUOTE = "The names, dosages and frequencies of each medication"
+
+
+def dosage(change: Any) -> Any:
+    """Change P4's discharge sertraline's first dosageInstruction ("100 mg daily", 100 mg, once a day)."""
+
+    def apply(bundle: Bundle) -> None:
+        change(by_id(bundle, "P4-sertraline")["dosageInstruction"][0])
+
+    return apply
+
+
+def test_meds_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(MEDS_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # "100 mg daily" written in the instruction text names the dose: documented, just not structured (was not-met).
+        ("dose only in the instruction text", dosage(lambda d: d.pop("doseAndRate")), "unknown", "fall short"),
+        # No dose anywhere: the plan does not give the dosage.
+        (
+            "no dose, structured or written",
+            dosage(lambda d: [d.pop("doseAndRate"), d.pop("text")]),
+            "not-met",
+            "no dose or no frequency",
+        ),
+    ],
+)
+def test_dosage_written_or_structured(name: str, change: Any, status: str, phrase: str) -> None:
+    case = SentenceCase(MEDS, "?", MEDS_QUOTE, from_golden("P4", change), "encounter-discharge", P4_AT, POLICY)
+    got = evaluate(case)[MEDS]
+    assert got["status"] == status, f"{name}: “{MEDS_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
