@@ -201,3 +201,45 @@ def test_cognitive_status_now(name: str, change: Any, status: str, phrase: str) 
     got = evaluate(case)[PARTICIPATE]
     assert got["status"] == status, f"{name}: “{PARTICIPATE_QUOTE}” — service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
+
+
+P8_RENEWAL_AT = "2025-03-10T09:00:00-07:00"  # P8 still in the program: the continuation order is signed
+PLAN_QUOTE = (
+    "Intensive outpatient services must be furnished under an individualized written plan of care, "
+    "established by the physician"
+)
+
+
+def psychiatrists_by_taxonomy(bundle: Bundle) -> None:
+    """P8's psychiatrists qualified only by their NUCC taxonomy (2084P0800X), as US Core Practitioners often are."""
+    for entry in bundle["entry"]:
+        if entry["resource"]["id"] in ("P8-ruiz", "P8-blake"):
+            entry["resource"]["qualification"] = [
+                {"code": {"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": "2084P0800X"}]}}
+            ]
+
+
+def test_plan_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(PLAN_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("criterion", "status"),
+    [
+        # the plan of care by Dr Ruiz, a psychiatrist, was "no treatment plan by a physician" (not-met)
+        ("bh803.doc.2-plan-of-care-by-physician", "met"),
+        ("bh803.doc.6-tx-plan-physician-signed-goals", "met"),
+        ("bh803.program.2-individualized-plan-mdt", "met"),
+        ("bh803.doc.1-initial-cert-upon-admission", "met"),
+        # "signed by a physician who is treating the patient": Dr Blake is a physician, off the care team (unknown),
+        # not "a practitioner who is not a physician" (was not-met)
+        ("bh803.doc.4-recert-signer-treating-physician", "unknown"),
+    ],
+)
+def test_a_psychiatrist_qualified_by_taxonomy_is_a_physician(criterion: str, status: str) -> None:
+    case = SentenceCase(
+        criterion, "?", PLAN_QUOTE, from_golden("P8", psychiatrists_by_taxonomy), "order-sign", P8_RENEWAL_AT, POLICY
+    )
+    got = evaluate(case)[criterion]
+    assert got["status"] == status, f"{criterion}: service says {got['status']}: {got['reason']}"
+    assert "not a physician" not in got["reason"] and "no treatment plan by a physician" not in got["reason"]
