@@ -46,15 +46,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episode-share", type=float, default=0.1, help="share of patients with an IOP episode")
     parser.add_argument("--seed", type=int, default=1414)
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument(
+        "--exports",
+        type=Path,
+        help="keep the exports here; a later run reuses one of the same size (same --seed, --episode-share)",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env(auth=False)
     rows = []
     with tempfile.TemporaryDirectory(prefix="iop-audit-bench-") as scratch:
         for size in args.sizes:
-            export = Path(scratch) / f"export-{size}"
+            export = (args.exports or Path(scratch)) / f"export-{size}"
             started = time.perf_counter()
-            megabytes = write_population(export, size, args.episode_share, args.seed)
-            print(f"# {size} patients: {megabytes:.0f} MB NDJSON written in {time.perf_counter() - started:.0f} s")
+            if args.exports and (export / "truth.json").exists():  # written whole by an earlier run (truth comes last)
+                megabytes = sum(p.stat().st_size for p in export.glob("*.ndjson")) / 1e6
+                print(f"# {size} patients: {megabytes:.0f} MB NDJSON reused from {export}")
+            else:
+                megabytes = write_population(export, size, args.episode_share, args.seed)
+                print(f"# {size} patients: {megabytes:.0f} MB NDJSON written in {time.perf_counter() - started:.0f} s")
             for workers in args.workers:
                 out = Path(scratch) / f"out-{size}-{workers}"
                 load_before = os.getloadavg()[0]

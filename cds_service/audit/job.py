@@ -3,17 +3,19 @@
 Why a dask DataFrame of (patient, resource JSON) and not a bag ``groupby``: the bag's disk shuffle works only with
 the single-machine scheduler, its task shuffle keeps everything in worker memory; the DataFrame's peer-to-peer
 shuffle of ``dask.distributed`` writes its buckets to each worker's disk, so a worker holds one output partition
-(a few hundred patients) at a time however large the export is, on a LocalCluster or on a remote cluster alike.
+(about 25 patients) at a time however large the export is, on a LocalCluster or on a remote cluster alike.
 Workers write their criteria rows to Parquet themselves; only one small row per episode comes back to the client.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import shutil
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -41,10 +43,17 @@ from cds_service.config import Settings
 
 PATIENTS_PER_PARTITION = 25
 """Patients per shuffled partition (about): a partition's frame and rows stay the same size for any input size."""
-P2P_BUFFERS = {"distributed.p2p.comm.buffer": "32 MiB", "distributed.p2p.storage.buffer": "32 MiB"}
-"""What a LocalCluster worker holds of the shuffle before it sends shards on or writes them to disk (Dask's defaults,
-1 GiB and 100 MiB, let the shards of a large export pile up in memory)."""
-COLUMNS = ["patient", "text", "line", "file", "problem"]
+WORKER_CONFIG = {
+    # Dask's statistical profiler keeps a call tree of every second a worker runs (up to 1,000 of them, for the
+    # dashboard): over a long audit that history, not the data, made a worker's memory grow with the export.
+    "distributed.worker.profile.enabled": False,
+    # What a worker holds of the shuffle before sending shards on or writing them to disk (Dask's defaults, 1 GiB
+    # and 100 MiB, let the shards of a large export pile up in memory).
+    "distributed.p2p.comm.buffer": "32 MiB",
+    "distributed.p2p.storage.buffer": "32 MiB",
+}
+"""Settings of the LocalCluster's workers that bound their memory (a cluster given by address keeps its own)."""
+COLUMNS = ["patient", "text", "line", "file", "problem", "part"]
 RESULT_COLUMNS = ["table", "payload"]
 WORK_DIR = "_work"
 
@@ -69,14 +78,70 @@ class AuditSummary:
     input_patients: int = 0
 
 
-def _frame(rows: list[tuple[str, str, int, str, str]]) -> pd.DataFrame:
+def _frame(rows: list[tuple[str, str, int, str, str, int]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.astype({"patient": "string", "text": "string", "line": "int64", "file": "string", "problem": "string"})
+    return frame.astype(
+        {"patient": "string", "text": "string", "line": "int64", "file": "string", "problem": "string", "part": "int64"}
+    )
 
 
-def block_frame(block: Block) -> pd.DataFrame:
-    """The rows of one input block as a DataFrame (patient, resource JSON, line, file, problem)."""
-    return _frame(list(read_block(block)))
+def release_memory() -> None:
+    """Hand memory freed by a task back to the system (Arrow's pool and glibc keep it for reuse otherwise).
+
+    A worker runs hundreds of block tasks of a large export: what the allocators kept from each made its resident
+    memory creep up with the number of blocks, not with what it held.
+    """
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim this way
+        pass
+
+
+@lru_cache(maxsize=4)
+def _wanted(path: str) -> dict[str, int]:
+    return {patient: rank for rank, patient in enumerate(Path(path).read_text(encoding="utf-8").split())}
+
+
+def _partition(patient: str, rank: int | None, partitions: int, per_partition: int) -> int:
+    """The shuffled partition of a patient: by rank among the patients to audit, else by a stable hash of the id."""
+    if rank is not None:
+        return min(rank // per_partition, partitions - 1)
+    return zlib.crc32(patient.encode("utf-8")) % partitions
+
+
+def block_frame(
+    block: Block, wanted: str | None = None, partitions: int = 1, per_partition: int = PATIENTS_PER_PARTITION
+) -> pd.DataFrame:
+    """The rows of one input block as a DataFrame (patient, resource JSON, line, file, problem, partition).
+
+    With ``wanted`` (a file of patient ids, one a line), a resource of any other patient is not kept: that patient
+    gets one row without text per block, so that patients are still counted, and the block's frame holds only
+    what will be evaluated (a tenth of an export, typically) and its bad lines. A wanted patient's partition is its
+    rank in that file divided by ``per_partition``: every partition gets the same number of patients. Any other
+    patient's row goes to one partition by a hash of its id (each patient is counted once), a bad line by its number.
+    """
+    if wanted is None:
+        return _frame([(*row, _partition(row[0], None, partitions, per_partition)) for row in read_block(block)])
+    keep = _wanted(wanted)
+    rows: list[tuple[str, str, int, str, str, int]] = []
+    others: set[str] = set()
+    for row in read_block(block):
+        patient, problem = row[0], row[4]
+        rank = keep.get(patient)
+        if problem:
+            rows.append((*row, row[2] % partitions))
+        elif rank is not None:
+            rows.append((*row, _partition(patient, rank, partitions, per_partition)))
+        elif patient not in others:
+            others.add(patient)
+            rows.append((patient, "", 0, row[3], "", _partition(patient, None, partitions, per_partition)))
+    frame = _frame(rows)
+    del rows, others
+    release_memory()
+    return frame
 
 
 @lru_cache(maxsize=4)
@@ -96,9 +161,14 @@ def audit_partition(
     """Evaluate every patient of one shuffled partition; criteria go to Parquet, targets and problems come back."""
     shared = _shared(shared_path)
     part = int(partition_info["number"]) if partition_info else 0
+    bad = frame[frame["problem"] != ""]
+    good = frame[frame["problem"] == ""]
+    # Every patient's rows come to one partition only: the counts of all partitions add up to the export's.
+    results: list[tuple[str, str]] = [("patients", str(good["patient"].nunique()))]
+    lines = zip(bad["file"], bad["line"], bad["problem"], strict=True)
+    results.extend(("bad", json.dumps([file, int(number), reason])) for file, number, reason in lines)
     criteria: list[dict[str, Any]] = []
-    results: list[tuple[str, str]] = []
-    ordered = frame.sort_values(["patient", "file", "line"], kind="stable")
+    ordered = good[good["text"] != ""].sort_values(["patient", "file", "line"], kind="stable")
     for patient, group in ordered.groupby("patient", sort=True):
         rows = list(zip(group["text"], group["file"], group["line"], strict=True))
         audit = audit_patient(str(patient), rows, shared, frozenset(types), options, settings)
@@ -106,6 +176,8 @@ def audit_partition(
         results.extend(("target", json.dumps(t)) for t in audit.targets)
         results.extend(("problem", json.dumps([p.file, p.line, p.reason])) for p in audit.problems)
     write_criteria(criteria, Path(out), part)
+    del criteria, ordered, good, bad
+    release_memory()
     return pd.DataFrame(results, columns=RESULT_COLUMNS).astype({"table": "string", "payload": "string"})
 
 
@@ -126,7 +198,10 @@ def _client(workers: int, scheduler: str | None, processes: bool, local_dir: Pat
         return Client(scheduler), None
     import dask
 
-    with dask.config.set(P2P_BUFFERS):  # worker processes take the configuration as it is when they start
+    # Two glibc arenas, not eight per core: memory freed in one thread's arena was not reused by the others'.
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), "MALLOC_ARENA_MAX": 2}
+    config = {**WORKER_CONFIG, "distributed.nanny.pre-spawn-environ": environ}
+    with dask.config.set(config):  # worker processes take the configuration as it is when they start
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -188,21 +263,36 @@ def run_audit(
     try:
         if not plan.blocks:
             return AuditSummary(0, 0, 0, 0, problems, [], time.perf_counter() - started, workers)
+        wanted_file: str | None = None
+        if plan.mode == "bulk":
+            # Most patients of a payer's export have no IOP episode: only those with one are kept and shuffled. Their
+            # ids go to a file each worker reads once, not into every task of the graph.
+            markers = [b for b in plan.blocks if is_marker_block(b)]
+            wanted = sorted(set().union(*client.gather(client.map(patients_with_targets, markers))))
+            wanted_file = str(work / "wanted.txt")
+            Path(wanted_file).write_text("".join(f"{p}\n" for p in wanted), encoding="utf-8")
+            _wanted.cache_clear()
+            audited = len(wanted)
+        else:
+            audited = len(plan.blocks)  # one Bundle per patient
+        count = partitions or max(2, -(-audited // PATIENTS_PER_PARTITION))
         with dask.config.set({"dataframe.convert-string": False}):
-            frames = dd.from_map(block_frame, plan.blocks, meta=_frame([]), enforce_metadata=False)
-            bad = frames[frames["problem"] != ""][["file", "line", "problem"]]
-            good = frames[frames["problem"] == ""][["patient", "text", "file", "line"]]
-            patients_read = good["patient"].nunique()
-            if plan.mode == "bulk":
-                # Most patients of a payer's export have no IOP episode: only those with one are shuffled.
-                markers = [b for b in plan.blocks if is_marker_block(b)]
-                wanted = sorted(set().union(*client.gather(client.map(patients_with_targets, markers))))
-                good = good[good["patient"].isin(wanted)]
-                audited = len(wanted)
-            else:
-                audited = len(plan.blocks)  # one Bundle per patient
-            count = partitions or max(2, -(-audited // PATIENTS_PER_PARTITION))
-            shuffled = good.shuffle("patient", npartitions=count, shuffle_method="p2p")
+            frames = dd.from_map(
+                block_frame,
+                plan.blocks,
+                wanted=wanted_file,
+                partitions=count,
+                per_partition=-(-audited // count),
+                meta=_frame([]),
+                enforce_metadata=False,
+            )
+            # Bad lines and the patient count ride through the shuffle with the resources, not in side branches of
+            # the graph: a worker keeps the state of every task whose results are still wanted, and a side output per
+            # block kept the tasks of every block (a dozen each, unfused) until the end, so their number grew with the
+            # input. Each row goes to the partition its block assigned (divisions 0, 1, ..., count), not to a hash of
+            # the patient: a hash fills some partitions with more patients than others, and the fullest one, which
+            # sets a worker's peak, grew with the number of partitions, i.e. with the input.
+            shuffled = frames.set_index("part", divisions=list(range(count + 1)), shuffle_method="p2p")
             meta = pd.DataFrame({"table": pd.Series(dtype="string"), "payload": pd.Series(dtype="string")})
             results = shuffled.map_partitions(
                 audit_partition,
@@ -214,13 +304,13 @@ def run_audit(
                 meta=meta,
                 enforce_metadata=False,
             )
-            futures = client.compute([results, bad, patients_read])
+            futures = client.compute(results)
             if progress is not None:
                 from distributed import progress as show_progress
 
                 show_progress(futures, notebook=False)
                 progress.write("\n")
-            evaluated, bad_rows, patients = client.gather(futures)
+            evaluated = client.gather(futures)
         peaks = client.run(_peak_memory_mb)
     finally:
         # The progress bar's scheduler feed is cancelled on close; that is not an error worth a traceback.
@@ -229,12 +319,14 @@ def run_audit(
         if cluster is not None:
             cluster.close()
         shutil.rmtree(work, ignore_errors=True)
-    problems += [Problem(str(f), int(n), str(r)) for f, n, r in bad_rows.itertuples(index=False)]
     targets: list[dict[str, Any]] = []
+    patients = 0
     for table, payload in evaluated.itertuples(index=False):
-        if table == "target":
+        if table == "patients":
+            patients += int(payload)
+        elif table == "target":
             targets.append(json.loads(payload))
-        elif table == "problem":
+        elif table in ("problem", "bad"):
             file, line, reason = json.loads(payload)
             problems.append(Problem(file, line, reason))
     targets.sort(key=lambda t: (t["patient"], t["episode"]))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cds_service.audit import source
+from cds_service.audit.job import block_frame
 from cds_service.audit.source import AuditInputError, Problem, patient_of, plan_input, read_block, read_shared
 
 
@@ -185,3 +186,33 @@ def test_a_bundles_folder_gives_each_bundles_resources_to_its_patient(tmp_path: 
     (tmp_path / "q.json").write_text(json.dumps({"resourceType": "Patient", "id": "q"}), encoding="utf-8")
     rows, _ = _read_all(tmp_path)
     assert rows == [("p", 1, ""), ("p", 2, ""), ("", 3, "entry without a resource"), ("", 1, "not a FHIR Bundle")]
+
+
+def test_a_block_keeps_the_resources_of_patients_to_evaluate_and_counts_the_others(tmp_path: Path) -> None:
+    lines = [_obs(1, "pat-a"), _obs(2, "pat-b"), "{oops", _obs(3, "pat-b"), _obs(4, "pat-c"), _obs(5, "pat-a")]
+    (tmp_path / "Observation.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "wanted.txt").write_text("pat-a\n", encoding="utf-8")
+    (block,) = plan_input(tmp_path).blocks
+    frame = block_frame(block, str(tmp_path / "wanted.txt"))
+    rows = [(r.patient, json.loads(r.text)["id"] if r.text else None, r.line, r.problem) for r in frame.itertuples()]
+    # Every resource of pat-a with its line; pat-b and pat-c once each, without text; the bad line as read.
+    assert rows == [
+        ("pat-a", "o1", 1, ""),
+        ("pat-b", None, 0, ""),
+        ("", None, 3, "malformed JSON"),
+        ("pat-c", None, 0, ""),
+        ("pat-a", "o5", 6, ""),
+    ]
+    assert len(block_frame(block)) == 6  # without a list of patients, every line is kept
+
+
+def test_a_block_puts_the_audited_patients_in_partitions_of_equal_count(tmp_path: Path) -> None:
+    patients = [f"pat-{i}" for i in range(7)]
+    lines = [_obs(i * 2 + k, p) for i, p in enumerate(patients) for k in range(1 + i % 3)]
+    (tmp_path / "Observation.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "wanted.txt").write_text("".join(f"{p}\n" for p in patients), encoding="utf-8")
+    (block,) = plan_input(tmp_path).blocks
+    frame = block_frame(block, str(tmp_path / "wanted.txt"), partitions=3, per_partition=3)
+    parts = dict(zip(frame["patient"], frame["part"], strict=False))
+    # By rank in the list: three patients a partition however many resources each has; the last takes the rest.
+    assert parts == {"pat-0": 0, "pat-1": 0, "pat-2": 0, "pat-3": 1, "pat-4": 1, "pat-5": 1, "pat-6": 2}
