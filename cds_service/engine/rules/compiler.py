@@ -241,6 +241,8 @@ class RuleCompiler:
             until,
             self._time_fact({}, until),
             parse_time_bound(a["from"]),
+            self.predicates.fact(a["refills"]) if "refills" in a else None,
+            self.predicates.fact(a["supply-unit"]) if "supply-unit" in a else None,
         )
 
     def _each(self, args: object) -> Rule:

@@ -385,15 +385,38 @@ class Cadence(Rule):
         )
 
 
+# UCUM codes and spelled-out units of expectedSupplyDuration, in days (a month as 30 days, the pharmacy convention).
+_SUPPLY_UNIT_DAYS = {"d": 1.0, "day": 1.0, "days": 1.0, "wk": 7.0, "week": 7.0, "weeks": 7.0, "mo": 30.0}
+_SUPPLY_UNIT_DAYS |= {"month": 30.0, "months": 30.0}
+
+
 @dataclass
 class SupplyBridge(Rule):
-    """Each medication's supply from the anchor reaches the first follow-up appointment."""
+    """Each medication's supply from the anchor (one fill times 1 + refills, in the fill's unit) reaches the first
+    follow-up appointment."""
 
     medications: Selection
     supply_days: Fact
     appointments: Selection
     appointment_time: Fact | None
     start: TimeBound
+    refills: Fact | None = None
+    supply_unit: Fact | None = None
+
+    def _days(self, ctx: EvaluationContext, med: Resource) -> float | None:
+        """Days of supply the prescription covers, refills included; None when the duration or its unit is unread."""
+        values = ctx.values(self.supply_days, med)
+        if not values:
+            return None
+        per_day = 1.0
+        if self.supply_unit is not None:
+            units = ctx.values(self.supply_unit, med)
+            if units:
+                per_day = _SUPPLY_UNIT_DAYS.get(str(units[0]).strip().lower(), 0.0)
+                if not per_day:
+                    return None
+        repeats = ctx.values(self.refills, med) if self.refills is not None else []
+        return float(values[0]) * per_day * (1 + max(0, int(repeats[0]) if repeats else 0))
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         zone = ctx.calendar.zone
@@ -407,10 +430,10 @@ class SupplyBridge(Rule):
         first, appointment = times[0]
         short, unknown = [], []
         for med in meds:
-            values = ctx.values(self.supply_days, med)
-            if not values:
+            days = self._days(ctx, med)
+            if days is None:
                 unknown.append(med)
-            elif local_date(start, zone) + timedelta(days=values[0]) < local_date(first, zone):
+            elif local_date(start, zone) + timedelta(days=days) < local_date(first, zone):
                 short.append(med)
         evidence = evidence_keys([*meds, appointment])
         if short:

@@ -760,7 +760,7 @@ CASES: list[SentenceCase] = [
         "discharge.10b5-meds-dose-labs",
         "not-met",
         TEN + "The names, dosages and frequencies of each medication",
-        edit("P4-sertraline", lambda r: r["dosageInstruction"][0].pop("doseAndRate")),
+        edit("P4-sertraline", lambda r: [r["dosageInstruction"][0].pop(k) for k in ("doseAndRate", "text")]),
         name="no-dose",
     ),
     d(

@@ -968,7 +968,7 @@ CASES: list[tuple[str, str, Callable[[Resources, str], None], str, str]] = [
     (
         "discharge.10b5-meds-dose-labs",
         "D",
-        edit("P4-sertraline", lambda r: r["dosageInstruction"][0].pop("doseAndRate")),
+        edit("P4-sertraline", lambda r: [r["dosageInstruction"][0].pop(k) for k in ("doseAndRate", "text")]),
         "not-met",
         "",
     ),

@@ -1,0 +1,245 @@
+"""BH803 (Optum Medicare Coverage Summary, IOP), reviewer cases: verdicts a reader of the policy text gives on messy,
+real-shaped records, each one change from golden patient P8 (discharge from the IOP on 2025-03-07)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sentence_cases import Bundle, SentenceCase, add, evaluate, from_golden, quote_is_in
+
+POLICY = "bh803"
+TEXT = "optum-medicare-bh803-iop.txt"
+P8_DISCHARGE_AT = "2025-03-07T12:30:00-07:00"  # sessions Mon/Wed/Fri from 2025-01-06, the last on 2025-03-07
+NOT_INPATIENT = "bh803.excluded.1-not-inpatient"
+QUOTE = (
+    "The following services are excluded from the scope of intensive outpatient services … "
+    "Services to hospital inpatients"
+)
+
+
+def inpatient(eid: str, status: str, start: str, end: str | None = None) -> Any:
+    """Add an inpatient Encounter of P8 (class IMP) with this status and period."""
+
+    def change(bundle: Bundle) -> None:
+        period = {"start": start} | ({"end": end} if end else {})
+        add(
+            bundle,
+            {
+                "resourceType": "Encounter",
+                "id": eid,
+                "status": status,
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+                "subject": {"reference": "Patient/P8-patient"},
+                "period": period,
+            },
+        )
+
+    return change
+
+
+def verdict(change: Any) -> dict[str, Any]:
+    case = SentenceCase(
+        NOT_INPATIENT, "?", QUOTE, from_golden("P8", change), "encounter-discharge", P8_DISCHARGE_AT, POLICY
+    )
+    return evaluate(case)[NOT_INPATIENT]
+
+
+def test_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # A stay left in-progress since 2023 is a stale status, not proof that 27 IOP sessions went to an inpatient.
+        (
+            "stale in-progress stay from 2023",
+            inpatient("P8-old-ip", "in-progress", "2023-05-01T10:00:00-07:00"),
+            "unknown",
+            "inpatient stay in progress with no planned end",
+        ),
+        # A stay that began during the IOP and was closed without an end: whether sessions fell inside is unknown.
+        (
+            "finished stay with no end, begun during the IOP",
+            inpatient("P8-med-ip", "finished", "2025-03-05T06:00:00-07:00"),
+            "unknown",
+            "begun during the IOP with no end recorded",
+        ),
+        # Positive evidence: the 03-05 session falls inside a recorded stay, or after the start of a current one.
+        (
+            "session inside a recorded stay",
+            inpatient("P8-ip", "finished", "2025-03-05T06:00:00-07:00", "2025-03-06T10:00:00-07:00"),
+            "not-met",
+            "Encounter/P8-prog-sess-0305 overlaps Encounter/P8-ip",
+        ),
+        (
+            "session after the start of a current stay",
+            inpatient("P8-ip", "in-progress", "2025-03-05T06:00:00-07:00"),
+            "not-met",
+            "Encounter/P8-prog-sess-0305 overlaps Encounter/P8-ip",
+        ),
+        # A stay long over is no finding.
+        (
+            "stay ended in 2023",
+            inpatient("P8-ip", "finished", "2023-03-05T06:00:00-07:00", "2023-03-16T10:00:00-07:00"),
+            "met",
+            "no inpatient stay in progress",
+        ),
+    ],
+)
+def test_services_to_hospital_inpatients(name: str, change: Any, status: str, phrase: str) -> None:
+    got = verdict(change)
+    assert got["status"] == status, f"{name}: “{QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+MED_ONLY = "bh803.program.3-not-diversionary-or-med-only"
+MED_ONLY_QUOTE = (
+    "A program that only monitors the management of medication for patients whose psychiatric condition is "
+    "otherwise stable, is not the combination, structure, and intensity of services which make up active treatment"
+)
+
+
+def services(code: str, *, every_session: bool) -> Any:
+    """Replace P8's group-therapy Procedures: one CPT ``code`` per session, or a single one on 2025-03-05."""
+
+    def change(bundle: Bundle) -> None:
+        bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Procedure"]
+        sessions = [
+            e["resource"]["id"]
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] == "Encounter" and "-sess-" in e["resource"]["id"]
+        ]
+        for sid in sessions if every_session else ["P8-prog-sess-0305"]:
+            add(
+                bundle,
+                {
+                    "resourceType": "Procedure",
+                    "id": f"{sid}-mm",
+                    "status": "completed",
+                    "subject": {"reference": "Patient/P8-patient"},
+                    "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": code}]},
+                    "encounter": {"reference": f"Encounter/{sid}"},
+                    "performedDateTime": f"2025-{sid[-4:-2]}-{sid[-2:]}T11:00:00-07:00",
+                },
+            )
+
+    return change
+
+
+def test_medication_only_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(MED_ONLY_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # 27 three-hour IOP sessions and one medication visit: not "only monitors the management of medication";
+        # what the sessions held is not coded, so a clinician must say (was: not-met).
+        ("one 99214 beside 27 uncoded sessions", services("99214", every_session=False), "unknown", "no psychotherapy"),
+        # Every session is a medication-management visit: the sentence's case.
+        ("a 99214 at every session, nothing else", services("99214", every_session=True), "not-met", "medication"),
+    ],
+)
+def test_medication_management_only(name: str, change: Any, status: str, phrase: str) -> None:
+    case = SentenceCase(
+        MED_ONLY, "?", MED_ONLY_QUOTE, from_golden("P8", change), "encounter-discharge", P8_DISCHARGE_AT, POLICY
+    )
+    got = evaluate(case)[MED_ONLY]
+    assert got["status"] == status, f"{name}: “{MED_ONLY_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+PARTICIPATE = "bh803.eligibility.3-can-participate-tolerate"
+PARTICIPATE_QUOTE = (
+    "Patients who cannot, or refuse, to participate (due to their behavioral or cognitive status) with active "
+    "treatment of their mental disorder"
+)
+P7_AT = "2025-05-02T11:00:00-05:00"  # P7: the IOP order is signed
+
+
+def p7_condition(code: str, onset: str) -> Any:
+    """Add an active ICD-10-CM Condition of P7 with this onset."""
+
+    def change(bundle: Bundle) -> None:
+        add(
+            bundle,
+            {
+                "resourceType": "Condition",
+                "id": "P7-neuro",
+                "subject": {"reference": "Patient/P7-patient"},
+                "clinicalStatus": {
+                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+                },
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}]},
+                "onsetDateTime": onset,
+            },
+        )
+
+    return change
+
+
+def test_participate_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(PARTICIPATE_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # Delirium is acute: one coded in 2021 and never resolved on the problem list is not today's cognitive status
+        # (was: not-met).
+        ("delirium coded in 2021, still active", p7_condition("F05", "2021-03-01"), "unknown", "clinician"),
+        # A delirium two days before the order (stored in UTC, late evening local) is current evidence.
+        ("delirium two days ago", p7_condition("F05", "2025-04-30T23:30:00Z"), "not-met", "delirium"),
+        # Severe dementia does not pass.
+        ("severe dementia since 2021", p7_condition("F03.C0", "2021-03-01"), "not-met", "neurocognitive"),
+    ],
+)
+def test_cognitive_status_now(name: str, change: Any, status: str, phrase: str) -> None:
+    case = SentenceCase(PARTICIPATE, "?", PARTICIPATE_QUOTE, from_golden("P7", change), "order-sign", P7_AT, POLICY)
+    got = evaluate(case)[PARTICIPATE]
+    assert got["status"] == status, f"{name}: “{PARTICIPATE_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+P8_RENEWAL_AT = "2025-03-10T09:00:00-07:00"  # P8 still in the program: the continuation order is signed
+PLAN_QUOTE = (
+    "Intensive outpatient services must be furnished under an individualized written plan of care, "
+    "established by the physician"
+)
+
+
+def psychiatrists_by_taxonomy(bundle: Bundle) -> None:
+    """P8's psychiatrists qualified only by their NUCC taxonomy (2084P0800X), as US Core Practitioners often are."""
+    for entry in bundle["entry"]:
+        if entry["resource"]["id"] in ("P8-ruiz", "P8-blake"):
+            entry["resource"]["qualification"] = [
+                {"code": {"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": "2084P0800X"}]}}
+            ]
+
+
+def test_plan_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(PLAN_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("criterion", "status"),
+    [
+        # the plan of care by Dr Ruiz, a psychiatrist, was "no treatment plan by a physician" (not-met)
+        ("bh803.doc.2-plan-of-care-by-physician", "met"),
+        ("bh803.doc.6-tx-plan-physician-signed-goals", "met"),
+        ("bh803.program.2-individualized-plan-mdt", "met"),
+        ("bh803.doc.1-initial-cert-upon-admission", "met"),
+        # "signed by a physician who is treating the patient": Dr Blake is a physician, off the care team (unknown),
+        # not "a practitioner who is not a physician" (was not-met)
+        ("bh803.doc.4-recert-signer-treating-physician", "unknown"),
+    ],
+)
+def test_a_psychiatrist_qualified_by_taxonomy_is_a_physician(criterion: str, status: str) -> None:
+    case = SentenceCase(
+        criterion, "?", PLAN_QUOTE, from_golden("P8", psychiatrists_by_taxonomy), "order-sign", P8_RENEWAL_AT, POLICY
+    )
+    got = evaluate(case)[criterion]
+    assert got["status"] == status, f"{criterion}: service says {got['status']}: {got['reason']}"
+    assert "not a physician" not in got["reason"] and "no treatment plan by a physician" not in got["reason"]

@@ -1,0 +1,117 @@
+"""Optum LOCG 2021 IOP, reviewer cases: verdicts a reader of the policy text gives on messy, real-shaped records,
+each one change from golden patient P4 (discharge from the IOP)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sentence_cases import Bundle, SentenceCase, by_id, evaluate, from_golden, quote_is_in
+
+POLICY = "optum-locg"
+TEXT = "optum-locg-2021-iop.txt"
+P4_AT = "2025-02-28T12:05:00-05:00"  # P4: discharge from the IOP; the psychiatric follow-up is on 2025-03-18
+BRIDGE = "optum-locg.discharge.10e-bridge-med-supply"
+BRIDGE_QUOTE = (
+    "A prescription for a supply of medication sufficient to bridge the time between discharge and the scheduled "
+    "follow-up psychiatric assessment."
+)
+
+
+def dispense(**fields: Any) -> Any:
+    """Change P4's discharge sertraline (a 14-day fill) dispenseRequest."""
+
+    def change(bundle: Bundle) -> None:
+        by_id(bundle, "P4-sertraline")["dispenseRequest"].update(fields)
+
+    return change
+
+
+def verdict(*changes: Any) -> dict[str, Any]:
+    case = SentenceCase(BRIDGE, "?", BRIDGE_QUOTE, from_golden("P4", *changes), "encounter-discharge", P4_AT, POLICY)
+    return evaluate(case)[BRIDGE]
+
+
+def test_bridge_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(BRIDGE_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # 14 days with one refill is 28 days from 02-28: past the 03-18 psychiatric follow-up.
+        ("one refill covers the gap", dispense(numberOfRepeatsAllowed=1), "met", "supply lasts until"),
+        # A fill stated in weeks: 3 weeks = 21 days, not 3 days.
+        (
+            "three-week fill in UCUM",
+            dispense(
+                expectedSupplyDuration={
+                    "value": 3,
+                    "unit": "weeks",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "wk",
+                }
+            ),
+            "met",
+            "supply lasts until",
+        ),
+        (
+            "three-week fill, unit text only",
+            dispense(expectedSupplyDuration={"value": 3, "unit": "weeks"}),
+            "met",
+            "until",
+        ),
+        # An unreadable unit is not a short supply.
+        ("unknown unit", dispense(expectedSupplyDuration={"value": 3, "unit": "fortnights"}), "unknown", "no supply"),
+        # No refills: 14 days end on 03-14, before the 03-18 follow-up.
+        ("no refills: short", dispense(numberOfRepeatsAllowed=0), "not-met", "ends before"),
+        (
+            "one week with one refill: short",
+            dispense(expectedSupplyDuration={"value": 1, "code": "wk"}, numberOfRepeatsAllowed=1),
+            "not-met",
+            "ends before",
+        ),
+    ],
+)
+def test_bridge_counts_the_whole_prescription(name: str, change: Any, status: str, phrase: str) -> None:
+    got = verdict(change)
+    assert got["status"] == status, f"{name}: “{BRIDGE_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+MEDS = "optum-locg.discharge.10b5-meds-dose-labs"
+MEDS_QUOTE = "The names, dosages and frequencies of each medication"
+
+
+def dosage(change: Any) -> Any:
+    """Change P4's discharge sertraline's first dosageInstruction ("100 mg daily", 100 mg, once a day)."""
+
+    def apply(bundle: Bundle) -> None:
+        change(by_id(bundle, "P4-sertraline")["dosageInstruction"][0])
+
+    return apply
+
+
+def test_meds_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(MEDS_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # "100 mg daily" written in the instruction text names the dose: documented, just not structured (was not-met).
+        ("dose only in the instruction text", dosage(lambda d: d.pop("doseAndRate")), "unknown", "fall short"),
+        # No dose anywhere: the plan does not give the dosage.
+        (
+            "no dose, structured or written",
+            dosage(lambda d: [d.pop("doseAndRate"), d.pop("text")]),
+            "not-met",
+            "no dose or no frequency",
+        ),
+    ],
+)
+def test_dosage_written_or_structured(name: str, change: Any, status: str, phrase: str) -> None:
+    case = SentenceCase(MEDS, "?", MEDS_QUOTE, from_golden("P4", change), "encounter-discharge", P4_AT, POLICY)
+    got = evaluate(case)[MEDS]
+    assert got["status"] == status, f"{name}: “{MEDS_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
