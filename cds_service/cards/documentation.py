@@ -40,7 +40,7 @@ def canonical_reference(url: str, version: str) -> str:
 
 
 def attestable_ids(evaluation: PolicyEvaluation, results: list[CriterionResult]) -> list[str]:
-    """The criterion ids a clinician can answer for the named items: a composite group stands for its open leaves."""
+    """The criterion ids a clinician's answer can decide for the named items: a group stands for its open leaves."""
     ids: list[str] = []
 
     def leaves(node: Node) -> list[str]:
@@ -57,6 +57,7 @@ def attestable_ids(evaluation: PolicyEvaluation, results: list[CriterionResult])
                 found is not None
                 and found.status is Status.UNKNOWN
                 and not found.superseded
+                and not found.gated
                 and found.tier != "program"
                 and key not in ids
             ):

@@ -34,6 +34,8 @@ class CriterionResult:
     suggest: str | None = None
     superseded: bool = False
     """Inside an any-of group that is already met: listed for completeness, never carded."""
+    gated: bool = False
+    """Unknown only because its section may not apply: no answer about the criterion itself can decide it."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -253,7 +255,7 @@ class PolicyEvaluator:
             if self._status.get((id(node), forced)) == status:
                 return  # already unknown on its own account (the gate criterion itself): keep its reason
             if forced or node.present_in(self.phase):
-                result = CriterionResult(node.id, status, node.citation, [], reason, node.text, node.tier)
+                result = CriterionResult(node.id, status, node.citation, [], reason, node.text, node.tier, gated=True)
                 self._report(result, forced)
             self._status[(id(node), forced)] = status
             return
