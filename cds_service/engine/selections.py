@@ -608,7 +608,7 @@ class Selection:
         for source in self.sources:
             if source in ctx.selections and source != self.name:
                 parent = ctx.selections[source].set_aside(ctx)
-                kept = self._code_narrowed([r for r, _ in parent], ctx)
+                kept = {id(r) for r in self._narrowed([r for r, _ in parent], ctx, timed=False)}
                 found.extend(
                     (r, why) for r, why in parent if id(r) in kept and all(p.test(r, ctx) for p in self.predicates)
                 )
@@ -621,22 +621,18 @@ class Selection:
         out: list[Resource] = []
         for source in self.sources:
             if source in ctx.selections or source in ctx.builtins:
-                out.extend(r for r in ctx.source(source) if all(p.test(r, ctx) for p in self.predicates))
+                out.extend(_passing(ctx.source(source), self.predicates, ctx))
                 continue
             predicates = self._for_type(source)
             if predicates is None:
                 continue
-            positions: set[int] | None = None
-            for predicate in predicates:
-                narrowed = _narrowing(predicate, source, ctx, timed=False)
-                if narrowed is not None:
-                    positions = set(narrowed) if positions is None else positions & narrowed
+            positions = _code_positions(source, predicates, ctx)
             if positions is None:
                 candidates, rest = ctx.source(source), predicates
             else:  # the index by code answers the top-level code tests exactly (as in _members)
                 candidates = ctx.at_positions(source, positions)
                 rest = [p for p in predicates if not isinstance(p, FactInValueSet)]
-            out.extend(r for r in candidates if all(p.test(r, ctx) for p in rest))
+            out.extend(_passing(candidates, rest, ctx))
         return out
 
     def _why_set_aside(
@@ -694,8 +690,9 @@ class Selection:
             out = [r for r in out if not (id(r) in seen or seen.add(id(r)))]
         return out
 
-    def _narrowed(self, members: list[Resource], ctx: EvaluationContext) -> list[Resource]:
-        """Members of a source selection that the indexes of their type cannot rule out (order kept)."""
+    def _narrowed(self, members: list[Resource], ctx: EvaluationContext, timed: bool = True) -> list[Resource]:
+        """Members of a source selection that the indexes of their type cannot rule out (order kept); with
+        ``timed=False`` only the code indexes narrow (what a reason names must not depend on the time windows)."""
         if len(members) <= FEW_CANDIDATES:
             return members
         allowed: dict[str, set[int] | None] = {}
@@ -703,32 +700,12 @@ class Selection:
         for resource in members:
             rtype = str(resource.get("resourceType"))
             if rtype not in allowed:
-                allowed[rtype] = self._indexed(rtype, self.predicates, ctx)
+                index = self._indexed if timed else _code_positions
+                allowed[rtype] = index(rtype, self.predicates, ctx)
             positions = allowed[rtype]
             position = ctx.position_of(resource) if positions is not None else None
             if position is None or position in positions:  # a resource outside the record (a draft order): test it
                 kept.append(resource)
-        return kept
-
-    def _code_narrowed(self, members: list[Resource], ctx: EvaluationContext) -> set[int]:
-        """``id()`` of the members that the code indexes of their type cannot rule out (time windows play no part)."""
-        if len(members) <= FEW_CANDIDATES:
-            return {id(r) for r in members}
-        allowed: dict[str, set[int] | None] = {}
-        kept: set[int] = set()
-        for resource in members:
-            rtype = str(resource.get("resourceType"))
-            if rtype not in allowed:
-                positions: set[int] | None = None
-                for predicate in self.predicates:
-                    narrowed = _narrowing(predicate, rtype, ctx, timed=False)
-                    if narrowed is not None:
-                        positions = set(narrowed) if positions is None else positions & narrowed
-                allowed[rtype] = positions
-            positions = allowed[rtype]
-            position = ctx.position_of(resource) if positions is not None else None
-            if position is None or position in positions:  # a resource outside the record (a draft order): test it
-                kept.add(id(resource))
         return kept
 
     def _indexed(self, source: str, predicates: list[Predicate], ctx: EvaluationContext) -> set[int] | None:
@@ -769,6 +746,17 @@ class Selection:
     @property
     def title(self) -> str:
         return self.label or self.name
+
+
+def _code_positions(rtype: str, predicates: list[Predicate], ctx: EvaluationContext) -> set[int] | None:
+    """Positions of ``rtype``'s resources that the predicates' code tests admit (time windows play no part); None
+    when no code index applies."""
+    positions: set[int] | None = None
+    for predicate in predicates:
+        narrowed = _narrowing(predicate, rtype, ctx, timed=False)
+        if narrowed is not None:
+            positions = set(narrowed) if positions is None else positions & narrowed
+    return positions
 
 
 def _passing(candidates: list[Resource], predicates: list[Predicate], ctx: EvaluationContext) -> list[Resource]:

@@ -124,7 +124,7 @@ def test_every_selection_has_the_members_a_scan_finds_in_the_same_order(mappings
     assert indexed.record.memo, "the indexes were not used"
 
     monkeypatch.setattr(selections.Selection, "_indexed", lambda self, source, predicates, ctx: None)
-    monkeypatch.setattr(selections.Selection, "_narrowed", lambda self, members, ctx: members)
+    monkeypatch.setattr(selections.Selection, "_narrowed", lambda self, members, ctx, timed=True: members)
     scanned = _context(mappings, resources, hook)
     expected = {name: [resource_key(r) for r in scanned.select(name)] for name in sorted(mappings.selections)}
     assert found == expected
@@ -155,7 +155,7 @@ def test_verdicts_reasons_and_due_times_do_not_depend_on_the_indexes(mappings, m
 
     indexed = verdicts()
     monkeypatch.setattr(selections.Selection, "_indexed", lambda self, source, predicates, ctx: None)
-    monkeypatch.setattr(selections.Selection, "_narrowed", lambda self, members, ctx: members)
+    monkeypatch.setattr(selections.Selection, "_narrowed", lambda self, members, ctx, timed=True: members)
     assert indexed == verdicts()
     assert len(indexed) > 200
 
