@@ -154,6 +154,20 @@ BROKEN = [
         "policies/mini.yaml) has no scope",
     ),
     (
+        "duty read by a recurring duty from a current state without scope",
+        lambda folder: (
+            _write(
+                "facts/extra.yaml",
+                "selections:\n  plan-reviews: {label: review, from: CarePlan, time: careplan.created, current: true}\n",
+            )(folder),
+            _policy("met-if: {exists: mh-conditions}", "met-if: {recurring: {of: plan-reviews, days: 60, from: T0}}")(
+                folder
+            ),
+        ),
+        "facts/extra.yaml: selection plan-reviews: evidence of a program duty (read by a recurring duty in "
+        "policies/mini.yaml) has no scope",
+    ),
+    (
         "scope without a time fact",
         _write("facts/extra.yaml", "selections:\n  s-undated: {from: Goal, scope: episode}\n"),
         "facts/extra.yaml: selection s-undated: 'scope' needs a 'time' fact",
