@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from mini_mappings import mini_folder, mini_policy
 
 from cds_service.cli import main as cli_main
 from cds_service.config import PROJECT_ROOT
 from cds_service.engine.mapping import MappingError, load_mappings
 
-POLICY = """
-policy: mini
-title: Mini policy
-payer: Mini Health
-url: https://payer.example/mini
-tree:
-  id: mini
-  all-of:
-    - id: mini.instructions-given
+POLICY = mini_policy("""    - id: mini.instructions-given
       text: Written crisis instructions are given during the stay.
       citation: "#1"
       phase: [D]
       closed-world: true
       duty: true
       met-if: {{RULE}}
-"""
+""")
 
 NOTES = """
 selections:
@@ -40,16 +32,11 @@ selections:
 
 def _folder(tmp_path: Path, extra: str = "", rule: str = "exists: mini.instructions", duty: bool = True) -> Path:
     """A tiny mappings folder: the shared facts and value sets, one selection of notes and one duty criterion."""
-    for name in ("valuesets.yaml", "facts.yaml"):
-        shutil.copy(PROJECT_ROOT / "mappings" / name, tmp_path / name)
-    (tmp_path / "facts").mkdir()
-    (tmp_path / "facts" / "mini.yaml").write_text(NOTES.replace("{EXTRA}", extra))
-    (tmp_path / "policies").mkdir()
     policy = POLICY.replace("{{RULE}}", "{" + rule + "}")
     if not duty:
         policy = policy.replace("      duty: true\n", "")
-    (tmp_path / "policies" / "mini.yaml").write_text(policy)
-    (tmp_path / "payers.yaml").write_text("routes: []\ndefault: [mini]\n")
+    mini_folder(tmp_path, policy)
+    (tmp_path / "facts" / "mini.yaml").write_text(NOTES.replace("{EXTRA}", extra))
     return tmp_path
 
 

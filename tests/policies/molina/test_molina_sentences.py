@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sentence_cases import SentenceCase, add, by_id, check, drop, evaluate, from_golden, resources
+from sentence_cases import SentenceCase, add, by_id, check, drop, duty_evidence_test, evaluate, from_golden, resources
 
 POLICY = "molina"
 DISCHARGE_AT = "2025-03-21T12:10:00-04:00"
@@ -440,8 +440,4 @@ EPISODE_CASES: list[tuple[SentenceCase, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("case", "reason"), EPISODE_CASES, ids=lambda c: c.id if isinstance(c, SentenceCase) else "")
-def test_duty_evidence_is_this_episodes(case: SentenceCase, reason: str) -> None:
-    """The duty reads this stay's evidence (or a state in force): status and the reason that names why."""
-    check(case)
-    assert reason in evaluate(case)[case.criterion]["reason"]
+test_duty_evidence_is_this_episodes = duty_evidence_test(EPISODE_CASES)
