@@ -55,7 +55,7 @@ def load_templates(folder: str | Path, mappings: Mappings) -> dict[str, Any]:
     """Read ``cards/templates.yaml`` and check it holds every template and every suggestion the policies name."""
     path = Path(folder) / "templates.yaml"
     try:
-        doc = load_yaml(path.read_text(encoding="utf-8"))
+        doc = load_yaml(path.read_text(encoding="utf-8"), path)
     except (OSError, yaml.YAMLError) as exc:
         raise CardTemplateError([f"{path}: {exc}"]) from None
     problems: list[str] = []

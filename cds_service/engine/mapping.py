@@ -62,7 +62,7 @@ class Mappings:
 
 def _read_yaml(path: Path, problems: list[str]) -> Any:
     try:
-        return load_yaml(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"), path)
     except FileNotFoundError:
         problems.append(f"{path.name}: file is missing")
     except yaml.YAMLError as exc:
