@@ -17,7 +17,7 @@ REQUIRED_TEMPLATES = {
     "unmet": ("summary", "intro", "item", "evidence"),
     "documentation": ("summary", "intro", "item", "attestation-link", "policy-link"),
     "incomplete": ("summary", "detail"),
-    "no-coverage": ("summary", "detail"),
+    "no-coverage": ("summary", "detail", "none", "lapsed"),
 }
 
 # Card kinds with their own override reasons; `deadline-ahead` ones are added while a deadline is in the future.
