@@ -243,3 +243,149 @@ def test_a_psychiatrist_qualified_by_taxonomy_is_a_physician(criterion: str, sta
     got = evaluate(case)[criterion]
     assert got["status"] == status, f"{criterion}: service says {got['status']}: {got['reason']}"
     assert "not a physician" not in got["reason"] and "no treatment plan by a physician" not in got["reason"]
+
+
+RECERT = "bh803.doc.3-recert-60d"
+RECERT_QUOTE = (
+    "Recertifications are required at intervals established by the provider, but no less frequently than every 60 "
+    "days following the initial IOP certification."
+)
+LOCAL = "urn:iop-cds:local"
+
+
+def document(did: str, kind: str, date: str, **extra: Any) -> Any:
+    """Add a P8 DocumentReference of the local type ``kind`` (iop-certification, iop-recertification) of ``date``."""
+
+    def change(bundle: Bundle) -> None:
+        add(
+            bundle,
+            {
+                "resourceType": "DocumentReference",
+                "id": did,
+                "status": "current",
+                "subject": {"reference": "Patient/P8-patient"},
+                "date": date,
+                "type": {"coding": [{"system": LOCAL, "code": kind}]},
+                "authenticator": {"reference": "Practitioner/P8-ruiz"},
+                "content": [{"attachment": {"contentType": "application/pdf"}}],
+            }
+            | extra,
+        )
+
+    return change
+
+
+def certified_on(date: str, **extra: Any) -> Any:
+    """P8's initial certification (golden: 2025-01-06 08:30, before the first session) dated ``date`` instead."""
+
+    def change(bundle: Bundle) -> None:
+        bundle["entry"] = [e for e in bundle["entry"] if e["resource"].get("id") != "P8-cert"]
+        document("P8-cert", "iop-certification", date, **extra)(bundle)
+
+    return change
+
+
+def recertified(day: str) -> Any:
+    return document(f"P8-recert-{day}", "iop-recertification", f"{day}T10:00:00-07:00")
+
+
+def discharged(bundle: Bundle) -> None:
+    """P8 discharged on 2025-03-07 at noon, 60 days after the program began on 2025-01-06."""
+    for entry in bundle["entry"]:
+        if entry["resource"].get("id") == "P8-prog":
+            entry["resource"]["status"] = "finished"
+            entry["resource"]["period"]["end"] = "2025-03-07T12:00:00-07:00"
+
+
+EARLIER_PROGRAM = {
+    "resourceType": "Encounter",
+    "id": "P8-prog-2024",
+    "status": "finished",
+    "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+    "type": [{"coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "S9480"}]}],
+    "subject": {"reference": "Patient/P8-patient"},
+    "period": {"start": "2024-11-04T09:00:00-07:00", "end": "2024-12-20T12:00:00-07:00"},
+}
+
+
+def test_recert_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(RECERT_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "hook", "changes", "status", "phrase"),
+    [
+        # Certified on 2024-12-30, a week before the first session: the first recertification was due 02-28, and the
+        # stay ran to 03-07 (was not-applicable, "not due", the clock counting from the first session).
+        (
+            "certified before the start, none by day 60 of the certification",
+            "encounter-discharge",
+            (discharged, certified_on("2024-12-30T10:00:00-07:00")),
+            "not-met",
+            "between 2024-12-30 12:00 -05:00 and 2025-02-28 23:59 -05:00",
+        ),
+        # A recertification on 03-05 is 65 days after that certification (was met).
+        (
+            "recertified on day 65 of the certification",
+            "encounter-discharge",
+            (discharged, certified_on("2024-12-30T10:00:00-07:00"), recertified("2025-03-05")),
+            "not-met",
+            "2025-02-28 23:59",
+        ),
+        (
+            "recertified on day 57 of the certification",
+            "encounter-discharge",
+            (discharged, certified_on("2024-12-30T10:00:00-07:00"), recertified("2025-02-25")),
+            "met",
+            "IOP recertification at 2025-02-25",
+        ),
+        # Stored in UTC: 2024-12-31 03:30Z is the evening of 12-30 at the site; due on 02-28, not 03-01. The
+        # continuation order signed on 03-10 (itself a recertification) comes too late.
+        (
+            "certification stored in UTC after local midnight",
+            "order-sign",
+            (certified_on("2024-12-31T03:30:00Z"),),
+            "not-met",
+            "and 2025-02-28 23:59 -05:00",
+        ),
+        # A certification of the program that ended in December is not this stay's: the clock starts at this stay's
+        # own certification (01-06), so nothing was due by the 03-07 discharge.
+        (
+            "another program's certification",
+            "encounter-discharge",
+            (
+                discharged,
+                lambda b: add(b, EARLIER_PROGRAM),
+                document(
+                    "P8-cert-2024",
+                    "iop-certification",
+                    "2024-12-16T10:00:00-07:00",
+                    context={"encounter": [{"reference": "Encounter/P8-prog-2024"}]},
+                ),
+            ),
+            "not-applicable",
+            "not due",
+        ),
+        # A recertification document, an entered-in-error certification, or one from 2024-06 does not start the clock.
+        (
+            "recertification, void or stale certification before the start",
+            "encounter-discharge",
+            (
+                discharged,
+                document("P8-recert-old", "iop-recertification", "2024-12-30T10:00:00-07:00"),
+                document("P8-void", "iop-certification", "2024-12-29T10:00:00-07:00", status="entered-in-error"),
+                document("P8-cert-june", "iop-certification", "2024-06-03T10:00:00-07:00"),
+            ),
+            "not-applicable",
+            "not due",
+        ),
+    ],
+)
+def test_recertification_clock_starts_at_the_initial_certification(
+    name: str, hook: str, changes: tuple[Any, ...], status: str, phrase: str
+) -> None:
+    at = P8_DISCHARGE_AT if hook == "encounter-discharge" else P8_RENEWAL_AT
+    case = SentenceCase(RECERT, "?", RECERT_QUOTE, from_golden("P8", *changes), hook, at, POLICY)
+    got = evaluate(case)[RECERT]
+    assert got["status"] == status, f"{name}: “{RECERT_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
