@@ -115,3 +115,78 @@ def test_dosage_written_or_structured(name: str, change: Any, status: str, phras
     got = evaluate(case)[MEDS]
     assert got["status"] == status, f"{name}: “{MEDS_QUOTE}” — service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
+
+
+def dispensed(quantity: dict[str, Any], *instructions: dict[str, Any], refills: int = 0) -> Any:
+    """P4's sertraline with no expectedSupplyDuration: a dispensed quantity and these dosage instructions."""
+
+    def change(bundle: Bundle) -> None:
+        med = by_id(bundle, "P4-sertraline")
+        med["dispenseRequest"] = {"quantity": quantity, "numberOfRepeatsAllowed": refills}
+        med["dosageInstruction"] = list(instructions)
+
+    return change
+
+
+def take(dose: float, unit: str, timing: dict[str, Any], text: str = "") -> dict[str, Any]:
+    """A structured dosage instruction (with its text, as EHRs send it)."""
+    return {"text": text or f"take {dose:g} {unit}", "timing": timing, "doseAndRate": [{"doseQuantity": {
+        "value": dose, "unit": unit, "system": "http://unitsofmeasure.org", "code": "{tbl}" if "tab" in unit else unit
+    }}]}  # fmt: skip
+
+
+DAILY = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}
+TWICE_DAILY = {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # 30 tablets, one a day from the 02-28 discharge: until 03-30, past the 03-18 follow-up (was unknown).
+        (
+            "30 tablets, one a day",
+            dispensed({"value": 30, "unit": "tablets"}, take(1, "tablet", DAILY)),
+            "met",
+            "until",
+        ),
+        # 30 tablets, one twice a day: 15 days, to 03-15, before 03-18 (was unknown).
+        (
+            "30 tablets, one twice a day",
+            dispensed({"value": 30, "unit": "tablet"}, take(1, "tablet", TWICE_DAILY)),
+            "not-met",
+            "(15 days) ends before",
+        ),
+        # The same with one refill: 30 days.
+        (
+            "30 tablets twice a day, one refill",
+            dispensed({"value": 30, "unit": "tablet"}, take(1, "tablet", TWICE_DAILY), refills=1),
+            "met",
+            "until",
+        ),
+        # 14 tablets of 100 mg, "100 mg daily": the dose is in mg, the quantity in tablets; the strength is not
+        # structured, so the supply cannot be computed.
+        (
+            "dose in mg, quantity in tablets",
+            dispensed({"value": 14, "unit": "tablet"}, take(100, "mg", DAILY)),
+            "unknown",
+            "nor a quantity and a structured daily dose",
+        ),
+        # "1 tab daily" only in text, or as needed: not structured.
+        (
+            "dose only in text",
+            dispensed({"value": 30, "unit": "tablet"}, {"text": "1 tab daily"}),
+            "unknown",
+            "no supply duration",
+        ),
+        (
+            "as needed",
+            dispensed({"value": 30, "unit": "tablet"}, {**take(1, "tablet", DAILY), "asNeededBoolean": True}),
+            "unknown",
+            "no supply duration",
+        ),
+    ],
+)
+def test_bridge_supply_from_quantity_and_daily_dose(name: str, change: Any, status: str, phrase: str) -> None:
+    got = verdict(change)
+    assert got["status"] == status, f"{name}: “{BRIDGE_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
