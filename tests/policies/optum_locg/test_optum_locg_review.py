@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sentence_cases import Bundle, SentenceCase, by_id, evaluate, from_golden, quote_is_in
+from sentence_cases import Bundle, SentenceCase, add, by_id, evaluate, from_golden, quote_is_in
 
 POLICY = "optum-locg"
 TEXT = "optum-locg-2021-iop.txt"
@@ -189,4 +189,102 @@ TWICE_DAILY = {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}
 def test_bridge_supply_from_quantity_and_daily_dose(name: str, change: Any, status: str, phrase: str) -> None:
     got = verdict(change)
     assert got["status"] == status, f"{name}: “{BRIDGE_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+C_AT = "2025-02-20T10:00:00-05:00"  # P4 still in the program (since 2025-02-03): a renewal order is signed
+AD = "optum-locg.continued.cs3-advance-directive"
+AD_QUOTE = (
+    "When clinically indicated, the provider and the member assess the need to create or update the member's "
+    "advance directive."
+)
+
+
+def still_in_the_program(bundle: Bundle) -> None:
+    """P4 on 2025-02-20: the program has no end yet and a renewal IOP order is being signed."""
+    del by_id(bundle, "P4-prog")["period"]["end"]
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"].get("id") not in ("P4-sertraline",)]
+    add(
+        bundle,
+        {
+            "resourceType": "ServiceRequest",
+            "id": "P4-renewal",
+            "status": "draft",
+            "intent": "order",
+            "subject": {"reference": "Patient/P4-patient"},
+            "authoredOn": "2025-02-20T09:00:00-05:00",
+            "code": {
+                "coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "S9480"}]
+            },
+            "replaces": [{"reference": "ServiceRequest/P4-original"}],
+        },
+    )
+
+
+def advance_directive(date: str, **extra: Any) -> Any:
+    """An advance directive document (LOINC 42348-3) of P4 dated ``date``."""
+    return lambda bundle: add(
+        bundle,
+        {
+            "resourceType": "DocumentReference",
+            "id": "ad",
+            "status": "current",
+            "subject": {"reference": "Patient/P4-patient"},
+            "type": {"coding": [{"system": "http://loinc.org", "code": "42348-3"}]},
+            "date": date,
+        }
+        | extra,
+    )
+
+
+def test_advance_directive_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(AD_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # Made during the stay: the provider and the member assessed the need and created it.
+        ("made during the stay", advance_directive("2025-02-10T15:00:00-05:00"), "met", "DocumentReference/ad"),
+        # On file since 2012: it exists, but nothing shows the need was assessed in this stay (was met).
+        ("on file since 2012", advance_directive("2012-05-01"), "unknown", "from before this episode"),
+        # Entered in error: no advance directive at all (was met).
+        (
+            "entered in error",
+            advance_directive("2025-02-10T15:00:00-05:00", status="entered-in-error"),
+            "unknown",
+            "no advance directive made or updated during this stay",
+        ),
+        # Written on the inpatient unit the day before the IOP began: that stay's, not this one's (was met).
+        (
+            "the inpatient unit's",
+            advance_directive("2025-02-02T10:00:00-05:00", context={"encounter": [{"reference": "Encounter/P4-ip"}]}),
+            "unknown",
+            "made in another stay or program",
+        ),
+        # A Consent with the advance-directive scope recorded during the stay, stored in UTC.
+        (
+            "advance-directive Consent in UTC",
+            lambda bundle: add(
+                bundle,
+                {
+                    "resourceType": "Consent",
+                    "id": "adr",
+                    "status": "active",
+                    "patient": {"reference": "Patient/P4-patient"},
+                    "dateTime": "2025-02-11T02:30:00Z",
+                    "scope": {
+                        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "adr"}]
+                    },
+                },
+            ),
+            "met",
+            "Consent/adr",
+        ),
+    ],
+)
+def test_advance_directive_assessed_in_this_stay(name: str, change: Any, status: str, phrase: str) -> None:
+    case = SentenceCase(AD, "?", AD_QUOTE, from_golden("P4", still_in_the_program, change), "order-sign", C_AT, POLICY)
+    got = evaluate(case)[AD]
+    assert got["status"] == status, f"{name}: “{AD_QUOTE}” — service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
