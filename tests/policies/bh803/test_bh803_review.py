@@ -389,3 +389,132 @@ def test_recertification_clock_starts_at_the_initial_certification(
     got = evaluate(case)[RECERT]
     assert got["status"] == status, f"{name}: “{RECERT_QUOTE}” — service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
+
+
+ACUTE = "bh803.rn.4-acute-onset-or-decompensation"
+ACUTE_QUOTE = (
+    "Patients admitted to an IOP generally have an acute onset or decompensation of a covered Axis I mental disorder"
+)
+ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+SCT = "http://snomed.info/sct"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+MARCH_20 = "2025-03-20T10:00:00-05:00"
+
+
+def chronic_only(bundle: Bundle) -> None:
+    """P7's depression began in 2019 and its emergency visit of 04-22 is gone: nothing acute on record."""
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"].get("id") != "P7-ed"]
+    for entry in bundle["entry"]:
+        if entry["resource"].get("id") == "P7-dx":
+            entry["resource"]["onsetDateTime"] = "2019-06-01"
+
+
+def p7_encounter(eid: str, cls: str, status: str, start: str, end: str | None = None, dx: str = "P7-dx") -> Any:
+    """Add an Encounter of P7 (class ``cls``) listing Condition ``dx`` as its diagnosis."""
+    period = {"start": start} | ({"end": end} if end else {})
+    return lambda bundle: add(
+        bundle,
+        {
+            "resourceType": "Encounter",
+            "id": eid,
+            "status": status,
+            "class": {"system": ACT, "code": cls},
+            "subject": {"reference": "Patient/P7-patient"},
+            "period": period,
+            "diagnosis": [{"condition": {"reference": f"Condition/{dx}"}}],
+        },
+    )
+
+
+def test_acute_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(ACUTE_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "status", "phrase"),
+    [
+        # A psychiatric stay from 03-20 that ended on 04-28, four days before the order: a decompensation (was
+        # unknown: it began more than 30 days before the order).
+        (
+            "psychiatric stay ended 4 days ago",
+            (chronic_only, p7_encounter("P7-ip", "IMP", "finished", MARCH_20, "2025-04-28T11:00:00-05:00")),
+            "met",
+            "Encounter/P7-ip",
+        ),
+        # The order is signed on the unit: the stay begun on 03-20 is still in progress.
+        (
+            "still on the psychiatric unit",
+            (chronic_only, p7_encounter("P7-ip", "IMP", "in-progress", MARCH_20)),
+            "met",
+            "Encounter/P7-ip",
+        ),
+        # A stay left in progress since 2019 is a stale status, not a decompensation now.
+        (
+            "stay left in progress since 2019",
+            (chronic_only, p7_encounter("P7-ip", "IMP", "in-progress", "2019-06-01T10:00:00-05:00")),
+            "unknown",
+            "no emergency or inpatient visit in the last 30 days found",
+        ),
+        # An emergency visit from 23:30 on 04-01 at the site (stored in UTC: 04-02 03:30Z) to 04:00 on 04-02: it ran
+        # into the 30 days before the 05-02 order (was unknown: it began, by local date, on day 31).
+        (
+            "emergency visit stored in UTC",
+            (chronic_only, p7_encounter("P7-ed2", "EMER", "finished", "2025-04-02T03:30:00Z", "2025-04-02T08:00:00Z")),
+            "met",
+            "Encounter/P7-ed2",
+        ),
+        # A stay that ended in February is no recent decompensation.
+        (
+            "stay ended in February",
+            (chronic_only, p7_encounter("P7-ip", "IMP", "finished", "2025-02-01T10:00:00-05:00", "2025-02-20T11:00")),
+            "unknown",
+            "no emergency or inpatient visit in the last 30 days found",
+        ),
+    ],
+)  # fmt: skip
+def test_decompensation_is_a_recent_acute_visit(name: str, changes: tuple[Any, ...], status: str, phrase: str) -> None:
+    case = SentenceCase(ACUTE, "?", ACUTE_QUOTE, from_golden("P7", *changes), "order-sign", P7_AT, POLICY)
+    got = evaluate(case)[ACUTE]
+    assert got["status"] == status, f"{name}: “{ACUTE_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+OUD = "bh803.otp.1-oud-dx"
+OUD_QUOTE = "as part of a distinct and organized intensive ambulatory treatment program for the treatment of OUD"
+
+
+def otp_order_for(system: str, code: str) -> Any:
+    """P7's order becomes an OTP order (G0137) that names its reason by code only: no Condition for it on record."""
+
+    def change(bundle: Bundle) -> None:
+        for entry in bundle["entry"]:
+            if entry["resource"].get("id") == "P7-order":
+                order = entry["resource"]
+                order["code"] = {"coding": [{"system": HCPCS, "code": "G0137"}]}
+                order.pop("reasonReference", None)
+                order["reasonCode"] = [{"coding": [{"system": system, "code": code}]}]
+
+    return change
+
+
+def test_oud_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(OUD_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # The OTP order names opioid dependence (dotless ICD-10-CM, or SNOMED CT only): the program treats an OUD
+        # (was unknown, "no opioid use disorder found": only the problem list was read).
+        ("order for F1120, dotless", otp_order_for(ICD, "F1120"), "met", "for an opioid use disorder"),
+        ("order for SNOMED opioid dependence", otp_order_for(SCT, "75544000"), "met", "ServiceRequest/P7-order"),
+        # The OTP order names major depression, and no OUD is on record: not for the treatment of OUD.
+        ("order for depression", otp_order_for(ICD, "F33.2"), "not-met", "not an opioid use disorder"),
+    ],
+)  # fmt: skip
+def test_otp_for_the_treatment_of_oud(name: str, change: Any, status: str, phrase: str) -> None:
+    case = SentenceCase(OUD, "?", OUD_QUOTE, from_golden("P7", change), "order-sign", P7_AT, POLICY)
+    got = evaluate(case)[OUD]
+    assert got["status"] == status, f"{name}: “{OUD_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
