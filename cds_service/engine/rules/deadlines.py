@@ -8,7 +8,14 @@ from typing import Any
 
 from cds_service.engine.context import EvaluationContext, resource_key
 from cds_service.engine.facts import Fact
-from cds_service.engine.rules.base import Rule, RuleResult, evidence_keys, format_time, set_aside_detail
+from cds_service.engine.rules.base import (
+    Rule,
+    RuleResult,
+    evidence_keys,
+    format_time,
+    set_aside_detail,
+    unreadable_detail,
+)
 from cds_service.engine.selections import (
     Selection,
     SpecError,
@@ -196,6 +203,17 @@ class Recurring(Rule):
     initial: Selection | None = None
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        result = self._evaluate(ctx)
+        if self.initial is None or result.value is False or _dated(ctx, self.initial, None):
+            return result
+        # An unreadable initial occurrence may precede ``start``: only an overdue answer holds whatever it was.
+        gaps = ctx.gaps_of([self.initial.name])
+        if not gaps:
+            return result
+        detail = f"{result.detail}, counted from the start as no {self.initial.title} could be read"
+        return RuleResult(None, result.evidence, unreadable_detail(gaps, detail), result.due, gaps=tuple(gaps))
+
+    def _evaluate(self, ctx: EvaluationContext) -> RuleResult:
         zone = ctx.calendar.zone
         first = _dated(ctx, self.initial, None) if self.initial is not None else []
         start = first[0][0] if first else self.start.resolve(ctx)

@@ -8,6 +8,12 @@ from typing import Any
 import pytest
 from sentence_cases import Bundle, SentenceCase, add, evaluate, from_golden, quote_is_in
 
+from cds_service.config import Settings
+from cds_service.hooks.invocation import HookInvoker
+from cds_service.hooks.protocol import parse_hook_request
+from cds_service.hooks.services import SERVICES, service_for_hook
+from cds_service.record.hook_requests import build_hook_request
+
 POLICY = "bh803"
 TEXT = "optum-medicare-bh803-iop.txt"
 P8_DISCHARGE_AT = "2025-03-07T12:30:00-07:00"  # sessions Mon/Wed/Fri from 2025-01-06, the last on 2025-03-07
@@ -306,6 +312,27 @@ EARLIER_PROGRAM = {
     "subject": {"reference": "Patient/P8-patient"},
     "period": {"start": "2024-11-04T09:00:00-07:00", "end": "2024-12-20T12:00:00-07:00"},
 }
+
+
+def unreadable(case: SentenceCase, key: str) -> dict[str, Any]:
+    """The case's criterion when the prefetch ``key`` answered with an OperationOutcome (a source that failed)."""
+    body = build_hook_request(case.build(), case.hook, at=case.at, policies=[case.policy])
+    body["prefetch"][key] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+    service = SERVICES[service_for_hook(case.hook)]
+    response = HookInvoker(Settings(auth=False)).invoke(service, parse_hook_request(body, service.hook))
+    found = [c for e in response["extension"]["iop-cds.evaluations"] for c in e["criteria"]]
+    return next(c for c in found if c["id"] == case.criterion)
+
+
+def test_recertification_clock_with_the_documents_unreadable() -> None:
+    """No certification could be read: one before the start may exist, so "not due" counted from T0 is unknown (was
+    not-applicable)."""
+    discharge = SentenceCase(RECERT, "?", RECERT_QUOTE, from_golden("P8", discharged), "encounter-discharge",
+                             P8_DISCHARGE_AT, POLICY)  # fmt: skip
+    assert evaluate(discharge)[RECERT]["status"] == "not-applicable"
+    got = unreadable(discharge, "documents")
+    assert got["status"] == "unknown", got["reason"]
+    assert "could not be read: documents" in got["reason"] and "counted from the start" in got["reason"]
 
 
 def test_recert_quote_is_in_the_policy_text() -> None:
