@@ -545,3 +545,77 @@ def test_otp_for_the_treatment_of_oud(name: str, change: Any, status: str, phras
     got = evaluate(case)[OUD]
     assert got["status"] == status, f"{name}: “{OUD_QUOTE}” — service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
+
+
+NINE = "bh803.otp.4-9-services-7-days"
+NINE_QUOTE = "HCPCS code G0137: Intensive outpatient services; minimum of nine services over a 7- contiguous day period"
+TELEHEALTH = "bh803.otp.5-no-telehealth"
+TELEHEALTH_QUOTE = (
+    "OTPs providing intensive outpatient services to Medicare beneficiaries with an OUD shall not receive payment "
+    "under Medicare part B if the intensive outpatient services are furnished via audio-video or audio-only "
+    "communications technology."
+)
+
+
+def otp_discharge(bundle: Bundle) -> None:
+    """P8's program is an OTP program (G0137) for an opioid use disorder, discharged on 2025-03-07."""
+    discharged(bundle)
+    for entry in bundle["entry"]:
+        if entry["resource"].get("id") == "P8-prog":
+            entry["resource"]["type"] = [{"coding": [{"system": HCPCS, "code": "G0137"}]}]
+    add(bundle, {"resourceType": "Condition", "id": "P8-oud", "subject": {"reference": "Patient/P8-patient"},
+                 "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                                "code": "active"}]},
+                 "code": {"coding": [{"system": ICD, "code": "F1120"}]}, "onsetDateTime": "2020-01-01"})  # fmt: skip
+
+
+def services_resent(*, identifier: bool) -> Any:
+    """Every service record of P8 (7 a week) sent twice under new ids, with or without the same identifier."""
+
+    def change(bundle: Bundle) -> None:
+        for entry in list(bundle["entry"]):
+            resource = entry["resource"]
+            if resource["resourceType"] == "Procedure":
+                if identifier:
+                    resource["identifier"] = [{"system": "urn:example:feed", "value": resource["id"]}]
+                add(bundle, {**resource, "id": resource["id"] + "-resent"})
+
+    return change
+
+
+def session_typed(code: str, status: str = "finished") -> Any:
+    """P8's 03-03 session typed by a SNOMED CT encounter code (ambulatory class kept), with this status."""
+
+    def change(bundle: Bundle) -> None:
+        for entry in bundle["entry"]:
+            if entry["resource"].get("id") == "P8-prog-sess-0303":
+                entry["resource"]["type"] = [{"coding": [{"system": SCT, "code": code}]}]
+                entry["resource"]["status"] = status
+
+    return change
+
+
+def test_otp_quotes_are_in_the_policy_text() -> None:
+    assert quote_is_in(NINE_QUOTE, TEXT) and quote_is_in(TELEHEALTH_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "criterion", "change", "status", "phrase"),
+    [
+        # Seven services a week, each record resent under a new id: still seven, not fourteen (was met without an
+        # identifier: the copies were counted).
+        ("services resent, no identifier", NINE, services_resent(identifier=False), "not-met", "at least 9 needed"),
+        ("services resent, same identifier", NINE, services_resent(identifier=True), "not-met", "at least 9 needed"),
+        # A session typed as a telephone encounter under an ambulatory class is audio-only (was met: "always").
+        ("telephone session", TELEHEALTH, session_typed("185317003"), "not-met", "Encounter/P8-prog-sess-0303"),
+        # A telemedicine session that was cancelled was not furnished at all.
+        ("cancelled telemedicine session", TELEHEALTH, session_typed("448337001", "cancelled"), "met", "no session"),
+        # In person throughout: the reason says what was checked, not "always".
+        ("in person", TELEHEALTH, lambda bundle: None, "met", "no session delivered by telehealth found"),
+    ],
+)
+def test_otp_services_and_telehealth(name: str, criterion: str, change: Any, status: str, phrase: str) -> None:
+    build = from_golden("P8", otp_discharge, change)
+    got = evaluate(SentenceCase(criterion, "?", "", build, "encounter-discharge", P8_DISCHARGE_AT, POLICY))[criterion]
+    assert got["status"] == status, f"{name}: service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
