@@ -375,6 +375,30 @@ def test_recert_quote_is_in_the_policy_text() -> None:
             "not-met",
             "and 2025-02-28 23:59 -05:00",
         ),
+        # Due by the end of 02-28 at the site: a recertification at 23:30 that evening, stored in UTC on 03-01, is in
+        # time; one half an hour after midnight is not.
+        (
+            "recertified 23:30 local on the due day, stored in UTC",
+            "encounter-discharge",
+            (
+                discharged,
+                certified_on("2024-12-30T10:00:00-07:00"),
+                document("rc", "iop-recertification", "2025-03-01T04:30:00Z"),
+            ),
+            "met",
+            "IOP recertification at 2025-02-28 23:30 -05:00",
+        ),
+        (
+            "recertified 00:30 local the day after, stored in UTC",
+            "encounter-discharge",
+            (
+                discharged,
+                certified_on("2024-12-30T10:00:00-07:00"),
+                document("rc", "iop-recertification", "2025-03-01T05:30:00Z"),
+            ),
+            "not-met",
+            "and 2025-02-28 23:59 -05:00",
+        ),
         # A certification of the program that ended in December is not this stay's: the clock starts at this stay's
         # own certification (01-06), so nothing was due by the 03-07 discharge.
         (

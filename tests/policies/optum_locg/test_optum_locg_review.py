@@ -288,3 +288,56 @@ def test_advance_directive_assessed_in_this_stay(name: str, change: Any, status:
     got = evaluate(case)[AD]
     assert got["status"] == status, f"{name}: “{AD_QUOTE}” — service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
+
+
+P4_DISCHARGE_PLAN_QUOTE = (
+    "The final discharge plan should be provided to the Care Advocate at least 24 hours prior to the anticipated "
+    "date of discharge."
+)
+ACTIVE_QUOTE = "There continues to be evidence that the member is receiving active treatment"
+
+
+def plan_last_updated(when: str) -> Any:
+    """P4's discharge plan (anticipated discharge 2025-02-28) last revised at ``when``."""
+    return lambda bundle: by_id(bundle, "P4-dcp").__setitem__("meta", {"lastUpdated": when})
+
+
+def sessions_cancelled(*ids: str) -> Any:
+    """These sessions of P4 were cancelled."""
+    return lambda bundle: [by_id(bundle, i).__setitem__("status", "cancelled") for i in ids]
+
+
+def test_checked_quotes_are_in_the_policy_text() -> None:
+    assert quote_is_in(P4_DISCHARGE_PLAN_QUOTE, TEXT) and quote_is_in(ACTIVE_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "criterion", "hook", "changes", "status", "phrase"),
+    [
+        # Revised at 22:30 on 02-26 at the site (stored in UTC on 02-27): more than 24 hours before the 02-28
+        # discharge date; sending it to the Care Advocate is for the clinician to confirm.
+        ("plan revised late on 02-26, in UTC", "optum-locg.discharge.9c-final-plan-to-care-advocate-24h",
+         "encounter-discharge", (plan_last_updated("2025-02-27T03:30:00Z"),), "unknown", "supporting evidence found"),
+        # Revised on the morning of the discharge: the final plan could not have gone 24 hours before.
+        ("plan revised on the discharge day", "optum-locg.discharge.9c-final-plan-to-care-advocate-24h",
+         "encounter-discharge", (plan_last_updated("2025-02-28T10:00:00-05:00"),), "unknown",
+         "no discharge plan last revised at least 24 hours before"),
+        # Sessions in the last 7 days are evidence of active treatment (the expectation of improvement is the
+        # clinician's); cancelled ones are not.
+        ("sessions this week", "optum-locg.continued.cs5-active-tx-progress", "order-sign", (), "unknown",
+         "3 × IOP session in the last 7 days"),
+        ("this week's sessions cancelled", "optum-locg.continued.cs5-active-tx-progress", "order-sign",
+         (sessions_cancelled("P4-sess-14", "P4-sess-17", "P4-sess-19"),), "unknown",
+         "no IOP session in the last 7 days found"),
+    ],
+)  # fmt: skip
+def test_judgement_criteria_read_this_stays_evidence(
+    name: str, criterion: str, hook: str, changes: tuple[Any, ...], status: str, phrase: str
+) -> None:
+    if hook == "order-sign":
+        case = SentenceCase(criterion, "?", "", from_golden("P4", still_in_the_program, *changes), hook, C_AT, POLICY)
+    else:
+        case = SentenceCase(criterion, "?", "", from_golden("P4", *changes), hook, P4_AT, POLICY)
+    got = evaluate(case)[criterion]
+    assert got["status"] == status, f"{name}: service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
