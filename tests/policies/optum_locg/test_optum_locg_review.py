@@ -341,3 +341,59 @@ def test_judgement_criteria_read_this_stays_evidence(
     got = evaluate(case)[criterion]
     assert got["status"] == status, f"{name}: service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
+
+
+FAMILY = "optum-locg.process.6c1-family-contact-48h"
+FAMILY_QUOTE = (
+    "The provider does the following within 48 hours of admission with the member's documented consent: … Contacts "
+    "the member's family/social supports to discuss participating in treatment and discharge planning"
+)
+MOTHER = {
+    "resourceType": "RelatedPerson",
+    "id": "P4-mother",
+    "active": True,
+    "patient": {"reference": "Patient/P4-patient"},
+}
+FAMILY_CONSENT = {
+    "resourceType": "Consent",
+    "id": "P4-family-consent",
+    "status": "active",
+    "patient": {"reference": "Patient/P4-patient"},
+    "dateTime": "2025-02-03T09:20:00-05:00",
+    "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+    "provision": {"type": "permit", "actor": [{"reference": {"reference": "RelatedPerson/P4-mother"}}]},
+}
+
+
+def mother_present(encounter_id: str) -> Any:
+    """The member's mother (consent to share on file) takes part in Encounter ``encounter_id``."""
+
+    def change(bundle: Bundle) -> None:
+        add(bundle, MOTHER, FAMILY_CONSENT)
+        by_id(bundle, encounter_id)["participant"] = [{"individual": {"reference": "RelatedPerson/P4-mother"}}]
+
+    return change
+
+
+def family_meeting_on_the_unit(bundle: Bundle) -> None:
+    """A family meeting with the mother on the inpatient unit on 02-02, the day before the IOP began."""
+    mother_present("P4-ip")(bundle)
+    by_id(bundle, "P4-ip")["period"] = {"start": "2025-02-02T14:00:00-05:00", "end": "2025-02-02T16:00:00-05:00"}
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "phrase"),
+    [
+        # The mother joins the first IOP session: evidence of the contact (the clinician confirms the rest).
+        ("mother at the first session", mother_present("P4-sess-03"), "supporting evidence found"),
+        # The unit's family meeting the evening before is the inpatient provider's, not this provider's contact (was
+        # "supporting evidence found").
+        ("family meeting on the inpatient unit", family_meeting_on_the_unit, "no contact with family or supports"),
+    ],
+)
+def test_family_contact_by_this_provider(name: str, change: Any, phrase: str) -> None:
+    assert quote_is_in(FAMILY_QUOTE, TEXT)
+    case = SentenceCase(FAMILY, "?", FAMILY_QUOTE, from_golden("P4", change), "encounter-discharge", P4_AT, POLICY)
+    got = evaluate(case)[FAMILY]
+    assert got["status"] == "unknown", f"{name}: service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
