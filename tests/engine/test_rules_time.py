@@ -419,6 +419,7 @@ TABLETS_30 = {"value": 30, "unit": "tablet"}
         # 30 tablets, one a day: 30 days; twice a day (the GTS code BID, units spelled differently): 15 days
         (TABLETS_30, [_dose(1, "tablet", DAILY)], 30),
         ({"value": 30, "code": "{tbl}"}, [_dose(1, "TAB", {"code": {"coding": [{"code": "BID"}]}})], 15),
+        ({"value": 30, "code": "1", "unit": "tablet"}, [_dose(1, "tablets", DAILY)], 30),  # UCUM "1", unit spelled
         # 2 mg every 12 hours from 60 mg; two concurrent instructions (morning 1, bedtime 2): 3 a day
         (
             {"value": 60, "unit": "mg"},

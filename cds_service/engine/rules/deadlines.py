@@ -414,13 +414,14 @@ _DOSE_UNITS = {"tab": "tablet", "tabs": "tablet", "tablets": "tablet", "tbl": "t
 _DOSE_UNITS |= {"caps": "capsule", "capsules": "capsule", "milligram": "mg", "milligrams": "mg", "ml": "ml"}
 
 
-def _dose_unit(quantity: dict[str, Any]) -> str | None:
-    """A quantity's unit, UCUM code first, lower-cased without braces, with common spellings merged."""
-    raw = quantity.get("code") or quantity.get("unit")
-    if not isinstance(raw, str) or not raw.strip():
-        return None
-    unit = raw.strip().strip("{}").lower()
-    return _DOSE_UNITS.get(unit, unit)
+def _dose_units(quantity: dict[str, Any]) -> set[str]:
+    """A quantity's unit as its code and its spelled unit say, lower-cased without braces, common spellings merged."""
+    units = set()
+    for raw in (quantity.get("code"), quantity.get("unit")):
+        if isinstance(raw, str) and raw.strip():
+            unit = raw.strip().strip("{}").lower()
+            units.add(_DOSE_UNITS.get(unit, unit))
+    return units
 
 
 def _doses_per_day(timing: Any) -> float | None:
@@ -448,8 +449,8 @@ def computed_supply_days(quantity: Any, instructions: list[Any]) -> float | None
     is as needed, a range, only in text, of another unit than the quantity, or the instructions are sequential."""
     if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float) or not instructions:
         return None
-    unit = _dose_unit(quantity)
-    if unit is None or len({str(i.get("sequence")) for i in instructions if isinstance(i, dict)}) > 1:
+    units = _dose_units(quantity)
+    if not units or len({str(i.get("sequence")) for i in instructions if isinstance(i, dict)}) > 1:
         return None
     daily = 0.0
     for instruction in instructions:
@@ -463,7 +464,7 @@ def computed_supply_days(quantity: Any, instructions: list[Any]) -> float | None
         per_day = _doses_per_day(instruction.get("timing"))
         if not isinstance(dose, dict) or not isinstance(dose.get("value"), int | float) or per_day is None:
             return None
-        if _dose_unit(dose) != unit:
+        if not _dose_units(dose) & units:
             return None
         daily += dose["value"] * per_day
     return quantity["value"] / daily if daily > 0 else None
