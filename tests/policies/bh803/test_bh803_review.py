@@ -643,3 +643,47 @@ def test_otp_services_and_telehealth(name: str, criterion: str, change: Any, sta
     got = evaluate(SentenceCase(criterion, "?", "", build, "encounter-discharge", P8_DISCHARGE_AT, POLICY))[criterion]
     assert got["status"] == status, f"{name}: service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
+
+
+CERTIFIER = "bh803.otp.2-cert-9h-higher-intensity"
+CERTIFIER_QUOTE = (
+    "a physician or non-physician practitioner must certify that the individual has a need for a minimum of nine "
+    "hours of services per week"
+)
+NUCC = "http://nucc.org/provider-taxonomy"
+V2_0360 = "http://terminology.hl7.org/CodeSystem/v2-0360"
+
+
+def otp_order_by(system: str, code: str) -> Any:
+    """P7's order is an OTP order (G0137, 3 × 3 h a week) for opioid dependence, signed by a practitioner qualified
+    only by this code (golden: a nurse practitioner)."""
+
+    def change(bundle: Bundle) -> None:
+        otp_order_for(ICD, "F11.20")(bundle)
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            if resource.get("id") == "P7-order":
+                resource["occurrenceTiming"]["repeat"]["duration"] = 3
+            if resource.get("id") == "P7-np":
+                resource["qualification"] = [{"code": {"coding": [{"system": system, "code": code}]}}]
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # A psychiatrist whose Practitioner carries only the NUCC taxonomy (US Core's usual coding) is a physician
+        # (was not-met: "neither a physician nor an NPP").
+        ("psychiatrist by NUCC taxonomy", otp_order_by(NUCC, "2084P0800X"), "unknown", "supporting evidence found"),
+        ("psychiatric NP by NUCC taxonomy", otp_order_by(NUCC, "363LP0808X"), "unknown", "supporting evidence found"),
+        # A registered nurse is neither.
+        ("registered nurse", otp_order_by(V2_0360, "RN"), "not-met", "neither a physician nor an NPP"),
+    ],
+)
+def test_otp_certifier_is_a_physician_or_npp(name: str, change: Any, status: str, phrase: str) -> None:
+    assert quote_is_in(CERTIFIER_QUOTE, TEXT)
+    case = SentenceCase(CERTIFIER, "?", CERTIFIER_QUOTE, from_golden("P7", change), "order-sign", P7_AT, POLICY)
+    got = evaluate(case)[CERTIFIER]
+    assert got["status"] == status, f"{name}: “{CERTIFIER_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
