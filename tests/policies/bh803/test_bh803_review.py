@@ -531,6 +531,33 @@ def test_decompensation_is_a_recent_acute_visit(name: str, changes: tuple[Any, .
     assert phrase in got["reason"]
 
 
+def onset_on(day: str) -> Any:
+    """P7's depression (no acute visit on record) first noted on ``day``, a date with no time."""
+
+    def change(bundle: Bundle) -> None:
+        chronic_only(bundle)
+        for entry in bundle["entry"]:
+            if entry["resource"].get("id") == "P7-dx":
+                entry["resource"]["onsetDateTime"] = day
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("day", "status"),
+    [
+        # 2025-02-01 is the 90th local date before the 05-02 order: a date without a time is that date at the site
+        # (was unknown: it was compared as midnight UTC, 19:00 the evening before in Boston).
+        ("2025-02-01", "met"),
+        ("2025-01-31", "unknown"),
+    ],
+)
+def test_a_date_without_a_time_is_that_date_at_the_site(day: str, status: str) -> None:
+    case = SentenceCase(ACUTE, "?", ACUTE_QUOTE, from_golden("P7", onset_on(day)), "order-sign", P7_AT, POLICY)
+    got = evaluate(case)[ACUTE]
+    assert got["status"] == status, f"onset {day}: service says {got['status']}: {got['reason']}"
+
+
 OUD = "bh803.otp.1-oud-dx"
 OUD_QUOTE = "as part of a distinct and organized intensive ambulatory treatment program for the treatment of OUD"
 
