@@ -714,3 +714,39 @@ def test_otp_certifier_is_a_physician_or_npp(name: str, change: Any, status: str
     got = evaluate(case)[CERTIFIER]
     assert got["status"] == status, f"{name}: “{CERTIFIER_QUOTE}” — service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
+
+
+SUPPORT = "bh803.rn.2-adequate-support-system"
+SUPPORT_QUOTE = "must have an adequate support system to sustain/maintain themselves outside the IOP"
+
+
+def related_person(**fields: Any) -> Any:
+    """A RelatedPerson of P7 (a spouse) with these fields."""
+    person = {"resourceType": "RelatedPerson", "id": "P7-spouse", "active": True,
+              "patient": {"reference": "Patient/P7-patient"},
+              "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                                            "code": "SPS"}]}]}  # fmt: skip
+    return lambda bundle: add(bundle, person | fields)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "phrase"),
+    [
+        # A spouse on record is supporting evidence (the clinician confirms the support is adequate).
+        ("spouse", related_person(), "supporting evidence found"),
+        # An ex-spouse whose relationship ended in 2019, or an inactive record, is no support now (was "supporting
+        # evidence found").
+        (
+            "relationship ended in 2019",
+            related_person(period={"start": "1990-06-01", "end": "2019-03-01"}),
+            "not shown",
+        ),
+        ("inactive record", related_person(active=False), "not shown"),
+    ],
+)
+def test_support_system_is_current(name: str, change: Any, phrase: str) -> None:
+    assert quote_is_in(SUPPORT_QUOTE, TEXT)
+    case = SentenceCase(SUPPORT, "?", SUPPORT_QUOTE, from_golden("P7", change), "order-sign", P7_AT, POLICY)
+    got = evaluate(case)[SUPPORT]
+    assert got["status"] == "unknown", f"{name}: service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
