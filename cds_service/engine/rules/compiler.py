@@ -243,6 +243,8 @@ class RuleCompiler:
             parse_time_bound(a["from"]),
             self.predicates.fact(a["refills"]) if "refills" in a else None,
             self.predicates.fact(a["supply-unit"]) if "supply-unit" in a else None,
+            self.predicates.fact(a["quantity"]) if "quantity" in a else None,
+            self.predicates.fact(a["dosage"]) if "dosage" in a else None,
         )
 
     def _each(self, args: object) -> Rule:
