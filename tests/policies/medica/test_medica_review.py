@@ -32,6 +32,7 @@ from test_medica_sentences import (
     continuation_order_ends,
     edit,
     encounter,
+    no_improvement,
     observation,
     order,
     recode,
@@ -98,6 +99,18 @@ def _mat_order(status: str) -> Change:
     return lambda b: add(b, prescription)
 
 
+def _drug_screen(when: str, interpretation: str) -> Change:
+    """A urine opiate screen (LOINC 59615-0) read POS or NEG."""
+
+    def change(b: Bundle) -> None:
+        screen = observation(P9, "59615-0", when)
+        screen["interpretation"] = [coded(V3_INTERPRETATION, interpretation)]
+        add(b, screen)
+
+    return change
+
+
+V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 OLD_ALCOHOL_REMISSION = adding(lambda: condition(P9, "F10.21", onsetDateTime="2019-05-01"))
 OPIOID_REMISSION = recode("P9-oud", ICD, "F11.21")
 SUD = "medica.sud."
@@ -235,6 +248,20 @@ CASES: list[tuple[SentenceCase, str]] = [
         case(CONT + "1a-measurable-improvement", "met", Q_C1A, "P9b", _gad7_final_as_integer,
              name="final-gad7-as-integer"),
         "GAD-7 14 (2025-03-28 10:00 -05:00) → 9",
+    ),
+    # ... “and/or behaviors that led to this admission”: for an opioid IOP, screens positive before admission and
+    # negative since are a measurable improvement in the behaviour, whatever the anxiety score does (was not-met) ...
+    (
+        case(CONT + "1a-measurable-improvement", "met", Q_C1A, "P9b", no_improvement,
+             _drug_screen("2025-04-16T15:00:00Z", "NEG"), name="sud-screens-turned-negative"),
+        "negative drug screen in the last 14 days",
+    ),
+    # ... but not when the newest screens are positive again.
+    (
+        case(CONT + "1a-measurable-improvement", "not-met", Q_C1A, "P9b", no_improvement,
+             _drug_screen("2025-04-16T15:00:00Z", "NEG"), _drug_screen("2025-04-19T02:30:00Z", "POS"),
+             name="sud-screens-positive-again"),
+        "GAD-7 14 (2025-03-28 10:00 -05:00) → 13",
     ),
 ]  # fmt: skip
 
