@@ -18,6 +18,7 @@ from test_medica_sentences import (
     Q_A5,
     Q_A8A3,
     Q_C1A,
+    Q_C2,
     Q_C4B,
     Q_C4E,
     Q_SUD2,
@@ -35,6 +36,7 @@ from test_medica_sentences import (
     no_improvement,
     observation,
     order,
+    plan_revised_during_stay,
     recode,
     removing,
 )
@@ -108,6 +110,12 @@ def _drug_screen(when: str, interpretation: str) -> Change:
         add(b, screen)
 
     return change
+
+
+def _initial_plan_only(b: Bundle) -> None:
+    """This stay's treatment plan, written on day 2 and never stored again."""
+    plan_revised_during_stay(b)
+    by_id(b, "P9-tp")["meta"]["lastUpdated"] = "2025-04-03T15:00:00Z"
 
 
 V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
@@ -262,6 +270,21 @@ CASES: list[tuple[SentenceCase, str]] = [
              _drug_screen("2025-04-16T15:00:00Z", "NEG"), _drug_screen("2025-04-19T02:30:00Z", "POS"),
              name="sud-screens-positive-again"),
         "GAD-7 14 (2025-03-28 10:00 -05:00) → 13",
+    ),
+    # “There must be ongoing reassessment and modifications to the clinical plan of care … if clinical plan of care
+    # implemented is not leading to measurable clinical improvements”: the initial plan as first saved is no
+    # modification (was met) ...
+    (
+        case(CONT + "2-reassessment-plan-modified", "unknown", Q_C2, "P9b", no_improvement, _initial_plan_only,
+             name="initial-plan-never-revised"),
+        "no treatment plan review during the stay found",
+    ),
+    # ... a revision stored late in the evening (UTC the next day) is one.
+    (
+        case(CONT + "2-reassessment-plan-modified", "met", Q_C2, "P9b", no_improvement, plan_revised_during_stay,
+             lambda b: by_id(b, "P9-tp")["meta"].update(lastUpdated="2025-04-19T03:00:00Z"),
+             name="plan-revised-in-the-evening"),
+        "CarePlan/P9-tp",
     ),
 ]  # fmt: skip
 
