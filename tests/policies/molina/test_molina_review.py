@@ -7,14 +7,19 @@ from typing import Any
 import pytest
 from sentence_cases import SentenceCase, add, by_id, check, drop, evaluate
 from test_molina_sentences import (
+    CPT,
     HCPCS,
     PCP_CONSENT,
     PCP_REFUSAL,
     PSYCHIATRY_REFERRAL,
+    Q_COUNSELING,
     Q_CRISIS,
     Q_MED_ACCESS,
     Q_PCP,
+    Q_PEER,
     Q_SCOPE,
+    Q_SUD,
+    Q_THERAPY,
     Change,
     _attested,
     _inpatient_discharge_plan,
@@ -70,6 +75,57 @@ def _only_refuted_condition_and_order_reason(b: dict[str, Any]) -> None:
     prog = by_id(b, "P5-prog")
     prog.pop("reasonReference", None)
     prog["reasonCode"] = [{"coding": [{"system": ICD, "code": "F4310"}]}]
+
+
+def _plan_activities_as_requests(*requests: tuple[str, str, str, int], resolvable: bool = True) -> Change:
+    """P5's treatment plan lists its activities as references to ServiceRequests (id, system, code, per week), as
+    US Core CarePlans often do, instead of inline activity.detail; the requests are in the record when resolvable."""
+
+    def change(b: dict[str, Any]) -> None:
+        by_id(b, "P5-tp")["activity"] = [{"reference": {"reference": f"ServiceRequest/{rid}"}} for rid, *_ in requests]
+        if resolvable:
+            add(b, *(
+                {
+                    "resourceType": "ServiceRequest", "id": rid, "status": "active", "intent": "order",
+                    "subject": {"reference": "Patient/P5-patient"},
+                    "code": {"coding": [{"system": system, "code": code}]},
+                    "authoredOn": "2025-03-04T15:30:00Z",
+                    "occurrenceTiming": {"repeat": {"frequency": weekly, "period": 1, "periodUnit": "wk"}},
+                }
+                for rid, system, code, weekly in requests
+            ))  # fmt: skip
+
+    return change
+
+
+GROUP, PEER_SUPPORT, MED_VISIT = ("P5-sr-group", CPT, "90853", 3), ("P5-sr-peer", HCPCS, "H0038", 1), (
+    "P5-sr-med", CPT, "99213", 1)  # fmt: skip
+
+
+def _sessions_coded_snomed_only(b: dict[str, Any]) -> None:
+    """The group therapy is recorded only on the session Encounters, typed by SNOMED CT 'Group psychotherapy'."""
+    drop(b, lambda r: r["resourceType"] == "Procedure" and r["id"].startswith("P5-group-"))
+    for session in b["entry"]:
+        resource = session["resource"]
+        if resource["id"].startswith("P5-sess-"):
+            resource["type"] = [{"coding": [{"system": SNOMED, "code": "76168009"}]}]
+
+
+def _no_sud_diagnosis_audit_c_integer(b: dict[str, Any]) -> None:
+    """No SUD diagnosis and no assessment; an AUDIT-C of 6 on the first morning, stored as valueInteger."""
+    drop(b, lambda r: r["id"] in {"P5-cond-2", "P5-sud-assessment"})
+    add(b, {
+        "resourceType": "Observation", "id": "P5-auditc", "status": "final",
+        "subject": {"reference": "Patient/P5-patient"}, "code": {"coding": [{"system": LOINC, "code": "75626-2"}]},
+        "effectiveDateTime": "2025-03-03T14:20:00Z", "valueInteger": 6,
+    })  # fmt: skip
+
+
+def _sud_assessment_snomed(b: dict[str, Any]) -> None:
+    """The substance use assessment recorded as Synthea records it: SNOMED CT 428211000124100, in UTC."""
+    procedure = by_id(b, "P5-sud-assessment")
+    procedure["code"] = {"coding": [{"system": SNOMED, "code": "428211000124100"}]}
+    procedure["performedDateTime"] = "2025-03-04T03:45:00Z"
 
 
 CASES: list[tuple[SentenceCase, str]] = [
@@ -153,6 +209,51 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="refused-during-the-stay",
         ),
         "refusal to share information with the PCP",
+    ),
+    # “A combination of individual, family, caregiver, and/or group counseling … at least one time per week”: a plan
+    # whose activities point at requests (group therapy 3 a week) plans it (was not-met: "no such activity") ...
+    (
+        discharge(
+            "molina.process.tp-1a-counseling-weekly", "met", Q_COUNSELING,
+            _plan_activities_as_requests(GROUP, PEER_SUPPORT, MED_VISIT), name="activities-as-request-references",
+        ),
+        "sessions-per-week of treatment plan CarePlan/P5-tp: 3",
+    ),
+    # ... and one whose requests the record does not hold cannot be read, so it is unknown, not failed.
+    (
+        discharge(
+            "molina.process.tp-1a-counseling-weekly", "unknown", Q_COUNSELING,
+            _plan_activities_as_requests(GROUP, PEER_SUPPORT, resolvable=False), name="activity-requests-not-in-record",
+        ),
+        "without a readable timing",
+    ),
+    # “Peer support and recovery-oriented services”: likewise a peer-support request the plan points at (was not-met).
+    (
+        discharge(
+            "molina.process.tp-1b-peer-recovery", "met", Q_PEER,
+            _plan_activities_as_requests(GROUP, PEER_SUPPORT, MED_VISIT), name="activities-as-request-references",
+        ),
+        "CarePlan/P5-tp",
+    ),
+    # “Individual, group, and family therapy, as indicated”: attended sessions whose only code is SNOMED CT group
+    # psychotherapy do not show that no therapy was given (was not-met).
+    (
+        discharge("molina.components.1e-therapy", "unknown", Q_THERAPY, _sessions_coded_snomed_only,
+                  name="sessions-coded-snomed-only"),
+        "no psychotherapy during the stay found",
+    ),
+    # “Substance use disorder assessment and treatment services, as indicated”: an AUDIT-C of 6 stored as an integer
+    # indicates it as much as one stored as a Quantity (was not-applicable; no assessment followed: not met) ...
+    (
+        discharge("molina.components.1j-sud-assessment", "not-met", Q_SUD, _no_sud_diagnosis_audit_c_integer,
+                  name="audit-c-6-as-integer"),
+        "no substance use assessment during this stay",
+    ),
+    # ... and an assessment coded as Synthea codes it (SNOMED CT 'Assessment of substance use') is one (was not-met).
+    (
+        discharge("molina.components.1j-sud-assessment", "met", Q_SUD, _sud_assessment_snomed,
+                  name="assessment-coded-snomed"),
+        "P5-sud-assessment",
     ),
 ]  # fmt: skip
 
