@@ -128,6 +128,24 @@ def _sud_assessment_snomed(b: dict[str, Any]) -> None:
     procedure["performedDateTime"] = "2025-03-04T03:45:00Z"
 
 
+def _only_diagnosis(**fields: Any) -> Change:
+    """P5's PTSD is its only mental-health diagnosis (and not the program's stated reason), with ``fields`` set;
+    ``clinical`` / ``verification`` set its status codes."""
+
+    def change(b: dict[str, Any]) -> None:
+        drop(b, lambda r: r.get("id") in {"P5-cond-2", "P5-cond-3"})
+        by_id(b, "P5-prog").pop("reasonReference", None)
+        condition = by_id(b, "P5-cond-1")
+        rest = dict(fields)
+        if "clinical" in rest:
+            condition["clinicalStatus"]["coding"][0]["code"] = rest.pop("clinical")
+        if "verification" in rest:
+            condition["verificationStatus"]["coding"][0]["code"] = rest.pop("verification")
+        condition.update(rest)
+
+    return change
+
+
 CASES: list[tuple[SentenceCase, str]] = [
     # “Development and/or updating of crisis prevention plan, and/or safety plan”: the plan is the document, in
     # whatever resource the EHR stores it; a safety plan note of this stay is a development of one.
@@ -248,6 +266,29 @@ CASES: list[tuple[SentenceCase, str]] = [
         discharge("molina.components.1j-sud-assessment", "not-met", Q_SUD, _no_sud_diagnosis_audit_c_integer,
                   name="audit-c-6-as-integer"),
         "no substance use assessment during this stay",
+    ),
+    # “Members who demonstrate symptomatology consistent with a DSM-5 diagnosis”: a rule-out of 2019 says nothing
+    # about the member now (was not-met) ...
+    (
+        discharge("molina.scope.2-dsm5-dx", "unknown", Q_SCOPE,
+                  _only_diagnosis(verification="refuted", onsetDateTime="2019-05-01", recordedDate="2019-05-02"),
+                  name="a-2019-rule-out"),
+        "not shown",
+    ),
+    # ... a diagnosis resolved during the stay was this stay's diagnosis (was not-met) ...
+    (
+        discharge("molina.scope.2-dsm5-dx", "unknown", Q_SCOPE,
+                  _only_diagnosis(clinical="resolved", onsetDateTime="2024-05-01", abatementDateTime="2025-03-10"),
+                  name="resolved-during-the-stay"),
+        "not shown",
+    ),
+    # ... but one ruled out at intake for this admission is positive evidence against it.
+    (
+        discharge("molina.scope.2-dsm5-dx", "not-met", Q_SCOPE,
+                  _only_diagnosis(verification="refuted", onsetDateTime="2019-05-01",
+                                  recordedDate="2025-03-04T02:00:00Z"),
+                  name="ruled-out-at-intake"),
+        "ruled out or resolved for this admission",
     ),
     # ... and an assessment coded as Synthea codes it (SNOMED CT 'Assessment of substance use') is one (was not-met).
     (
