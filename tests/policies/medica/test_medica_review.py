@@ -119,6 +119,21 @@ def _initial_plan_only(b: Bundle) -> None:
 
 
 V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+
+def _mat_handout(when: str) -> Change:
+    """A documented education about medication-assisted treatment (local code mat-education)."""
+    handout = {
+        "resourceType": "DocumentReference",
+        "id": "P9-mat-ed",
+        "status": "current",
+        "subject": {"reference": f"Patient/{P9}"},
+        "type": coded("urn:iop-cds:local", "mat-education"),
+        "date": when,
+    }
+    return lambda b: add(b, handout)
+
+
 OLD_ALCOHOL_REMISSION = adding(lambda: condition(P9, "F10.21", onsetDateTime="2019-05-01"))
 OPIOID_REMISSION = recode("P9-oud", ICD, "F11.21")
 SUD = "medica.sud."
@@ -245,6 +260,17 @@ CASES: list[tuple[SentenceCase, str]] = [
         case(SUD + "3-mat-awareness", "unknown", Q_SUD3, "P9a", _mat_order("entered-in-error"),
              name="mat-order-entered-in-error"),
         "no medication for addiction treatment prescribed found",
+    ),
+    # ... nor does a MAT handout given in a 2019 program (was met).
+    (
+        case(SUD + "3-mat-awareness", "unknown", Q_SUD3, "P9a", _mat_handout("2019-08-14T16:00:00-05:00"),
+             name="a-2019-mat-handout"),
+        "not shown",
+    ),
+    (
+        case(SUD + "3-mat-awareness", "met", Q_SUD3, "P9a", _mat_handout("2025-03-31T03:30:00Z"),
+             name="mat-handout-last-evening"),
+        "DocumentReference/P9-mat-ed",
     ),
     (
         case(SUD + "3-mat-awareness", "met", Q_SUD3, "P9a", _mat_order("stopped"), name="mat-prescribed-then-stopped"),
