@@ -243,6 +243,12 @@ CASES: list[tuple[SentenceCase, str]] = [
              _integer_score(P9, "75632-6", "2025-03-31T03:00:00Z", 21), name="ciwa-21-as-integer"),
         "latest CIWA-Ar 21",
     ),
+    # ... and a COWS entered in error is no assessment at all (was met on it).
+    (
+        case(SUD + "2-withdrawal-manageable", "unknown", Q_SUD2, "P9a", edit("P9-cows-1", status="entered-in-error"),
+             name="only-cows-entered-in-error"),
+        "COWS",
+    ),
     (
         case(ADM + "4-community-living-no-24h", "not-met", Q_A4, "P1",
              _integer_score(P1, "75632-6", "2025-03-03T05:40:00Z", 21), name="ciwa-21-as-integer"),
