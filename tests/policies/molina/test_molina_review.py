@@ -146,6 +146,17 @@ def _only_diagnosis(**fields: Any) -> Change:
     return change
 
 
+def _buprenorphine(authored: str, status: str) -> Change:
+    """A buprenorphine/naloxone prescription (RxNorm 1010600) written at ``authored``."""
+    prescription = {
+        "resourceType": "MedicationRequest", "id": "P5-bup-stay", "status": status, "intent": "order",
+        "subject": {"reference": "Patient/P5-patient"}, "authoredOn": authored,
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                  "code": "1010600"}]},
+    }  # fmt: skip
+    return lambda b: add(b, prescription)
+
+
 CASES: list[tuple[SentenceCase, str]] = [
     # “Development and/or updating of crisis prevention plan, and/or safety plan”: the plan is the document, in
     # whatever resource the EHR stores it; a safety plan note of this stay is a development of one.
@@ -199,6 +210,19 @@ CASES: list[tuple[SentenceCase, str]] = [
             "molina.components.1h-med-eval-access", "not-met", Q_MED_ACCESS,
             _procedures("99213"), _referral("revoked"), name="revoked-referral",
         ),
+        "found in the record",
+    ),
+    # “Provision of access to medication evaluation and medication management … directly”: buprenorphine prescribed
+    # on day 3 of the stay is medication management given (was not-met with no visit coded) ...
+    (
+        discharge("molina.components.1h-med-eval-access", "met", Q_MED_ACCESS, _procedures("99213"),
+                  _buprenorphine("2025-03-05T21:40:00Z", "active"), name="mat-prescribed-during-the-stay"),
+        "P5-bup-stay",
+    ),
+    # ... one left as an unsigned draft is not.
+    (
+        discharge("molina.components.1h-med-eval-access", "not-met", Q_MED_ACCESS, _procedures("99213"),
+                  _buprenorphine("2025-03-05T21:40:00Z", "draft"), name="mat-draft-never-signed"),
         "found in the record",
     ),
     # “Members who demonstrate symptomatology consistent with a DSM-5 diagnosis”: a refuted old diagnosis is not
