@@ -347,6 +347,23 @@ REQUEST_CASES: list[tuple[SentenceCase, dict[str, tuple[str, ...]], str]] = [
         {"drafts_in_record": ("P9-res-draft",)},
         "attestation",
     ),
+    # “The clinical plan of care is not primarily social, interpersonal, domiciliary, or respite care.”: a respite
+    # order saved unsigned in the record is no part of the plan of care (was not-met) ...
+    (
+        case(CONT + "4b-not-social-custodial", "unknown", Q_C4B, "P9b", MN,
+             lambda b: add(b, order(P9, HCPCS, "S5150", id="P9-respite-draft", authoredOn="2025-04-20T23:10:00Z")),
+             name="unsigned-respite-draft"),
+        {"drafts_in_record": ("P9-respite-draft",)},
+        "attestation",
+    ),
+    # ... one signed in this call is.
+    (
+        case(CONT + "4b-not-social-custodial", "not-met", Q_C4B, "P9b", MN,
+             lambda b: add(b, order(P9, HCPCS, "S5150", id="P9-respite-draft", authoredOn="2025-04-21T09:55:00-05:00")),
+             name="respite-signed-now"),
+        {},
+        "P9-respite-draft",
+    ),
     (
         case(CONT + "4e-not-bridging", "not-met", Q_C4E, "P9b", MN, continuation_order_ends,
              lambda b: add(b, order(P9, HCPCS, "H0019", id="P9-res", status="active",
