@@ -15,6 +15,7 @@ from test_molina_sentences import (
     Q_COUNSELING,
     Q_CRISIS,
     Q_MED_ACCESS,
+    Q_MED_PLAN,
     Q_PCP,
     Q_PEER,
     Q_SCOPE,
@@ -276,6 +277,22 @@ CASES: list[tuple[SentenceCase, str]] = [
             _plan_activities_as_requests(GROUP, PEER_SUPPORT, MED_VISIT), name="activities-as-request-references",
         ),
         "CarePlan/P5-tp",
+    ),
+    # ... and a plan whose activities point only at requests the record does not hold cannot show it lacks them
+    # (tp-1b and tp-1c were not-met).
+    (
+        discharge(
+            "molina.process.tp-1b-peer-recovery", "unknown", Q_PEER,
+            _plan_activities_as_requests(GROUP, PEER_SUPPORT, resolvable=False), name="activity-requests-not-in-record",
+        ),
+        "not shown",
+    ),
+    (
+        discharge(
+            "molina.process.tp-1c-med-eval-mgmt", "unknown", Q_MED_PLAN,
+            _plan_activities_as_requests(GROUP, MED_VISIT, resolvable=False), name="activity-requests-not-in-record",
+        ),
+        "not shown",
     ),
     # “Individual, group, and family therapy, as indicated”: attended sessions whose only code is SNOMED CT group
     # psychotherapy do not show that no therapy was given (was not-met).
