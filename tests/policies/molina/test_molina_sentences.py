@@ -216,7 +216,16 @@ CASES: list[SentenceCase] = [
     ),  # fmt: skip
     # Components of Service #1e
     discharge("molina.components.1e-therapy", "met", Q_THERAPY),
-    discharge("molina.components.1e-therapy", "not-met", Q_THERAPY, _procedures("90853"), name="no-therapy-in-stay"),
+    # Nine attended per-diem IOP sessions (S9480) with no therapy coded of their own: not shown, not failed.
+    discharge("molina.components.1e-therapy", "unknown", Q_THERAPY, _procedures("90853"), name="no-therapy-coded"),
+    discharge(
+        "molina.components.1e-therapy",
+        "not-met",
+        Q_THERAPY,
+        _procedures("90853"),
+        lambda b: drop(b, lambda r: r["id"].startswith("P5-sess-")),
+        name="no-therapy-and-no-session-in-stay",
+    ),
     # Components of Service #1h
     discharge("molina.components.1h-med-eval-access", "met", Q_MED_ACCESS),
     discharge(
