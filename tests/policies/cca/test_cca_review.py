@@ -1,0 +1,315 @@
+"""CCA: a reviewer's cases read from the specification sentences alone (issue 15), with messy real-shaped data.
+
+Each case is one change from golden patient P6 (discharge hook, or the member before admission signing the order);
+it asserts the status the quoted sentence gives and a phrase of the reason. Ordered as the review was: criteria that
+can give not-met first, then met from evidence that should not count, then misleading reasons."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from sentence_cases import Bundle, SentenceCase, add, by_id, check, evaluate
+from test_cca_sentences import (
+    CRISIS,
+    FOURTEEN_DAYS,
+    GIVEN,
+    MDT,
+    MEDS_ACCESS,
+    MEDS_TP,
+    NOTES,
+    PATIENT,
+    SEVEN_DAYS,
+    TP_UPDATED,
+    Change,
+    Resource,
+    appointment,
+    coding,
+    discharge,
+    edit,
+    plan_activities,
+    plus,
+    progress_note,
+    without,
+)
+
+SNOMED = "http://snomed.info/sct"
+NUCC = "http://nucc.org/provider-taxonomy"
+CPT = "http://www.ama-assn.org/go/cpt"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+
+
+def practitioner(rid: str, taxonomy: str, family: str) -> Resource:
+    """A Practitioner qualified only by a NUCC taxonomy code."""
+    return {
+        "resourceType": "Practitioner",
+        "id": rid,
+        "active": True,
+        "name": [{"family": family}],
+        "qualification": [{"code": coding(NUCC, taxonomy)}],
+    }
+
+
+def role(rid: str, practitioner_id: str, taxonomy: str) -> Resource:
+    """A PractitionerRole whose code is a NUCC taxonomy (how many directories publish a clinician's discipline)."""
+    return {
+        "resourceType": "PractitionerRole",
+        "id": rid,
+        "active": True,
+        "practitioner": {"reference": f"Practitioner/{practitioner_id}"},
+        "code": [coding(NUCC, taxonomy)],
+    }
+
+
+def aftercare(rid: str, start: str, *actors: str, **extra: Any) -> Resource:
+    """A booked appointment with the member, the named actors and the clinic, and no service type or specialty."""
+    people = [{"actor": {"reference": a}, "status": "accepted"} for a in (PATIENT, *actors, "Location/P6-loc-clinic")]
+    return appointment(rid, start, participant=people, **extra)
+
+
+def team_of(*members: str) -> Change:
+    """The IOP care team lists only these members, with no participant role (the role is on the member)."""
+    return edit("P6-team", lambda r: r.update(participant=[{"member": {"reference": m}} for m in members]))
+
+
+def roles_as_text(bundle: Bundle) -> None:
+    """The care team's roles and its members' qualifications are free text only (no code)."""
+    for participant in by_id(bundle, "P6-team")["participant"]:
+        participant["role"] = [{"text": participant["role"][0]["coding"][0]["display"]}]
+    for rid in ("P6-psy", "P6-licsw", "P6-rn"):
+        by_id(bundle, rid)["qualification"] = [{"code": {"text": "see credentialing file"}}]
+
+
+def safety_plan_note(when: str, *, status: str = "current") -> Resource:
+    """A safety plan kept as a clinical note (DocumentReference typed 'mental health crisis plan')."""
+    return {
+        "resourceType": "DocumentReference",
+        "id": "X-safety-note",
+        "status": status,
+        "type": coding(SNOMED, "736253002"),
+        "subject": {"reference": PATIENT},
+        "date": when,
+        "content": [{"attachment": {"contentType": "application/pdf", "title": "Stanley-Brown safety plan"}}],
+        "context": {"encounter": [{"reference": "Encounter/P6-sess-07"}]},
+    }
+
+
+def plan_replaced_on(day: str) -> Change:
+    """The provisional plan is closed and a new version, written with the member on ``day``, replaces it."""
+
+    def apply(bundle: Bundle) -> None:
+        first = by_id(bundle, "P6-tp")
+        second = copy.deepcopy(first)
+        first.update(status="revoked", meta={"lastUpdated": first["created"]})
+        second.update(
+            id="X-tp-2",
+            created=f"{day}T15:00:00-04:00",
+            meta={"lastUpdated": f"{day}T15:00:00-04:00"},
+            replaces=[{"reference": "CarePlan/P6-tp"}],
+        )
+        second["period"]["start"] = day
+        add(bundle, second)
+
+    return apply
+
+
+def psychiatry_referral(status: str) -> Resource:
+    """A referral for a psychiatric diagnostic evaluation with medical services (CPT 90792)."""
+    return {
+        "resourceType": "ServiceRequest",
+        "id": "X-psych-referral",
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": PATIENT},
+        "authoredOn": "2025-04-09",
+        "code": coding(CPT, "90792"),
+    }
+
+
+NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
+DX = "Condition/P6-dx"
+LMHC = practitioner("X-lmhc", "101YM0800X", "Ortiz")
+
+CASES: list[tuple[SentenceCase, str]] = [
+    # --- criteria that can give not-met -------------------------------------------------------------------------
+    # "At least one after-care appointment is scheduled within 7 days": the sentence asks for an after-care
+    # appointment, not a coded service type; a counsellor's appointment on day 3 is one (was not-met).
+    (
+        discharge(
+            "cca.discharge.5-aftercare-appt-7d", "met", SEVEN_DAYS,
+            plus(LMHC, aftercare("X-counselling", "2025-04-28T10:00:00-04:00", "Practitioner/X-lmhc")),
+            name="mental health counsellor on day 3, no service type",
+        ),
+        "at 2025-04-28 10:00 -04:00, due by 2025-05-02 23:59 -04:00",
+    ),
+    (
+        discharge(
+            "cca.discharge.5-aftercare-appt-7d", "met", SEVEN_DAYS,
+            plus(aftercare("X-followup", "2025-04-29T10:00:00-04:00", reasonReference=[{"reference": DX}])),
+            name="follow-up for the depression on day 4, no service type",
+        ),
+        "at 2025-04-29 10:00 -04:00",
+    ),
+    (
+        discharge(
+            "cca.discharge.5-aftercare-appt-7d", "met", SEVEN_DAYS,
+            edit("P6-therapy-appt", lambda r: r.update(start="2025-05-03T01:30:00Z", end="2025-05-03T02:20:00Z")),
+            name="day 7 at 21:30 Boston, stored in UTC as day 8",
+        ),
+        "at 2025-05-02 21:30 -04:00",
+    ),
+    (
+        discharge(
+            "cca.discharge.5-aftercare-appt-7d", "not-met", SEVEN_DAYS,
+            edit("P6-therapy-appt", lambda r: r.update(start="2025-04-29T10:00:00-04:00", status="cancelled")),
+            name="the only appointment within 7 days was cancelled",
+        ),
+        "after the due time 2025-05-02 23:59 -04:00",
+    ),
+    (
+        discharge(
+            "cca.discharge.5-aftercare-appt-7d", "not-met", SEVEN_DAYS,
+            edit("P6-therapy-appt", lambda r: r.update(start="2025-04-29T10:00:00-04:00", status="proposed")),
+            name="a proposed appointment is not scheduled",
+        ),
+        "after the due time",
+    ),
+    # "at least one psychiatric aftercare appointment must be scheduled within 14 days": the appointment may name
+    # the psychiatrist's PractitionerRole rather than the Practitioner (was not-met).
+    (
+        discharge(
+            "cca.discharge.6-psych-aftercare-14d", "met", FOURTEEN_DAYS,
+            without("P6-psych-appt"),
+            plus(
+                role("X-psy-role", "P6-outpt-psy", "2084P0800X"),
+                aftercare("X-psych", "2025-05-06T10:00:00-04:00", "PractitionerRole/X-psy-role"),
+            ),
+            name="psychiatrist named by a PractitionerRole on day 11",
+        ),
+        "psychiatric aftercare appointment at 2025-05-06 10:00 -04:00",
+    ),
+    # "A multi-disciplinary treatment team has been assigned to each member": disciplines may be coded on the
+    # PractitionerRole the team names (was not-met); roles in free text are not evidence of a single discipline.
+    (
+        discharge(
+            "cca.assessment.2-mdt-assigned", "met", MDT,
+            plus(role("X-psy-role", "P6-psy", "2084P0800X"), role("X-sw-role", "P6-licsw", "1041C0700X")),
+            team_of("PractitionerRole/X-psy-role", "PractitionerRole/X-sw-role"),
+            name="team of PractitionerRoles, psychiatrist and LICSW",
+        ),
+        "CareTeam/P6-team",
+    ),
+    (
+        discharge(
+            "cca.assessment.2-mdt-assigned", "unknown", MDT, roles_as_text,
+            name="team of three with roles in free text",
+        ),
+        "no care team with at least two of clinician, nurse and psychiatrist",
+    ),
+    (
+        discharge(
+            "cca.assessment.2-mdt-assigned", "not-met", MDT, without("P6-team"),
+            name="no care team for this stay",
+        ),
+        "no care team assigned for this stay found in the record",
+    ),
+    # "Development and/or updating of crisis prevention plan, and/or safety plan": the plan is the document,
+    # wherever the EHR keeps it; a safety-plan note of this stay develops one (was not-met).
+    (
+        discharge(
+            "cca.components.03-crisis-safety-plan", "met", CRISIS,
+            without("P6-crp"), plus(safety_plan_note("2025-04-08T01:30:00Z")),
+            name="safety plan written as a note, Monday evening in UTC",
+        ),
+        "DocumentReference/X-safety-note",
+    ),
+    (
+        discharge(
+            "cca.components.03-crisis-safety-plan", "not-met", CRISIS,
+            without("P6-crp"), plus(safety_plan_note("2024-10-08T10:00:00-04:00")),
+            name="only a safety-plan note of last year's episode",
+        ),
+        "found in the record",
+    ),
+    (
+        discharge(
+            "cca.components.03-crisis-safety-plan", "not-met", CRISIS,
+            without("P6-crp"), plus(safety_plan_note("2025-04-08T10:00:00-04:00", status="entered-in-error")),
+            name="safety-plan note entered in error",
+        ),
+        "found in the record",
+    ),
+    # "emergency and crisis information is given to the Member ... at the time of discharge": this stay's safety-
+    # plan note is the crisis information (was not-met).
+    (
+        discharge(
+            "cca.discharge.4-plan-given-at-discharge", "met", GIVEN,
+            without("P6-crp"), plus(safety_plan_note("2025-04-23T14:00:00-04:00")),
+            name="crisis information in this stay's safety-plan note",
+        ),
+        "DocumentReference/X-safety-note",
+    ),
+    # "The treatment plan will be updated as clinically appropriate with the Member": a new version that replaces
+    # the provisional plan, written with the member, is an update (was not-met: only in-place edits counted).
+    (
+        discharge(
+            "cca.assessment.4-tp-updated", "met", TP_UPDATED, plan_replaced_on("2025-04-18"),
+            name="new plan version replaces the provisional plan on 04-18",
+        ),
+        "CarePlan/X-tp-2",
+    ),
+    (
+        discharge(
+            "cca.assessment.3-provisional-tp-1bd", "met",
+            "establish a provisional treatment plan within one business day of admission",
+            plan_replaced_on("2025-04-18"),
+            name="the provisional plan replaced later still counts for the deadline",
+        ),
+        "due by 2025-04-07 23:59 -04:00",
+    ),
+    # "daily progress notes on days of attendance": a note of that day filed against the program Encounter instead
+    # of the session may be that day's note: unknown, not not-met.
+    (
+        discharge(
+            "cca.documentation.7-daily-progress-notes", "unknown", NOTES,
+            plus({**progress_note(16, "P6-sess-16"), "context": {"encounter": [{"reference": "Encounter/P6-prog"}]}}),
+            name="the 04-16 note filed against the program Encounter",
+        ),
+        "Encounter/P6-sess-16",
+    ),
+    # --- met from evidence that should not count ----------------------------------------------------------------
+    # "Provision of access to medication evaluation and medication management" / "delivered by the IOP or via a
+    # referral": a draft referral has not been made (was met).
+    (
+        discharge(
+            "cca.components.08-med-eval-access", "not-met", MEDS_ACCESS,
+            NO_MED_MANAGEMENT, plus(psychiatry_referral("draft")),
+            name="only a draft psychiatry referral",
+        ),
+        "no referral for psychiatric medication evaluation found in the record",
+    ),
+    (
+        discharge(
+            "cca.assessment.3d-med-eval-mgmt", "not-met", MEDS_TP,
+            NO_MED_MANAGEMENT, plus(psychiatry_referral("draft")),
+            name="only a draft psychiatry referral",
+        ),
+        "no referral for psychiatric medication evaluation found in the record",
+    ),
+    (
+        discharge(
+            "cca.assessment.3d-med-eval-mgmt", "met", MEDS_TP,
+            NO_MED_MANAGEMENT, plus(psychiatry_referral("active")),
+            name="a psychiatry referral made on day 4",
+        ),
+        "ServiceRequest/X-psych-referral",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "reason"), CASES, ids=lambda c: c.id if isinstance(c, SentenceCase) else "")
+def test_review(case: SentenceCase, reason: str) -> None:
+    """The status the sentence gives, and the reason names the evidence (or its absence)."""
+    check(case)
+    assert reason in evaluate(case)[case.criterion]["reason"]
