@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from sentence_cases import Bundle, SentenceCase, add, by_id, check, evaluate
 from test_cca_sentences import (
+    ATTEND,
     CRISIS,
     FOURTEEN_DAYS,
     GIVEN,
+    HOURS_DAYS,
     MDT,
     MEDS_ACCESS,
     MEDS_TP,
@@ -31,6 +33,7 @@ from test_cca_sentences import (
     plan_activities,
     plus,
     progress_note,
+    session,
     without,
 )
 
@@ -131,8 +134,40 @@ NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
 DX = "Condition/P6-dx"
 LMHC = practitioner("X-lmhc", "101YM0800X", "Ortiz")
 
+
+def second_record(day: int, start: str, end: str) -> Resource:
+    """Another session record on an attended day (a morning block beside the afternoon one): a different start."""
+    return {**session(day, start, end), "id": f"X-sess-{day:02d}-{start[:2]}"}
+
+
 CASES: list[tuple[SentenceCase, str]] = [
     # --- criteria that can give not-met -------------------------------------------------------------------------
+    # "Participation should attend three times per week at a minimum" / "three to five days per week": attendance
+    # is counted in days; two records of one day are one day (a morning and an afternoon block).
+    (
+        discharge(
+            "cca.intensity.2-attend-3x-week", "not-met", ATTEND,
+            without("P6-sess-21"), plus(second_record(23, "09:00", "12:00")),
+            name="week 3: two days, one of them recorded twice (was met)",
+        ),
+        "2 × IOP session on distinct days between 2025-04-18 and 2025-04-24 (at least 3 needed)",
+    ),
+    (
+        discharge(
+            "cca.intensity.1-3h-3to5-days", "met", HOURS_DAYS,
+            plus(session(15), session(17), second_record(14, "09:00", "12:00")),
+            name="week 2: five days, one with a morning and an afternoon block (was not-met: 6 sessions)",
+        ),
+        "IOP session in each of 3 windows of 7 days",
+    ),
+    (
+        discharge(
+            "cca.intensity.1-3h-3to5-days", "not-met", HOURS_DAYS,
+            plus(session(12), session(15), session(17)),
+            name="week 2: six days",
+        ),
+        "6 × IOP session on distinct days between 2025-04-11 and 2025-04-17 (at most 5)",
+    ),
     # "At least one after-care appointment is scheduled within 7 days": the sentence asks for an after-care
     # appointment, not a coded service type; a counsellor's appointment on day 3 is one (was not-met).
     (
