@@ -13,15 +13,21 @@ import pytest
 from sentence_cases import Bundle, SentenceCase, add, by_id, check, evaluate
 from test_cca_sentences import (
     ATTEND,
+    COUNSELING,
     CRISIS,
+    DC_AFTERCARE_TP,
+    DC_PROCESS,
     FOURTEEN_DAYS,
     GIVEN,
+    GOALS,
     HOURS_DAYS,
     MDT,
     MEDS_ACCESS,
     MEDS_TP,
     NOTES,
     PATIENT,
+    PCP,
+    PEER_TP,
     SEVEN_DAYS,
     TP_UPDATED,
     Change,
@@ -98,18 +104,18 @@ def safety_plan_note(when: str, *, status: str = "current") -> Resource:
     }
 
 
-def plan_replaced_on(day: str) -> Change:
-    """The provisional plan is closed and a new version, written with the member on ``day``, replaces it."""
+def plan_replaced_on(day: str, rid: str = "P6-tp") -> Change:
+    """The plan is closed and a new version, written with the member on ``day``, replaces it (never edited in place)."""
 
     def apply(bundle: Bundle) -> None:
-        first = by_id(bundle, "P6-tp")
+        first = by_id(bundle, rid)
         second = copy.deepcopy(first)
         first.update(status="revoked", meta={"lastUpdated": first["created"]})
         second.update(
-            id="X-tp-2",
+            id=f"X-{rid[3:]}-2",
             created=f"{day}T15:00:00-04:00",
             meta={"lastUpdated": f"{day}T15:00:00-04:00"},
-            replaces=[{"reference": "CarePlan/P6-tp"}],
+            replaces=[{"reference": f"CarePlan/{rid}"}],
         )
         second["period"]["start"] = day
         add(bundle, second)
@@ -130,8 +136,26 @@ def psychiatry_referral(status: str) -> Resource:
     }
 
 
+def activities_by_reference(bundle: Bundle) -> None:
+    """The treatment plan's activities are references to ServiceRequests carrying the codes (no activity.detail)."""
+    plan = by_id(bundle, "P6-tp")
+    for n, activity in enumerate(plan["activity"]):
+        request = {
+            "resourceType": "ServiceRequest",
+            "id": f"X-tp-activity-{n}",
+            "status": "active",
+            "intent": "plan",
+            "subject": {"reference": PATIENT},
+            "authoredOn": "2025-04-07",
+            "code": activity["detail"]["code"],
+        }
+        add(bundle, request)
+    plan["activity"] = [{"reference": {"reference": f"ServiceRequest/X-tp-activity-{n}"}} for n in range(4)]
+
+
 NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
 DX = "Condition/P6-dx"
+PCP_NAME = "Dr. Lena Grant, Grant Family Medicine"
 LMHC = practitioner("X-lmhc", "101YM0800X", "Ortiz")
 
 
@@ -312,6 +336,69 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="the 04-16 note filed against the program Encounter",
         ),
         "Encounter/P6-sess-16",
+    ),
+    # "Goals, expected outcomes, and time frames ... should be measurable": a target with a value and a due date is
+    # measurable whether its measure is coded or named in text (was not-met).
+    (
+        discharge(
+            "cca.assessment.3a-goals-measurable", "met", GOALS,
+            edit("P6-goal", lambda r: r["target"][0].update(measure={"text": "PHQ-9 total score"})),
+            name="PHQ-9 below 10 by discharge, the measure in text",
+        ),
+        "CarePlan/P6-tp",
+    ),
+    # "Peer and Recovery support services", "A combination of individual, group or family counseling": the plan's
+    # activities may be references to the ServiceRequests that order them (was not-met).
+    (
+        discharge(
+            "cca.assessment.3c-peer-recovery", "met", PEER_TP, activities_by_reference,
+            name="H0038 ordered by a ServiceRequest the plan references",
+        ),
+        "treatment plan with peer or recovery support: CarePlan/P6-tp",
+    ),
+    (
+        discharge(
+            "cca.assessment.3e-counseling-combination", "met", COUNSELING, activities_by_reference,
+            name="90834 and G0410 ordered by ServiceRequests the plan references",
+        ),
+        "treatment plan with group counseling: CarePlan/P6-tp",
+    ),
+    # "a provisional treatment plan within one business day of admission that includes ... A detailed discharge and
+    # after-care plan": a discharge plan written in time but not linked to the treatment plan may be its discharge
+    # part (was not-met); none in time is not met.
+    (
+        discharge(
+            "cca.assessment.3g-discharge-aftercare-plan", "unknown", DC_AFTERCARE_TP,
+            edit("P6-dcp", lambda r: r.pop("partOf")),
+            name="discharge plan on Monday, not linked to the treatment plan",
+        ),
+        "no discharge and aftercare plan that is part of the treatment plan by 2025-04-07 23:59 -04:00",
+    ),
+    (
+        discharge(
+            "cca.assessment.3g-discharge-aftercare-plan", "not-met", DC_AFTERCARE_TP,
+            edit("P6-dcp", lambda r: (r.pop("partOf"), r.update(created="2025-04-14T15:30:00-04:00"))),
+            name="unlinked discharge plan a week late",
+        ),
+        "after the due time 2025-04-07 23:59 -04:00",
+    ),
+    # "Discharge is a planned process ... continuous throughout treatment with updates": a new version of the
+    # discharge plan that replaces the first is an update (was not-met).
+    (
+        discharge(
+            "cca.discharge.1-planning-from-admission", "met", DC_PROCESS, plan_replaced_on("2025-04-23", "P6-dcp"),
+            name="discharge plan replaced by a new version on 04-23",
+        ),
+        "discharge plan updated during the stay: CarePlan/X-dcp-2",
+    ),
+    # "Name of PCP": the PCP named only by a display (no reference) is named (was not-met).
+    (
+        discharge(
+            "cca.assessment.5j-pcp-name", "met", PCP,
+            edit("P6-patient", lambda r: r.update(generalPractitioner=[{"display": PCP_NAME}])),
+            name="PCP as a display only",
+        ),
+        "member's primary care provider: Patient/P6-patient",
     ),
     # --- met from evidence that should not count ----------------------------------------------------------------
     # "Provision of access to medication evaluation and medication management" / "delivered by the IOP or via a

@@ -886,7 +886,7 @@ CASES: list[tuple[str, str, str, Callable[[Bundle], None] | None, str]] = [
         "D",
         "not linked to the plan",
         res("P6-dcp", removing("partOf")),
-        "not-met",
+        "unknown",  # written in time, unlinked: may be the plan's discharge part (DECISIONS, review)
     ),
     (
         "cca.assessment.3g-discharge-aftercare-plan",
