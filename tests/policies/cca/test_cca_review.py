@@ -21,6 +21,7 @@ from test_cca_sentences import (
     GIVEN,
     GOALS,
     HOURS_DAYS,
+    LOINC,
     MDT,
     MEDS_ACCESS,
     MEDS_TP,
@@ -28,6 +29,7 @@ from test_cca_sentences import (
     PATIENT,
     PCP,
     PEER_TP,
+    SDOH,
     SEVEN_DAYS,
     TP_UPDATED,
     Change,
@@ -151,6 +153,36 @@ def activities_by_reference(bundle: Bundle) -> None:
         }
         add(bundle, request)
     plan["activity"] = [{"reference": {"reference": f"ServiceRequest/X-tp-activity-{n}"}} for n in range(4)]
+
+
+def transport_screened_on(day: str, answer: str) -> Change:
+    """Another PRAPARE transportation item (93030-5), answered on ``day`` (LA30133-5 yes / LA32-8 no)."""
+    item: Resource = {
+        "resourceType": "Observation",
+        "id": f"X-transport-{day}",
+        "status": "final",
+        "code": coding(LOINC, "93030-5"),
+        "subject": {"reference": PATIENT},
+        "effectiveDateTime": f"{day}T10:00:00-04:00",
+        "valueCodeableConcept": coding(LOINC, answer),
+    }
+    return plus(item)
+
+
+def transport_referral_in_plan(bundle: Bundle) -> None:
+    """The discharge plan's activity references a referral made for the PRAPARE transportation finding."""
+    referral = {
+        "resourceType": "ServiceRequest",
+        "id": "X-rides",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": PATIENT},
+        "authoredOn": "2025-04-23",
+        "code": {"text": "CCA non-emergency medical transportation"},
+        "reasonReference": [{"reference": "Observation/P6-prapare-transport"}],
+    }
+    add(bundle, referral)
+    by_id(bundle, "P6-dcp")["activity"].append({"reference": {"reference": "ServiceRequest/X-rides"}})
 
 
 NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
@@ -390,6 +422,33 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="discharge plan replaced by a new version on 04-23",
         ),
         "discharge plan updated during the stay: CarePlan/X-dcp-2",
+    ),
+    # "Discharge plans should include ... Members' social risk factors including those related to ... transportation":
+    # a risk is the member's risk now. A positive item older than a negative re-screen is contested (a clinician
+    # confirms), not a risk the plan failed to include (was not-met); the newer positive still is one.
+    (
+        discharge(
+            "cca.discharge.2-sdoh-in-plan", "unknown", SDOH,
+            transport_screened_on("2025-03-10", "LA30133-5"),
+            edit("P6-prapare-transport", lambda r: r.update(valueCodeableConcept=coding(LOINC, "LA32-8"))),
+            name="transportation need in March, none on the 04-07 re-screen",
+        ),
+        "the newer assessment Observation/P6-prapare-transport (2025-04-07 14:00 -04:00) found none",
+    ),
+    (
+        discharge(
+            "cca.discharge.2-sdoh-in-plan", "not-met", SDOH, transport_screened_on("2025-03-10", "LA32-8"),
+            name="no need in March, transportation need on 04-07, not in the plan",
+        ),
+        "current evidence of transportation need: Observation/P6-prapare-transport",
+    ),
+    # The plan includes the risk when it references the referral made for it (was not-met).
+    (
+        discharge(
+            "cca.discharge.2-sdoh-in-plan", "met", SDOH, transport_referral_in_plan,
+            name="transportation referral referenced by the discharge plan",
+        ),
+        "discharge plan addressing transportation: CarePlan/P6-dcp",
     ),
     # "Name of PCP": the PCP named only by a display (no reference) is named (was not-met).
     (
