@@ -31,6 +31,8 @@ from test_cca_sentences import (
     PEER_TP,
     SDOH,
     SEVEN_DAYS,
+    SUBSTANCE,
+    SUD,
     TP_UPDATED,
     Change,
     Resource,
@@ -43,6 +45,7 @@ from test_cca_sentences import (
     progress_note,
     session,
     without,
+    without_sections,
 )
 
 SNOMED = "http://snomed.info/sct"
@@ -184,6 +187,16 @@ def transport_referral_in_plan(bundle: Bundle) -> None:
     add(bundle, referral)
     by_id(bundle, "P6-dcp")["activity"].append({"reference": {"reference": "ServiceRequest/X-rides"}})
 
+
+SUD_ASSESSMENT: Resource = {  # how Synthea and many EHRs record it: a SNOMED-coded procedure at intake
+    "resourceType": "Procedure",
+    "id": "X-sud-assessment",
+    "status": "completed",
+    "code": coding(SNOMED, "428211000124100"),
+    "subject": {"reference": PATIENT},
+    "encounter": {"reference": "Encounter/P6-sess-04"},
+    "performedDateTime": "2025-04-04T18:30:00Z",
+}
 
 NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
 DX = "Condition/P6-dx"
@@ -458,6 +471,24 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="PCP as a display only",
         ),
         "member's primary care provider: Patient/P6-patient",
+    ),
+    # "Substance use assessment and treatment services" / "Current substance abuse": an assessment of substance use
+    # coded in SNOMED CT on the day of admission is the assessment (components.10 was unknown, 5d not-met).
+    (
+        discharge(
+            "cca.components.10-sud-assessment", "met", SUD,
+            without("P6-auditc"), without_sections("29762-2"), plus(SUD_ASSESSMENT),
+            name="SNOMED assessment of substance use on day 1, no AUDIT-C",
+        ),
+        "substance use screening or assessment at 2025-04-04 14:30 -04:00",
+    ),
+    (
+        discharge(
+            "cca.assessment.5d-substance-use", "met", SUBSTANCE,
+            without("P6-auditc"), without_sections("29762-2"), plus(SUD_ASSESSMENT),
+            name="SNOMED assessment of substance use, no social history section",
+        ),
+        "Procedure/X-sud-assessment",
     ),
     # --- met from evidence that should not count ----------------------------------------------------------------
     # "Provision of access to medication evaluation and medication management" / "delivered by the IOP or via a
