@@ -354,6 +354,25 @@ CASES: list[tuple[SentenceCase, str]] = [
         ),
         "DocumentReference/X-safety-note",
     ),
+    # "The discharge plan including ... appointment times and locations ... is given to the Member": appointments
+    # recorded without a Location (a telehealth visit) do not show that the handout lacked them (was not-met); no
+    # aftercare appointment at all, or nothing given at discharge, does.
+    (
+        discharge(
+            "cca.discharge.4-plan-given-at-discharge", "unknown", GIVEN,
+            edit("P6-therapy-appt", lambda r: r.update(participant=r["participant"][:1])),
+            edit("P6-psych-appt", lambda r: r.update(participant=r["participant"][:2])),
+            name="telehealth aftercare appointments with no Location",
+        ),
+        "no aftercare appointment with its time and location found in the record",
+    ),
+    (
+        discharge(
+            "cca.discharge.4-plan-given-at-discharge", "not-met", GIVEN, without("P6-therapy-appt", "P6-psych-appt"),
+            name="no aftercare appointment to give",
+        ),
+        "no behavioral-health aftercare appointment found in the record",
+    ),
     # "The treatment plan will be updated as clinically appropriate with the Member": a new version that replaces
     # the provisional plan, written with the member, is an update (was not-met: only in-place edits counted).
     (

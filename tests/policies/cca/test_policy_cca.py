@@ -1256,7 +1256,7 @@ CASES: list[tuple[str, str, str, Callable[[Bundle], None] | None, str]] = [
             res("P6-therapy-appt", lambda r: r.update(participant=r["participant"][:1])),
             res("P6-psych-appt", lambda r: r.update(participant=r["participant"][:2])),
         ),
-        "not-met",
+        "unknown",  # the handout given at discharge may hold the locations (DECISIONS, review)
     ),
     ("cca.discharge.5-aftercare-appt-7d", "D", "first appointment on day 10", None, "not-met"),
     (
