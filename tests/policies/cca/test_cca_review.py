@@ -34,6 +34,7 @@ from test_cca_sentences import (
     SUBSTANCE,
     SUD,
     TP_UPDATED,
+    UNIT,
     Change,
     Resource,
     appointment,
@@ -198,6 +199,12 @@ SUD_ASSESSMENT: Resource = {  # how Synthea and many EHRs record it: a SNOMED-co
     "performedDateTime": "2025-04-04T18:30:00Z",
 }
 
+INDIVIDUAL_VISIT: Resource = {  # a 45-minute psychotherapy visit filed under the program Encounter
+    **session(15, "10:00", "10:45"),
+    "id": "X-individual-visit",
+    "type": [coding(CPT, "90834")],
+}
+
 NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
 DX = "Condition/P6-dx"
 PCP_NAME = "Dr. Lena Grant, Grant Family Medicine"
@@ -228,6 +235,22 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="week 2: five days, one with a morning and an afternoon block (was not-met: 6 sessions)",
         ),
         "IOP session in each of 3 windows of 7 days",
+    ),
+    # "IOPs must offer at least 3 hours per day" / "one unit is equal to three hours and minimum of two groups": an
+    # individual psychotherapy visit filed under the program is not a program day (was not-met: a 45-minute session).
+    (
+        discharge(
+            "cca.intensity.1-3h-3to5-days", "met", HOURS_DAYS, plus(INDIVIDUAL_VISIT),
+            name="a 45-minute individual therapy visit under the program",
+        ),
+        "all 10 IOP session qualify",
+    ),
+    (
+        discharge(
+            "cca.intensity.3-unit-2-groups", "met", UNIT, plus(INDIVIDUAL_VISIT),
+            name="a 45-minute individual therapy visit under the program",
+        ),
+        "all 10 IOP session qualify",
     ),
     (
         discharge(
