@@ -559,6 +559,17 @@ CASES: list[tuple[SentenceCase, str]] = [
         ),
         "ServiceRequest/X-psych-referral",
     ),
+    # --- reasons that mislead --------------------------------------------------------------------------------------
+    # "IOPs must offer at least 3 hours per day": at a discharge, with the last session still open (no end time), the
+    # reason names that session, not a missing order (was "no IOP order in this call").
+    (
+        discharge(
+            "cca.intensity.1-3h-3to5-days", "unknown", HOURS_DAYS,
+            edit("P6-sess-25", lambda r: (r.update(status="in-progress"), r["period"].pop("end"))),
+            name="the last session has no end time",
+        ),
+        "Encounter/P6-sess-25",
+    ),
 ]  # fmt: skip
 
 
