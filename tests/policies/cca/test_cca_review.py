@@ -31,6 +31,7 @@ from test_cca_sentences import (
     PEER_TP,
     SDOH,
     SEVEN_DAYS,
+    SIGNATURE,
     SUBSTANCE,
     SUD,
     TP_UPDATED,
@@ -204,6 +205,22 @@ INDIVIDUAL_VISIT: Resource = {  # a 45-minute psychotherapy visit filed under th
     "id": "X-individual-visit",
     "type": [coding(CPT, "90834")],
 }
+
+
+def signed_plan(when: str, signer: str) -> Resource:
+    """The treatment plan as a scanned document (LOINC 18776-5), authenticated by ``signer``, about CarePlan P6-tp."""
+    return {
+        "resourceType": "DocumentReference",
+        "id": "X-signed-plan",
+        "status": "current",
+        "type": coding(LOINC, "18776-5"),
+        "subject": {"reference": PATIENT},
+        "date": when,
+        "authenticator": {"reference": signer},
+        "content": [{"attachment": {"contentType": "application/pdf", "title": "Treatment plan, signed"}}],
+        "context": {"related": [{"reference": "CarePlan/P6-tp"}]},
+    }
+
 
 NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
 DX = "Condition/P6-dx"
@@ -413,6 +430,24 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="the provisional plan replaced later still counts for the deadline",
         ),
         "due by 2025-04-07 23:59 -04:00",
+    ),
+    # "Member's signature or documentation of refusal to sign the treatment plan": the plan document authenticated
+    # by the member is the signature (was not-met: only a Consent counted); one signed by the clinician is not.
+    (
+        discharge(
+            "cca.assessment.3h-member-signature-or-refusal", "met", SIGNATURE,
+            without("P6-tp-consent"), plus(signed_plan("2025-04-07T20:45:00Z", PATIENT)),
+            name="plan document signed by the member Monday evening (UTC)",
+        ),
+        "at 2025-04-07 16:45 -04:00, due by 2025-04-07 23:59 -04:00",
+    ),
+    (
+        discharge(
+            "cca.assessment.3h-member-signature-or-refusal", "not-met", SIGNATURE,
+            without("P6-tp-consent"), plus(signed_plan("2025-04-07T20:45:00Z", "Practitioner/P6-licsw")),
+            name="plan document signed only by the clinician",
+        ),
+        "no member's signature on the treatment plan, or the documented refusal by 2025-04-07 23:59 -04:00",
     ),
     # "daily progress notes on days of attendance": a note of that day filed against the program Encounter instead
     # of the session may be that day's note: unknown, not not-met.
