@@ -25,6 +25,7 @@ from test_cca_sentences import (
     MDT,
     MEDS_ACCESS,
     MEDS_TP,
+    MSE,
     NOTES,
     PATIENT,
     PCP,
@@ -221,6 +222,17 @@ def signed_plan(when: str, signer: str) -> Resource:
         "context": {"related": [{"reference": "CarePlan/P6-tp"}]},
     }
 
+
+PSYCHIATRIC_EVALUATION: Resource = {  # CPT 90792 by the program psychiatrist on day 2: recorded as a service only
+    "resourceType": "Procedure",
+    "id": "X-psychiatric-evaluation",
+    "status": "completed",
+    "code": coding(CPT, "90792"),
+    "subject": {"reference": PATIENT},
+    "encounter": {"reference": "Encounter/P6-sess-07"},
+    "performedDateTime": "2025-04-07T14:00:00-04:00",
+    "performer": [{"actor": {"reference": "Practitioner/P6-psy"}}],
+}
 
 NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
 DX = "Condition/P6-dx"
@@ -448,6 +460,15 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="plan document signed only by the clinician",
         ),
         "no member's signature on the treatment plan, or the documented refusal by 2025-04-07 23:59 -04:00",
+    ),
+    # "assessments ... include ... Mental status exam": the intake's coded sections lack it, but a psychiatric
+    # evaluation recorded only as a service may hold it (was not-met); without that evaluation it stays not-met.
+    (
+        discharge(
+            "cca.assessment.5e-mse", "unknown", MSE, without_sections("10190-7"), plus(PSYCHIATRIC_EVALUATION),
+            name="no MSE section, psychiatric evaluation 90792 on day 2",
+        ),
+        "no assessment with a mental status examination found in the record",
     ),
     # "daily progress notes on days of attendance": a note of that day filed against the program Encounter instead
     # of the session may be that day's note: unknown, not not-met.
