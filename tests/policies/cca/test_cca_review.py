@@ -21,6 +21,7 @@ from test_cca_sentences import (
     GIVEN,
     GOALS,
     HOURS_DAYS,
+    INVOLVEMENT,
     LOINC,
     MDT,
     MEDS_ACCESS,
@@ -233,6 +234,43 @@ PSYCHIATRIC_EVALUATION: Resource = {  # CPT 90792 by the program psychiatrist on
     "performedDateTime": "2025-04-07T14:00:00-04:00",
     "performer": [{"actor": {"reference": "Practitioner/P6-psy"}}],
 }
+
+ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+
+
+def relative_on_plan(relationship: str) -> Change:
+    """A family member (v3 RoleCode ``relationship``) contributes to the discharge plan."""
+
+    def apply(bundle: Bundle) -> None:
+        person = {
+            "resourceType": "RelatedPerson",
+            "id": "X-relative",
+            "active": True,
+            "patient": {"reference": PATIENT},
+            "relationship": [coding(ROLE_CODE, relationship)],
+        }
+        add(bundle, person)
+        by_id(bundle, "P6-dcp")["contributor"].append({"reference": "RelatedPerson/X-relative"})
+
+    return apply
+
+
+def family_consent(provision: dict[str, Any]) -> Resource:
+    """A privacy consent in force (given at admission) with this provision."""
+    return {
+        "resourceType": "Consent",
+        "id": "X-family-consent",
+        "status": "active",
+        "scope": coding("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy"),
+        "category": [coding(LOINC, "64292-6")],
+        "patient": {"reference": PATIENT},
+        "dateTime": "2025-04-04",
+        "provision": provision,
+    }
+
+
+RELATIVE_AS_RECIPIENT = [{"reference": {"reference": "RelatedPerson/X-relative"}}]
+NESTED_PERMIT = {"type": "permit", "provision": [{"type": "permit", "actor": RELATIVE_AS_RECIPIENT}]}
 
 NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
 DX = "Condition/P6-dx"
@@ -469,6 +507,32 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="no MSE section, psychiatric evaluation 90792 on day 2",
         ),
         "no assessment with a mental status examination found in the record",
+    ),
+    # "Proper consent must be documented in the member's record": a consent naming the daughter in a nested
+    # provision is documented consent (was not-met); a guardian is the member's legal representative, not a third
+    # party needing the member's consent (was not-met); a consent that ended in 2024 is none.
+    (
+        discharge(
+            "cca.planning.6-involvement-consent", "met", INVOLVEMENT,
+            relative_on_plan("DAU"), plus(family_consent(NESTED_PERMIT)),
+            name="daughter on the plan, consent in a nested permit",
+        ),
+        "RelatedPerson/X-relative",
+    ),
+    (
+        discharge(
+            "cca.planning.6-involvement-consent", "met", INVOLVEMENT, relative_on_plan("GUARD"),
+            name="guardian on the plan, no privacy consent for the guardian",
+        ),
+        "RelatedPerson/X-relative",
+    ),
+    (
+        discharge(
+            "cca.planning.6-involvement-consent", "not-met", INVOLVEMENT, relative_on_plan("DAU"),
+            plus(family_consent({"type": "permit", "period": {"end": "2024-12-31"}, "actor": RELATIVE_AS_RECIPIENT})),
+            name="daughter on the plan, consent ended in 2024",
+        ),
+        "without a consent to share information: RelatedPerson/X-relative",
     ),
     # "daily progress notes on days of attendance": a note of that day filed against the program Encounter instead
     # of the session may be that day's note: unknown, not not-met.
