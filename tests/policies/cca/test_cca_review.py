@@ -42,6 +42,7 @@ from test_cca_sentences import (
     Resource,
     appointment,
     coding,
+    condition,
     discharge,
     edit,
     plan_activities,
@@ -271,6 +272,24 @@ def family_consent(provision: dict[str, Any]) -> Resource:
 
 RELATIVE_AS_RECIPIENT = [{"reference": {"reference": "RelatedPerson/X-relative"}}]
 NESTED_PERMIT = {"type": "permit", "provision": [{"type": "permit", "actor": RELATIVE_AS_RECIPIENT}]}
+
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+ALCOHOL_USE_DISORDER = condition("X-aud", ICD, "F10.20")
+
+
+def sud_referral(authored: str, status: str = "active") -> Resource:
+    """A referral to a structured outpatient addiction program (HCPCS H0015) at the outpatient clinic."""
+    return {
+        "resourceType": "ServiceRequest",
+        "id": "X-soap-referral",
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": PATIENT},
+        "authoredOn": authored,
+        "code": coding(HCPCS, "H0015"),
+        "performer": [{"reference": "Organization/P6-clinic"}],
+    }
+
 
 NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
 DX = "Condition/P6-dx"
@@ -651,6 +670,32 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="SNOMED assessment of substance use, no social history section",
         ),
         "Procedure/X-sud-assessment",
+    ),
+    # "Substance use assessment and treatment services": a referral of this stay to an outpatient addiction program
+    # is treatment arranged (was not-met); a 2024 referral, or a draft, is not.
+    (
+        discharge(
+            "cca.components.10-sud-assessment", "met", SUD,
+            plus(ALCOHOL_USE_DISORDER, sud_referral("2025-04-22")),
+            name="alcohol use disorder, referral to a SOAP on 04-22",
+        ),
+        "due by 2025-04-07 23:59 -04:00",
+    ),
+    (
+        discharge(
+            "cca.components.10-sud-assessment", "not-met", SUD,
+            plus(ALCOHOL_USE_DISORDER, sud_referral("2024-03-01")),
+            name="alcohol use disorder, only a 2024 referral",
+        ),
+        "no substance use treatment delivered, planned or referred in the stay found in the record",
+    ),
+    (
+        discharge(
+            "cca.components.10-sud-assessment", "not-met", SUD,
+            plus(ALCOHOL_USE_DISORDER, sud_referral("2025-04-22", status="draft")),
+            name="alcohol use disorder, only a draft referral",
+        ),
+        "no substance use treatment delivered, planned or referred in the stay found in the record",
     ),
     # --- met from evidence that should not count ----------------------------------------------------------------
     # "Provision of access to medication evaluation and medication management" / "delivered by the IOP or via a
