@@ -697,13 +697,30 @@ CASES: list[tuple[SentenceCase, str]] = [
         ),
         "no substance use treatment delivered, planned or referred in the stay found in the record",
     ),
+    # "Provision of access to medication evaluation and medication management": the IOP psychiatrist's prescription
+    # written in the stay is medication management delivered (was not-met); a PCP's prescription is not.
+    (
+        discharge(
+            "cca.components.08-med-eval-access", "met", MEDS_ACCESS, NO_MED_MANAGEMENT,
+            name="sertraline prescribed by the IOP psychiatrist on 04-25, no 99214 recorded",
+        ),
+        "nurse practitioner in this stay: MedicationRequest/P6-sertraline",
+    ),
+    (
+        discharge(
+            "cca.components.08-med-eval-access", "not-met", MEDS_ACCESS, NO_MED_MANAGEMENT,
+            edit("P6-sertraline", lambda r: r.update(requester={"reference": "Practitioner/P6-pcp"})),
+            name="sertraline prescribed by the PCP, no 99214 recorded",
+        ),
+        "no prescription by a psychiatrist or psychiatric nurse practitioner in this stay found in the record",
+    ),
     # --- met from evidence that should not count ----------------------------------------------------------------
     # "Provision of access to medication evaluation and medication management" / "delivered by the IOP or via a
     # referral": a draft referral has not been made (was met).
     (
         discharge(
             "cca.components.08-med-eval-access", "not-met", MEDS_ACCESS,
-            NO_MED_MANAGEMENT, plus(psychiatry_referral("draft")),
+            NO_MED_MANAGEMENT, without("P6-sertraline"), plus(psychiatry_referral("draft")),
             name="only a draft psychiatry referral",
         ),
         "no referral for psychiatric medication evaluation found in the record",

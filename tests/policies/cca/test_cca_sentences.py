@@ -614,7 +614,8 @@ CASES: list[SentenceCase] = [
         MEDS_ACCESS,
         plan_activities("P6-tp", "H0038", "G0410", "90834"),
         plan_activities("P6-dcp", "90834"),
-        name="no medication evaluation or referral",
+        without("P6-sertraline"),
+        name="no medication evaluation, prescription or referral",
     ),
     discharge("cca.components.10-sud-assessment", "met", SUD, name="AUDIT-C on admission"),
     discharge(

@@ -721,7 +721,13 @@ CASES: list[tuple[str, str, str, Callable[[Bundle], None] | None, str]] = [
         "met",
     ),
     ("cca.components.08-med-eval-access", "D", "medication management planned", None, "met"),
-    ("cca.components.08-med-eval-access", "D", "none", res("P6-tp", activities("H0038", "G0410", "90834")), "not-met"),
+    (
+        "cca.components.08-med-eval-access",
+        "D",
+        "none",  # no 99214 planned, no referral, and no prescription by the IOP psychiatrist
+        both(res("P6-tp", activities("H0038", "G0410", "90834")), without("P6-sertraline")),
+        "not-met",
+    ),
     (
         "cca.components.08-med-eval-access",
         "D",
