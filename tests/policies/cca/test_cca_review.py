@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 import pytest
-from sentence_cases import Bundle, SentenceCase, add, by_id, check, evaluate
+from sentence_cases import Bundle, SentenceCase, add, by_id, check, drop, evaluate, from_golden
 from test_cca_sentences import (
     ATTEND,
     COUNSELING,
@@ -28,6 +28,7 @@ from test_cca_sentences import (
     MEDS_TP,
     MSE,
     NOTES,
+    OUTCOMES,
     PATIENT,
     PCP,
     PEER_TP,
@@ -291,6 +292,31 @@ def sud_referral(authored: str, status: str = "active") -> Resource:
     }
 
 
+def one_week_stay(bundle: Bundle) -> None:
+    """P6 discharged after its first week (Fri 04-11 16:00): the plan of Monday 04-07 never revised since."""
+    for prefix in ("P6-sess-", "P6-group-", "P6-note-", "P6-ind-", "P6-fam-"):
+        drop(bundle, lambda r, p=prefix: r.get("id", "").startswith(p) and int(r["id"][len(p) :][:2]) > 11)
+    by_id(bundle, "P6-prog")["period"]["end"] = "2025-04-11T16:00:00-04:00"
+    for rid in ("P6-tp", "P6-dcp"):
+        plan = by_id(bundle, rid)
+        plan["meta"] = {"lastUpdated": plan["created"]}
+
+
+def discharged_after_one_week(criterion: str, expect: str, quote: str, name: str) -> SentenceCase:
+    """A case on P6 discharged after one week, at its discharge hook."""
+    return SentenceCase(
+        criterion=criterion,
+        expect=expect,
+        quote=quote,
+        build=from_golden("P6", one_week_stay),
+        hook="encounter-discharge",
+        at="2025-04-11T16:05:00-04:00",
+        policy="cca",
+        encounter_id="P6-prog",
+        name=name,
+    )
+
+
 NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
 DX = "Condition/P6-dx"
 PCP_NAME = "Dr. Lena Grant, Grant Family Medicine"
@@ -552,6 +578,32 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="daughter on the plan, consent ended in 2024",
         ),
         "without a consent to share information: RelatedPerson/X-relative",
+    ),
+    # "The treatment plan will be updated as clinically appropriate", "continuous throughout treatment with updates
+    # as necessary and clinically appropriate": a plan four days old at a one-week discharge, never revised, is no
+    # evidence that an update was needed (was not-met); over three weeks it is (the sentence cases keep not-met).
+    (
+        discharged_after_one_week(
+            "cca.assessment.4-tp-updated", "unknown", TP_UPDATED, name="one-week stay, plan never revised"
+        ),
+        "no treatment plan updated with the member or family found in the record",
+    ),
+    (
+        discharged_after_one_week(
+            "cca.discharge.1-planning-from-admission", "unknown", DC_PROCESS,
+            name="one-week stay, discharge plan never revised",
+        ),
+        "no discharge plan updated during the stay found in the record",
+    ),
+    # "incorporate the data in treatment plans": a plan goal that names its measure (PHQ-9) only in text may be built
+    # on the scores (was not-met); a plan without goals stays not-met (sentence cases).
+    (
+        discharge(
+            "cca.quality.outcome-data-in-tp", "unknown", OUTCOMES,
+            edit("P6-goal", lambda r: (r["target"][0].update(measure={"text": "PHQ-9"}), r.pop("outcomeReference"))),
+            name="goal measure PHQ-9 in text only",
+        ),
+        "no treatment plan built on outcome data found in the record",
     ),
     # "daily progress notes on days of attendance": a note of that day filed against the program Encounter instead
     # of the session may be that day's note: unknown, not not-met.
