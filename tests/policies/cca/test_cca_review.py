@@ -22,6 +22,7 @@ from test_cca_sentences import (
     GOALS,
     HOURS_DAYS,
     INVOLVEMENT,
+    LINKAGES,
     LOINC,
     MDT,
     MEDS_ACCESS,
@@ -765,6 +766,16 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="sertraline prescribed by the PCP, no 99214 recorded",
         ),
         "no prescription by a psychiatrist or psychiatric nurse practitioner in this stay found in the record",
+    ),
+    # "The provider will develop linkages to outside referrals": a referral naming only the clinic location it sends
+    # the member to (no category, no performer) is one (was not-met).
+    (
+        discharge(
+            "cca.discharge.8-linkages", "met", LINKAGES,
+            edit("P6-referral", lambda r: (r.pop("category"), r.pop("performer"))),
+            name="referral with only the clinic's location",
+        ),
+        "referral to an outside organization or agency: ServiceRequest/P6-referral",
     ),
     # --- met from evidence that should not count ----------------------------------------------------------------
     # "Provision of access to medication evaluation and medication management" / "delivered by the IOP or via a
