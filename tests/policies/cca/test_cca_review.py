@@ -318,6 +318,20 @@ def discharged_after_one_week(criterion: str, expect: str, quote: str, name: str
     )
 
 
+def groups_of_04_09_filed(on: str | None) -> Change:
+    """The two groups of Wed 04-09 filed against ``on`` (the program Encounter) or against no encounter."""
+
+    def apply(bundle: Bundle) -> None:
+        for rid in ("P6-group-09-1", "P6-group-09-2"):
+            group = by_id(bundle, rid)
+            if on is None:
+                group.pop("encounter")
+            else:
+                group["encounter"] = {"reference": on}
+
+    return apply
+
+
 NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
 DX = "Condition/P6-dx"
 PCP_NAME = "Dr. Lena Grant, Grant Family Medicine"
@@ -364,6 +378,22 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="a 45-minute individual therapy visit under the program",
         ),
         "all 10 IOP session qualify",
+    ),
+    # "minimum of two groups": the 04-09 groups filed against the program Encounter (or none) may be that session's
+    # groups; the session beside its individual therapy is undecided, not short of groups (was not-met).
+    (
+        discharge(
+            "cca.intensity.3-unit-2-groups", "unknown", UNIT, groups_of_04_09_filed("Encounter/P6-prog"),
+            name="the 04-09 groups filed against the program Encounter",
+        ),
+        "Encounter/P6-sess-09",
+    ),
+    (
+        discharge(
+            "cca.intensity.3-unit-2-groups", "unknown", UNIT, groups_of_04_09_filed(None),
+            name="the 04-09 groups filed against no encounter",
+        ),
+        "Encounter/P6-sess-09",
     ),
     (
         discharge(
