@@ -797,6 +797,14 @@ CASES: list[tuple[SentenceCase, str]] = [
         ),
         "no prescription by a psychiatrist or psychiatric nurse practitioner in this stay found in the record",
     ),
+    (
+        discharge(
+            "cca.components.08-med-eval-access", "not-met", MEDS_ACCESS, NO_MED_MANAGEMENT,
+            edit("P6-sertraline", lambda r: r.update(authoredOn="2025-04-03")),
+            name="sertraline prescribed by a psychiatrist the day before admission",
+        ),
+        "no prescription by a psychiatrist or psychiatric nurse practitioner in this stay found in the record",
+    ),
     # "The provider will develop linkages to outside referrals": a referral naming only the clinic location it sends
     # the member to (no category, no performer) is one (was not-met).
     (
