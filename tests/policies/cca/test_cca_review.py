@@ -38,6 +38,7 @@ from test_cca_sentences import (
     SIGNATURE,
     SUBSTANCE,
     SUD,
+    THERAPY,
     TP_UPDATED,
     UNIT,
     Change,
@@ -635,6 +636,24 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="goal measure PHQ-9 in text only",
         ),
         "no treatment plan built on outcome data found in the record",
+    ),
+    # "Individual, group, and family therapy" is the program's scope; for the member the plan asks "A combination of
+    # individual, group or family counseling based on the Member's needs": group and family therapy without
+    # individual sessions is not a failure (was not-met); group therapy alone is.
+    (
+        discharge(
+            "cca.components.05-therapy-ind-group-family", "unknown", THERAPY, without("P6-ind-09", "P6-ind-16"),
+            name="group and family therapy, no individual sessions",
+        ),
+        "no individual psychotherapy during the stay found in the record",
+    ),
+    (
+        discharge(
+            "cca.components.05-therapy-ind-group-family", "not-met", THERAPY,
+            without("P6-ind-09", "P6-ind-16", "P6-fam-18"),
+            name="group therapy only",
+        ),
+        "no individual psychotherapy during the stay found in the record",
     ),
     # "daily progress notes on days of attendance": a note of that day filed against the program Encounter instead
     # of the session may be that day's note: unknown, not not-met.

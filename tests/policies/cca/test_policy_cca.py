@@ -700,6 +700,13 @@ CASES: list[tuple[str, str, str, Callable[[Bundle], None] | None, str]] = [
         "D",
         "no individual therapy",
         without("P6-ind-09", "P6-ind-16"),
+        "unknown",  # group and family therapy: a combination "based on the Member's needs" (DECISIONS, review)
+    ),
+    (
+        "cca.components.05-therapy-ind-group-family",
+        "D",
+        "group therapy only",
+        without("P6-ind-09", "P6-ind-16", "P6-fam-18"),
         "not-met",
     ),
     ("cca.components.07-peer-recovery", "D", "peer support planned", None, "met"),
