@@ -333,6 +333,21 @@ def groups_of_04_09_filed(on: str | None) -> Change:
     return apply
 
 
+def plan_carried_forward(bundle: Bundle) -> None:
+    """The provisional plan replaces last year's plan (carried forward at admission) and is never edited since."""
+    plan = by_id(bundle, "P6-tp")
+    last_year = copy.deepcopy(plan)
+    last_year.update(
+        id="X-tp-2024",
+        created="2024-10-02T15:00:00-04:00",
+        status="revoked",
+        meta={"lastUpdated": "2024-10-20T15:00:00-04:00"},
+        period={"start": "2024-10-02", "end": "2024-10-24"},
+    )
+    add(bundle, last_year)
+    plan.update(replaces=[{"reference": "CarePlan/X-tp-2024"}], meta={"lastUpdated": plan["created"]})
+
+
 NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
 DX = "Condition/P6-dx"
 PCP_NAME = "Dr. Lena Grant, Grant Family Medicine"
@@ -860,6 +875,15 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="a psychiatry referral made on day 4",
         ),
         "ServiceRequest/X-psych-referral",
+    ),
+    # "The treatment plan will be updated": replacing last year's plan at admission is this stay's first plan, not
+    # an update of it (three weeks without one stays not-met).
+    (
+        discharge(
+            "cca.assessment.4-tp-updated", "not-met", TP_UPDATED, plan_carried_forward,
+            name="the provisional plan replaces last year's plan, never updated",
+        ),
+        "no treatment plan review found in the record",
     ),
     # --- reasons that mislead --------------------------------------------------------------------------------------
     # "IOPs must offer at least 3 hours per day": at a discharge, with the last session still open (no end time), the
