@@ -7,6 +7,8 @@ can give not-met first, then met from evidence that should not count, then misle
 from __future__ import annotations
 
 import copy
+import re
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from test_cca_sentences import (
     CRISIS,
     DC_AFTERCARE_TP,
     DC_PROCESS,
+    DISCHARGE_AT,
     FOURTEEN_DAYS,
     GIVEN,
     GOALS,
@@ -33,6 +36,7 @@ from test_cca_sentences import (
     PATIENT,
     PCP,
     PEER_TP,
+    PROVISIONAL,
     SDOH,
     SEVEN_DAYS,
     SIGNATURE,
@@ -348,6 +352,46 @@ def plan_carried_forward(bundle: Bundle) -> None:
     plan.update(replaces=[{"reference": "CarePlan/X-tp-2024"}], meta={"lastUpdated": plan["created"]})
 
 
+_DATED = re.compile(r"^(\d{4}-\d{2}-\d{2})(.*)$")
+
+
+def _shifted(node: Any, days: int) -> Any:
+    if isinstance(node, dict):
+        return {k: v if k in ("id", "reference") else _shifted(v, days) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_shifted(v, days) for v in node]
+    if isinstance(node, str) and (match := _DATED.match(node)):
+        return (date.fromisoformat(match.group(1)) + timedelta(days=days)).isoformat() + match.group(2)
+    return node
+
+
+def two_weeks_later(*changes: Change) -> Change:
+    """The whole P6 record two weeks later (admission Fri 2025-04-18; Mon 04-21 is Patriots' Day), then ``changes``."""
+
+    def apply(bundle: Bundle) -> None:
+        bundle["entry"] = [{"resource": _shifted(e["resource"], 14)} for e in bundle["entry"]]
+        for change in changes:
+            change(bundle)
+
+    return apply
+
+
+def discharged_two_weeks_later(criterion: str, expect: str, quote: str, *changes: Change, name: str) -> SentenceCase:
+    """A case on the P6 record moved two weeks later, at its discharge hook."""
+    at = (datetime.fromisoformat(DISCHARGE_AT) + timedelta(days=14)).isoformat()
+    return SentenceCase(
+        criterion=criterion,
+        expect=expect,
+        quote=quote,
+        build=from_golden("P6", two_weeks_later(*changes)),
+        hook="encounter-discharge",
+        at=at,
+        policy="cca",
+        encounter_id="P6-prog",
+        name=name,
+    )
+
+
 NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
 DX = "Condition/P6-dx"
 PCP_NAME = "Dr. Lena Grant, Grant Family Medicine"
@@ -361,6 +405,40 @@ def second_record(day: int, start: str, end: str) -> Resource:
 
 CASES: list[tuple[SentenceCase, str]] = [
     # --- criteria that can give not-met -------------------------------------------------------------------------
+    # "establish a provisional treatment plan within one business day of admission": local business days in the
+    # Massachusetts calendar (Patriots' Day is a holiday), the plan's time read in UTC as stored. (These held.)
+    (
+        discharged_two_weeks_later(
+            "cca.assessment.3-provisional-tp-1bd", "met", PROVISIONAL,
+            edit("P6-tp", lambda r: r.update(created="2025-04-22T15:00:00-04:00")),
+            name="Friday admission, Patriots' Day Monday, plan on Tuesday",
+        ),
+        "due by 2025-04-22 23:59 -04:00",
+    ),
+    (
+        discharged_two_weeks_later(
+            "cca.assessment.3-provisional-tp-1bd", "not-met", PROVISIONAL,
+            edit("P6-tp", lambda r: r.update(created="2025-04-23T09:00:00-04:00")),
+            name="Friday admission, Patriots' Day Monday, plan on Wednesday",
+        ),
+        "after the due time 2025-04-22 23:59 -04:00",
+    ),
+    (
+        discharge(
+            "cca.assessment.3-provisional-tp-1bd", "met", PROVISIONAL,
+            edit("P6-tp", lambda r: r.update(created="2025-04-08T01:30:00Z")),
+            name="plan Monday 21:30 Boston, stored in UTC as Tuesday",
+        ),
+        "at 2025-04-07 21:30 -04:00, due by 2025-04-07 23:59 -04:00",
+    ),
+    (
+        discharge(
+            "cca.assessment.3-provisional-tp-1bd", "not-met", PROVISIONAL,
+            edit("P6-tp", lambda r: r.update(created="2025-04-08T04:30:00Z")),
+            name="plan Tuesday 00:30 Boston, stored in UTC",
+        ),
+        "after the due time 2025-04-07 23:59 -04:00",
+    ),
     # "Participation should attend three times per week at a minimum" / "three to five days per week": attendance
     # is counted in days; two records of one day are one day (a morning and an afternoon block).
     (
