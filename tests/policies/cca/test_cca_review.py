@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sentence_cases import Bundle, SentenceCase, add, by_id, check, drop, evaluate, from_golden
 from test_cca_sentences import (
+    AFTERCARE_DOCUMENTED,
     ATTEND,
     COUNSELING,
     CRISIS,
@@ -390,6 +391,17 @@ def discharged_two_weeks_later(criterion: str, expect: str, quote: str, *changes
         encounter_id="P6-prog",
         name=name,
     )
+
+
+def activities_cancelled(rid: str, *codes: str) -> Change:
+    """The plan's activities with these codes (all when none given) are cancelled."""
+
+    def apply(plan: Resource) -> None:
+        for activity in plan["activity"]:
+            if not codes or activity["detail"]["code"]["coding"][0]["code"] in codes:
+                activity["detail"]["status"] = "cancelled"
+
+    return edit(rid, apply)
 
 
 NO_MED_MANAGEMENT = plan_activities("P6-tp", "H0038", "G0410", "90834")
@@ -962,6 +974,22 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="the provisional plan replaces last year's plan, never updated",
         ),
         "no treatment plan review found in the record",
+    ),
+    # "Peer and Recovery support services" in the plan, "planned after-care are documented": a cancelled activity
+    # is not what the plan includes (was met).
+    (
+        discharge(
+            "cca.assessment.3c-peer-recovery", "not-met", PEER_TP, activities_cancelled("P6-tp", "H0038"),
+            name="peer support activity cancelled",
+        ),
+        "no treatment plan with peer or recovery support found in the record",
+    ),
+    (
+        discharge(
+            "cca.discharge.3-aftercare-documented", "not-met", AFTERCARE_DOCUMENTED, activities_cancelled("P6-dcp"),
+            name="every aftercare activity cancelled",
+        ),
+        "no discharge plan with planned aftercare found in the record",
     ),
     # --- reasons that mislead --------------------------------------------------------------------------------------
     # "IOPs must offer at least 3 hours per day": at a discharge, with the last session still open (no end time), the
