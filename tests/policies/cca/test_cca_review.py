@@ -1002,6 +1002,17 @@ CASES: list[tuple[SentenceCase, str]] = [
         ),
         "Encounter/P6-sess-25",
     ),
+    # "Discharge plans should include ... social risk factors": a met verdict says which risks were found and which
+    # were not, without a double negative (was "not (no coded housing risk found ...)").
+    (
+        discharge(
+            "cca.discharge.2-sdoh-in-plan", "met", SDOH,
+            plus(condition("X-transport", ICD, "Z59.82")), edit("P6-dcp", lambda r: r["addresses"].append(
+                {"reference": "Condition/X-transport"})),
+            name="transportation need addressed, the reason names the screens that found none",
+        ),
+        "; newest assessment Observation/P6-prapare-housing (2025-04-07 14:00 -04:00) found no housing risk;",
+    ),
 ]  # fmt: skip
 
 
