@@ -154,6 +154,24 @@ def test_every_window_sums_session_hours_between_bounds(mappings: Mappings) -> N
         run(mappings, {"every-window": {**rule["every-window"], "hours-at-least": "nine"}}, [], SESS=short)
 
 
+def test_every_window_counts_days_of_attendance_when_asked(mappings: Mappings) -> None:
+    def session(day: int, hour: int) -> dict[str, Any]:
+        start = f"2025-03-{day:02d}T{hour:02d}:00:00Z"
+        return {"resourceType": "Encounter", "id": f"d{day}h{hour}", "period": {"start": start}}
+
+    # A morning and an afternoon record on 03-05 (different starts, so not duplicates): 3 records, 2 days.
+    two_days = [session(3, 14), session(5, 14), session(5, 18)]
+    window = {"of": "sessions", "days": 7, "from": "T0", "to": "TD", "at-least": 3}
+    assert run(mappings, {"every-window": window}, [], SESS=two_days).value is True
+    result = run(mappings, {"every-window": {**window, "distinct-days": True}}, [], SESS=two_days)
+    assert result.value is False and "2 × IOP session on distinct days" in result.detail
+    six_records = [session(d, h) for d in (3, 5, 7) for h in (14, 18)]
+    capped = {**window, "at-most": 5, "distinct-days": True}
+    assert run(mappings, {"every-window": capped}, [], SESS=six_records).value is True  # 3 days, not 6 sessions
+    with pytest.raises(SpecError):
+        run(mappings, {"every-window": {**window, "distinct-days": "yes"}}, [], SESS=two_days)
+
+
 def test_deadline_without_waiting_is_judged_now(mappings: Mappings) -> None:
     rule = {"deadline": {"of": "treatment-plans", "due": {"from": "T0", "hours": 48}, "pending": False}}
     early = {"now": datetime(2025, 3, 4, tzinfo=UTC)}

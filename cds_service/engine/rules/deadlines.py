@@ -304,6 +304,8 @@ class EveryWindow(Rule):
     hours_at_least: float | None = None
     """With hours bounds, members' hours (Encounter.length, else period end − start) are summed per window."""
     hours_at_most: float | None = None
+    distinct_days: bool = False
+    """Count the local dates with a member ("days of attendance"), not the members: two records of one day are one."""
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         zone = ctx.calendar.zone
@@ -321,23 +323,25 @@ class EveryWindow(Rule):
             return RuleResult(None, detail=f"the stay is shorter than {self.days} days")
         evidence = []
         undecided = ""
+        unit = " on distinct days" if self.distinct_days else ""
         for lo, hi in spans:
             inside = [r for t, r in times if lo <= t < hi]
+            count = len({t.date() for t, _ in times if lo <= t < hi}) if self.distinct_days else len(inside)
             span = f"between {lo:%Y-%m-%d} and {hi - timedelta(days=1):%Y-%m-%d}"
-            if len(inside) < self.at_least:
+            if count < self.at_least:
                 return RuleResult(
                     False,
                     evidence_keys(evidence + inside),
-                    f"{len(inside)} × {self.selection.title} {span} (at least {self.at_least} needed)",
+                    f"{count} × {self.selection.title}{unit} {span} (at least {self.at_least} needed)",
                     min(hi, end),
                     absence=True,
                     overdue=True,
                 )
-            if self.at_most is not None and len(inside) > self.at_most:
+            if self.at_most is not None and count > self.at_most:
                 return RuleResult(
                     False,
                     evidence_keys(inside),
-                    f"{len(inside)} × {self.selection.title} {span} (at most {self.at_most})",
+                    f"{count} × {self.selection.title}{unit} {span} (at most {self.at_most})",
                 )
             if self.hours_at_least is not None or self.hours_at_most is not None:
                 hours = [encounter_hours(r) for r in inside]

@@ -494,7 +494,7 @@ CASES: list[ScopeCase] = [
         "cca.discharge.2-sdoh-in-plan",
         "met",
         SDOH,
-        "no housing risk found",
+        "no evidence of housing risk found",
         plus(TRANSPORT_DX),
         dcp_addresses("X-transport"),
         edit("P6-prapare-housing", lambda r: r.update(effectiveDateTime="2024-09-01T10:00:00-04:00")),
