@@ -3,7 +3,7 @@
 Why a dask DataFrame of (patient, resource JSON) and not a bag ``groupby``: the bag's disk shuffle works only with
 the single-machine scheduler, its task shuffle keeps everything in worker memory; the DataFrame's peer-to-peer
 shuffle of ``dask.distributed`` writes its buckets to each worker's disk, so a worker holds one output partition
-(about 25 patients) at a time however large the export is, on a LocalCluster or on a remote cluster alike.
+(ten patients) at a time however large the export is, on a LocalCluster or on a remote cluster alike.
 Workers write their criteria rows to Parquet themselves; only one small row per episode comes back to the client.
 """
 
@@ -41,8 +41,13 @@ from cds_service.audit.source import (
 )
 from cds_service.config import Settings
 
-PATIENTS_PER_PARTITION = 25
-"""Patients per shuffled partition (about): a partition's frame and rows stay the same size for any input size."""
+PATIENTS_PER_PARTITION = 10
+"""Patients per shuffled partition: a partition's frame and rows stay the same size for any input size.
+
+A worker's peak is the largest partition it evaluates (the frame, its copies and the patients' parsed records, on
+top of what stays); with 25 patients the partitions' peaks spread over ~25 MB and the largest of more partitions was
+higher. With 10 the spread is a third of that and the peak ~15 MB lower, at the cost of more, smaller shuffle shards.
+"""
 WORKER_CONFIG = {
     # Dask's statistical profiler keeps a call tree of every second a worker runs (up to 1,000 of them, for the
     # dashboard): over a long audit that history, not the data, made a worker's memory grow with the export.
