@@ -3,7 +3,7 @@
 Why a dask DataFrame of (patient, resource JSON) and not a bag ``groupby``: the bag's disk shuffle works only with
 the single-machine scheduler, its task shuffle keeps everything in worker memory; the DataFrame's peer-to-peer
 shuffle of ``dask.distributed`` writes its buckets to each worker's disk, so a worker holds one output partition
-(about 25 patients) at a time however large the export is, on a LocalCluster or on a remote cluster alike.
+(ten patients) at a time however large the export is, on a LocalCluster or on a remote cluster alike.
 Workers write their criteria rows to Parquet themselves; only one small row per episode comes back to the client.
 """
 
@@ -41,8 +41,13 @@ from cds_service.audit.source import (
 )
 from cds_service.config import Settings
 
-PATIENTS_PER_PARTITION = 25
-"""Patients per shuffled partition (about): a partition's frame and rows stay the same size for any input size."""
+PATIENTS_PER_PARTITION = 10
+"""Patients per shuffled partition: a partition's frame and rows stay the same size for any input size.
+
+A worker's peak is the largest partition it evaluates (the frame, its copies and the patients' parsed records, on
+top of what stays); with 25 patients the partitions' peaks spread over ~25 MB and the largest of more partitions was
+higher. With 10 the spread is a third of that and the peak ~15 MB lower, at the cost of more, smaller shuffle shards.
+"""
 WORKER_CONFIG = {
     # Dask's statistical profiler keeps a call tree of every second a worker runs (up to 1,000 of them, for the
     # dashboard): over a long audit that history, not the data, made a worker's memory grow with the export.
@@ -85,6 +90,20 @@ def _frame(rows: list[tuple[str, str, int, str, str, int]]) -> pd.DataFrame:
     )
 
 
+def use_system_allocator() -> None:
+    """Make Arrow allocate with the C library's malloc in this process (idempotent; its default is mimalloc).
+
+    The shuffle reads every partition as Arrow buffers: mimalloc kept the freed pages of each (``release_unused``
+    does not return them), which made a worker's memory grow with the number of partitions it read; freed malloc
+    memory is returned by ``malloc_trim``. Worker processes of the LocalCluster start with it
+    (``ARROW_DEFAULT_MEMORY_POOL``); this covers a worker in the command's own process or on a remote cluster.
+    """
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
 def release_memory() -> None:
     """Hand memory freed by a task back to the system (Arrow's pool and glibc keep it for reuse otherwise).
 
@@ -123,6 +142,7 @@ def block_frame(
     rank in that file divided by ``per_partition``: every partition gets the same number of patients. Any other
     patient's row goes to one partition by a hash of its id (each patient is counted once), a bad line by its number.
     """
+    use_system_allocator()
     if wanted is None:
         return _frame([(*row, _partition(row[0], None, partitions, per_partition)) for row in read_block(block)])
     keep = _wanted(wanted)
@@ -159,6 +179,7 @@ def audit_partition(
     partition_info: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Evaluate every patient of one shuffled partition; criteria go to Parquet, targets and problems come back."""
+    use_system_allocator()
     shared = _shared(shared_path)
     part = int(partition_info["number"]) if partition_info else 0
     bad = frame[frame["problem"] != ""]
@@ -198,8 +219,14 @@ def _client(workers: int, scheduler: str | None, processes: bool, local_dir: Pat
         return Client(scheduler), None
     import dask
 
-    # Two glibc arenas, not eight per core: memory freed in one thread's arena was not reused by the others'.
-    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), "MALLOC_ARENA_MAX": 2}
+    # Two glibc arenas, not eight per core: memory freed in one thread's arena was not reused by the others'. Arrow
+    # allocates with malloc too (see use_system_allocator), from the worker's start, so that the shuffle's buffers
+    # are covered by malloc_trim.
+    environ = {
+        **dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+        "MALLOC_ARENA_MAX": 2,
+        "ARROW_DEFAULT_MEMORY_POOL": "system",
+    }
     config = {**WORKER_CONFIG, "distributed.nanny.pre-spawn-environ": environ}
     with dask.config.set(config):  # worker processes take the configuration as it is when they start
         cluster = LocalCluster(

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cds_service import cli
-from cds_service.audit.job import run_audit
+from cds_service.audit.job import _client, run_audit
 from cds_service.audit.parquet import read_criteria
 
 from .audit_population import POPULATION, SHARED, AuditRun, audit_settings, export_resources, truth
@@ -135,6 +135,28 @@ def test_one_worker_on_plain_ndjson_without_manifest_gives_the_same_result(
         (p.file.removesuffix(".gz") if "truncated" not in p.file else p.file, p.line, p.reason)
         for p in two_worker_run.summary.problems
     ]
+
+
+def _worker_allocators() -> tuple[str, str | None]:
+    import os
+
+    import pyarrow as pa
+
+    return pa.default_memory_pool().backend_name, os.environ.get("MALLOC_ARENA_MAX")
+
+
+def test_workers_allocate_arrow_buffers_with_malloc_so_freed_memory_goes_back(
+    two_worker_run: AuditRun, tmp_path: Path
+) -> None:
+    # Arrow's default pool (mimalloc) kept the pages of every shuffled partition read: a worker's memory grew with
+    # the number of partitions. Worker processes start on the system pool; a worker in this process switches to it.
+    assert _worker_allocators()[0] == "system"
+    client, cluster = _client(1, None, True, tmp_path)
+    try:
+        assert list(client.run(_worker_allocators).values()) == [("system", "2")]
+    finally:
+        client.close()
+        cluster.close()
 
 
 def _bundle_of(patient: str) -> dict:
