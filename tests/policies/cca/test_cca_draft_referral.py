@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sentence_cases import SentenceCase, add, check, evaluate
-from test_cca_sentences import CPT, MEDS_ACCESS, MEDS_TP, PATIENT, Change, coding, discharge, plan_activities
+from test_cca_sentences import CPT, MEDS_ACCESS, MEDS_TP, PATIENT, Change, coding, discharge, plan_activities, without
 
 
 def _psychiatry_referral(status: str) -> Change:
@@ -21,8 +21,13 @@ def _psychiatry_referral(status: str) -> Change:
     return lambda b: add(b, referral)
 
 
-# P6 with medication management taken out of both plans: only the referral can give the member access.
-NO_MEDICATION_IN_PLANS = (plan_activities("P6-tp", "H0038", "G0410", "90834"), plan_activities("P6-dcp", "90834"))
+# P6 with medication management taken out of both plans and without the psychiatrist's prescription of the stay:
+# only the referral can give the member access.
+NO_MEDICATION_IN_PLANS = (
+    plan_activities("P6-tp", "H0038", "G0410", "90834"),
+    plan_activities("P6-dcp", "90834"),
+    without("P6-sertraline"),
+)
 
 CASES: list[tuple[SentenceCase, str]] = [
     # “Provision of access to medication evaluation and medication management”: a referral left as a draft in the
