@@ -20,7 +20,23 @@ def test_deadline_met_late_missing_and_pending(mappings: Mappings) -> None:
     assert run(mappings, rule, []).value is False
     pending = run(mappings, rule, [], now=datetime(2025, 3, 4, tzinfo=UTC))
     assert pending.value is None and pending.pending
-    assert run(mappings, rule, [plan("tp", "not-a-date")]).value is False  # an undated plan proves nothing
+
+
+def test_deadline_with_an_undated_member_is_unknown(mappings: Mappings) -> None:
+    """DATA-PROFILE §6: not-met needs a passed deadline "with nothing recorded"; a plan in force whose time is
+    unknown is recorded, so whether it was in time cannot be judged."""
+    rule = {"deadline": {"of": "treatment-plans", "due": {"from": "T0", "hours": 48}}}
+    for plans in (
+        [plan("tp", None)],
+        [plan("tp", "not-a-date")],
+        [plan("tp", None), plan("late", "2025-03-06T10:00Z")],
+    ):
+        result = run(mappings, rule, plans)
+        assert result.value is None and not result.pending
+        assert "CarePlan/tp with no recorded time" in result.detail
+    assert run(mappings, rule, [plan("tp", None), plan("ok", "2025-03-04T10:00:00Z")]).value is True
+    closed = dict(plan("tp", None), status="completed")  # not in force, so not this episode's: nothing recorded
+    assert run(mappings, rule, [closed]).value is False
 
 
 def test_deadline_in_business_and_treatment_days(mappings: Mappings) -> None:

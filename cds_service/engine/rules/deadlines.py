@@ -118,6 +118,31 @@ def _dated(ctx: EvaluationContext, selection: Selection, fact: Fact | None) -> l
     return sorted(dated, key=lambda item: item[0])  # members at the same instant must not be compared as dicts
 
 
+def _undated(ctx: EvaluationContext, selection: Selection, fact: Fact | None) -> list[Resource]:
+    """Members of a selection that carry no time at all (kept because they are in force)."""
+    return [r for r in ctx.select(selection.name) if ctx.time_of(selection.name, r, fact) is None]
+
+
+def _undated_result(
+    ctx: EvaluationContext, selection: Selection, fact: Fact | None, due: datetime, late: list[Resource]
+) -> RuleResult | None:
+    """Unknown when something is recorded whose time is unknown: whether it was in time cannot be judged.
+
+    DATA-PROFILE §6: not-met needs a duty whose deadline has passed with *nothing recorded*."""
+    undated = _undated(ctx, selection, fact)
+    if not undated:
+        return None
+    zone = ctx.calendar.zone
+    names = ", ".join(resource_key(r) for r in undated[:3])
+    return RuleResult(
+        None,
+        evidence_keys(undated + late),
+        f"found {selection.title} {names} with no recorded time: whether it was made by {format_time(due, zone)} "
+        "cannot be judged",
+        due,
+    )
+
+
 def _stay_ended(ctx: EvaluationContext) -> datetime | None:
     """TD when the stay has ended (the discharge phase), else None (TD is only "now")."""
     return ctx.anchor("TD") if ctx.phase == "discharge" else None
@@ -169,6 +194,8 @@ class Deadline(Rule):
             t, r = dated[0]
             if ctx.now < due and wait:
                 return RuleResult(None, [resource_key(r)], f"due by {format_time(due, zone)}", due, pending=True)
+            if (unknown := _undated_result(ctx, self.selection, self.time_fact, due, [r])) is not None:
+                return unknown
             return RuleResult(
                 False,
                 [resource_key(r)],
@@ -177,6 +204,8 @@ class Deadline(Rule):
             )
         if ctx.now <= due and wait:
             return RuleResult(None, [], f"{self.selection.title} due by {format_time(due, zone)}", due, pending=True)
+        if (unknown := _undated_result(ctx, self.selection, self.time_fact, due, [])) is not None:
+            return unknown
         if not self.due.of_the_stay:
             return RuleResult(
                 False,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sentence_cases import Bundle, SentenceCase, add, evaluate, from_golden, quote_is_in
+from sentence_cases import Bundle, SentenceCase, add, check, evaluate, from_golden, quote_is_in
+from test_bh803_sentences import Q_DISCHARGE, discharge
 
 from cds_service.config import Settings
 from cds_service.hooks.invocation import HookInvoker
@@ -750,3 +751,43 @@ def test_support_system_is_current(name: str, change: Any, phrase: str) -> None:
     got = evaluate(case)[SUPPORT]
     assert got["status"] == "unknown", f"{name}: service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
+
+
+def step_down_referral(status: str) -> Any:
+    """A referral of P8 to outpatient psychotherapy (SNOMED 3457005 'Patient referral'), written the day before
+    discharge, with this status."""
+
+    def change(bundle: Bundle) -> None:
+        add(
+            bundle,
+            {
+                "resourceType": "ServiceRequest",
+                "id": "P8-step-down",
+                "status": status,
+                "intent": "order",
+                "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "3457005"}]}],
+                "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "90834"}]},
+                "subject": {"reference": "Patient/P8-patient"},
+                "authoredOn": "2025-03-06T16:00:00-07:00",
+            },
+        )
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("status", "expect"),
+    [
+        ("active", "met"),
+        # A referral saved unsigned (draft) steps the patient down nowhere (was met).
+        ("draft", "not-applicable"),
+    ],
+)
+def test_step_down_needs_a_referral_made(status: str, expect: str) -> None:
+    """“Patients in IOP may be discharged by either stepping down to a less intensive level of outpatient care”."""
+    case = discharge(
+        "bh803.discharge.1-step-down-or-up", expect, Q_DISCHARGE, step_down_referral(status), name=f"referral-{status}"
+    )
+    got = check(case)
+    if expect == "not-applicable":
+        assert "step-down or step-up arrangement" in got["reason"]

@@ -473,6 +473,16 @@ CASES: list[tuple[SentenceCase, str]] = [
         ),
         "after the due time 2025-04-07 23:59 -04:00",
     ),
+    # ... a plan in force recorded with no time at all (no created, no period) is a plan: whether it was set within
+    # the business day cannot be judged (was not-met, "an undated CarePlan reads as no treatment plan").
+    (
+        discharge(
+            "cca.assessment.3-provisional-tp-1bd", "unknown", PROVISIONAL,
+            edit("P6-tp", lambda r: [r.pop(k, None) for k in ("created", "period")]),
+            name="plan in force with no created and no period",
+        ),
+        "CarePlan/P6-tp with no recorded time",
+    ),
     # "Participation should attend three times per week at a minimum" / "three to five days per week": attendance
     # is counted in days; two records of one day are one day (a morning and an afternoon block).
     (

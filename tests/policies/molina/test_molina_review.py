@@ -12,6 +12,7 @@ from test_molina_sentences import (
     PCP_CONSENT,
     PCP_REFUSAL,
     PSYCHIATRY_REFERRAL,
+    Q_48H_BPS,
     Q_COUNSELING,
     Q_CRISIS,
     Q_MED_ACCESS,
@@ -158,7 +159,48 @@ def _buprenorphine(authored: str, status: str) -> Change:
     return lambda b: add(b, prescription)
 
 
+def _bps_note_dated_by(**context: Any) -> Change:
+    """P5's evaluation note carries no ``date``; ``context`` (e.g. a service ``period``) is all that places it; the
+    H0001 service that would also prove it is not in the record."""
+
+    def change(b: dict[str, Any]) -> None:
+        note = by_id(b, "P5-bps")
+        note.pop("date")
+        if context:
+            note["context"] = context
+        drop(b, lambda r: r["resourceType"] == "Procedure" and r["code"]["coding"][0]["code"] == "H0001")
+
+    return change
+
+
 CASES: list[tuple[SentenceCase, str]] = [
+    # “completes a bio-psychosocial evaluation … within 48 hours of admission”: a note dated only by the service it
+    # documents (context.period) was completed then (was not-met) ...
+    (
+        discharge("molina.process.2a-bps-eval-48h", "met", Q_48H_BPS,
+                  _bps_note_dated_by(period={"start": "2025-03-04T01:30:00Z", "end": "2025-03-04T02:30:00Z"}),
+                  name="note-dated-by-its-service-period"),
+        "at 2025-03-03 21:30 -05:00",
+    ),
+    (
+        discharge("molina.process.2a-bps-eval-48h", "met", Q_48H_BPS,
+                  _bps_note_dated_by(period={"start": "2025-03-04T15:00:00-05:00"}),
+                  name="note-with-only-a-period-start"),
+        "at 2025-03-04 15:00 -05:00",
+    ),
+    # ... one with no time at all is recorded, but whether in time cannot be judged (was not-met).
+    (
+        discharge("molina.process.2a-bps-eval-48h", "unknown", Q_48H_BPS, _bps_note_dated_by(),
+                  name="undated-note"),
+        "no recorded time",
+    ),
+    # ... and a period after the 48 hours is late.
+    (
+        discharge("molina.process.2a-bps-eval-48h", "not-met", Q_48H_BPS,
+                  _bps_note_dated_by(period={"start": "2025-03-06T11:00:00-05:00"}),
+                  name="note-period-on-day-4"),
+        "after the due time",
+    ),
     # “Development and/or updating of crisis prevention plan, and/or safety plan”: the plan is the document, in
     # whatever resource the EHR stores it; a safety plan note of this stay is a development of one.
     (

@@ -397,3 +397,40 @@ def test_family_contact_by_this_provider(name: str, change: Any, phrase: str) ->
     got = evaluate(case)[FAMILY]
     assert got["status"] == "unknown", f"{name}: service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]
+
+
+NEXT_LOC = "optum-locg.discharge.10b1-next-loc-provider-location"
+NEXT_LOC_QUOTE = "The next level of care, its location, and the name(s) of the provider(s) who will deliver treatment;"
+RATIONALE = "optum-locg.discharge.10b2-referral-rationale"
+RATIONALE_QUOTE = "The rationale for the referral;"
+
+
+def referral_as(status: str) -> Any:
+    """P4's referral to the next level of care with this status; the therapy appointment names no provider."""
+
+    def change(bundle: Bundle) -> None:
+        by_id(bundle, "P4-referral")["status"] = status
+        by_id(bundle, "P4-therapy")["participant"].pop()
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("criterion", "quote", "status", "expect"),
+    [
+        # "The discharge plan must include ALL of the following": what the plan names, sent or still a draft.
+        (NEXT_LOC, NEXT_LOC_QUOTE, "draft", "met"),
+        (RATIONALE, RATIONALE_QUOTE, "draft", "met"),
+        # A referral entered in error names nothing.
+        (NEXT_LOC, NEXT_LOC_QUOTE, "entered-in-error", "not-met"),
+        (RATIONALE, RATIONALE_QUOTE, "entered-in-error", "not-met"),
+    ],
+)
+def test_discharge_plan_names_the_referral(criterion: str, quote: str, status: str, expect: str) -> None:
+    assert quote_is_in(quote, TEXT)
+    case = SentenceCase(
+        criterion, "?", quote, from_golden("P4", referral_as(status)), "encounter-discharge", P4_AT, POLICY
+    )
+    got = evaluate(case)[criterion]
+    assert got["status"] == expect, f"{status}: “{quote}” — service says {got['status']}: {got['reason']}"
+    assert ("ServiceRequest/P4-referral" if expect == "met" else "found in the record") in got["reason"]
