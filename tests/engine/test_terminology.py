@@ -140,6 +140,11 @@ US_CORE_PROBLEMS = {
     "87132004": "VS-WITHDRAWAL",  # opioid withdrawal
     "8635005": "VS-WITHDRAWAL-DELIRIUM",  # alcohol withdrawal delirium
     "6471006": "VS-RISK-DX",  # suicidal thoughts
+    "231504006": "VS-ANXIETY",  # mixed anxiety and depressive disorder (ICD-10-CM F41.8)
+    "70691001": "VS-ANXIETY",  # agoraphobia (F40.0-)
+    "25501002": "VS-ANXIETY",  # social phobia (F40.1-)
+    "17226007": "VS-MH-NONSUD",  # adjustment disorder (F43.2-)
+    "33449004": "VS-MH-NONSUD",  # personality disorder (F60.9)
 }
 
 
@@ -229,8 +234,17 @@ def test_p5_with_its_icd10cm_diagnoses_is_met_as_in_the_golden_expectation() -> 
         [(SCT_OID, "370143000")],  # major depressive disorder under the SNOMED OID
         [(ICD, "f4310"), (ICD, "F1120")],  # P5's own codes without the dot, one in lower case
         [(ICD_OID, "F43.10")],
+        [(SCT, "231504006")],  # mixed anxiety and depressive disorder (F41.8)
+        [(SCT, "17226007")],  # adjustment disorder (F43.2-)
     ],
-    ids=["snomed-832007", "snomed-oid", "icd-dotless-lowercase", "icd-oid"],
+    ids=[
+        "snomed-832007",
+        "snomed-oid",
+        "icd-dotless-lowercase",
+        "icd-oid",
+        "snomed-mixed-anxiety-depression",
+        "snomed-adjustment-disorder",
+    ],
 )
 def test_a_mental_health_diagnosis_is_recognised_however_it_is_coded(problems: list[tuple[str, str]]) -> None:
     got = _molina_dx(_recode(problems))
@@ -345,3 +359,21 @@ def test_every_icd10cm_code_range_and_pattern_in_the_mappings_exists(mappings: M
                 problems.append(f"{name}: pattern {pattern} matches no ICD-10-CM code")
     assert not problems, "\n".join(sorted(set(problems)))
     assert len(_icd10cm_rules(mappings)) > 30
+
+
+@pytest.mark.parametrize(
+    ("code", "modality"),
+    [
+        ("75516001", "VS-THER-INDIVIDUAL"),  # psychotherapy
+        ("18512000", "VS-THER-INDIVIDUAL"),  # individual psychotherapy
+        ("76168009", "VS-THER-GROUP"),  # group psychotherapy
+        ("108313002", "VS-THER-FAMILY"),  # family psychotherapy procedure
+    ],
+)
+def test_snomed_psychotherapy_codes_are_therapy_of_their_modality(mappings: Mappings, code: str, modality: str) -> None:
+    """A session coded in SNOMED CT only is psychotherapy of its modality, and of no other."""
+    vs = mappings.valuesets
+    assert vs["VS-THER"].contains(SCT, code) and vs[modality].contains(SCT, code)
+    others = {"VS-THER-INDIVIDUAL", "VS-THER-GROUP", "VS-THER-FAMILY"} - {modality}
+    assert not any(vs[other].contains(SCT, code) for other in others)
+    assert not vs["VS-THER"].contains(SCT, "390906007")  # follow-up encounter: a visit, not a therapy

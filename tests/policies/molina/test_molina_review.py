@@ -104,13 +104,17 @@ GROUP, PEER_SUPPORT, MED_VISIT = ("P5-sr-group", CPT, "90853", 3), ("P5-sr-peer"
     "P5-sr-med", CPT, "99213", 1)  # fmt: skip
 
 
-def _sessions_coded_snomed_only(b: dict[str, Any]) -> None:
-    """The group therapy is recorded only on the session Encounters, typed by SNOMED CT 'Group psychotherapy'."""
-    drop(b, lambda r: r["resourceType"] == "Procedure" and r["id"].startswith("P5-group-"))
-    for session in b["entry"]:
-        resource = session["resource"]
-        if resource["id"].startswith("P5-sess-"):
-            resource["type"] = [{"coding": [{"system": SNOMED, "code": "76168009"}]}]
+def _sessions_coded_snomed_only(code: str) -> Change:
+    """The group therapy is recorded only on the session Encounters, typed by this SNOMED CT code."""
+
+    def change(b: dict[str, Any]) -> None:
+        drop(b, lambda r: r["resourceType"] == "Procedure" and r["id"].startswith("P5-group-"))
+        for session in b["entry"]:
+            resource = session["resource"]
+            if resource["id"].startswith("P5-sess-"):
+                resource["type"] = [{"coding": [{"system": SNOMED, "code": code}]}]
+
+    return change
 
 
 def _no_sud_diagnosis_audit_c_integer(b: dict[str, Any]) -> None:
@@ -336,10 +340,17 @@ CASES: list[tuple[SentenceCase, str]] = [
         ),
         "not shown",
     ),
-    # “Individual, group, and family therapy, as indicated”: attended sessions whose only code is SNOMED CT group
-    # psychotherapy do not show that no therapy was given (was not-met).
+    # “Individual, group, and family therapy, as indicated”: sessions coded only SNOMED CT 76168009 'Group
+    # psychotherapy' are group therapy (was unknown, and not-met before that) ...
     (
-        discharge("molina.components.1e-therapy", "unknown", Q_THERAPY, _sessions_coded_snomed_only,
+        discharge("molina.components.1e-therapy", "met", Q_THERAPY, _sessions_coded_snomed_only("76168009"),
+                  name="sessions-coded-snomed-group-psychotherapy"),
+        "Encounter/P5-sess-",
+    ),
+    # ... attended sessions whose only code is a SNOMED CT visit code (390906007 'Follow-up encounter') do not show
+    # that no therapy was given (was not-met).
+    (
+        discharge("molina.components.1e-therapy", "unknown", Q_THERAPY, _sessions_coded_snomed_only("390906007"),
                   name="sessions-coded-snomed-only"),
         "no psychotherapy during the stay found",
     ),
