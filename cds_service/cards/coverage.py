@@ -13,6 +13,7 @@ no-coverage card says so (mappings/DECISIONS.md, "Coverage assertions").
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from cds_service.cards.coverage_info import coverage_information, detail, update_action
@@ -20,6 +21,7 @@ from cds_service.cards.kit import ResponseInput
 from cds_service.engine.evaluator import PolicyEvaluation
 from cds_service.engine.outcome import Status
 from cds_service.engine.policy import COVERAGE_POLICY
+from cds_service.engine.routing import in_force
 from cds_service.record.patient_record import Resource, reference_key
 
 # A Coverage on file that is not in force; entered-in-error is no Coverage at all.
@@ -33,16 +35,26 @@ NOT_ASSESSED = (
 
 
 def coverage_target(data: ResponseInput) -> tuple[str | None, bool]:
-    """The Coverage the assertions point to and whether it is in force: the active primary one, else one on file
-    that is cancelled or still a draft (lowest ``order`` first); ``(None, False)`` when the patient has none."""
+    """The Coverage the assertions point to and whether it is in force: the primary one in force, else one on file
+    that is cancelled, still a draft, or active outside its period (lowest ``order`` first); ``(None, False)`` when
+    the patient has none."""
     coverage = data.routing.coverage
     if coverage is not None and coverage.get("id"):
         return reference_key(f"Coverage/{coverage['id']}"), True
-    lapsed = [c for c in data.record.of_type("Coverage") if c.get("status") in LAPSED_STATUSES and c.get("id")]
+    lapsed = [
+        c
+        for c in data.record.of_type("Coverage")
+        if c.get("id") and (c.get("status") in LAPSED_STATUSES or _lapsed_period(c, data.now))
+    ]
     if not lapsed:
         return None, False
     first = min(lapsed, key=_order)
     return reference_key(f"Coverage/{first['id']}"), False
+
+
+def _lapsed_period(coverage: Resource, now: datetime) -> bool:
+    """An active Coverage whose period has ended before, or starts after, the time of the call."""
+    return coverage.get("status", "active") == "active" and not in_force(coverage, now)
 
 
 def _order(coverage: Resource) -> int:

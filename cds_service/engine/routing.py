@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cds_service.engine.selections import SpecError
+from cds_service.engine.timecalc import parse_instant
 from cds_service.record.patient_record import PatientRecord, Resource
 
 _MATCH_KEYS = {"payor-identifier", "payor-name", "coverage-type"}
@@ -45,9 +47,11 @@ class PayerRoutes:
     routes: list[PayerRoute]
     default: list[str]
 
-    def choose(self, record: PatientRecord, requested: Any, known: set[str]) -> RoutingDecision:
-        """Apply the routing order of DATA-PROFILE §5."""
-        coverage = primary_coverage(record)
+    def choose(
+        self, record: PatientRecord, requested: Any, known: set[str], at: datetime | None = None
+    ) -> RoutingDecision:
+        """Apply the routing order of DATA-PROFILE §5, from the Coverage in force at ``at``."""
+        coverage = primary_coverage(record, at)
         payer = payer_name(record, coverage) if coverage else None
         if isinstance(requested, list) and requested:
             keys = [k for k in requested if isinstance(k, str) and k in known]  # validated already (400 otherwise)
@@ -60,9 +64,21 @@ class PayerRoutes:
         return RoutingDecision(list(self.default), "default", coverage, payer)
 
 
-def primary_coverage(record: PatientRecord) -> Resource | None:
-    """The active Coverage with the lowest ``order`` (first listed on a tie)."""
-    active = [c for c in record.of_type("Coverage") if c.get("status", "active") == "active"]
+def in_force(coverage: Resource, at: datetime | None) -> bool:
+    """Active (or no status) and, when ``at`` is given, its ``period`` holds ``at`` (a date-only end holds its whole
+    day). CRD no-active-coverage: "The referenced coverage for the member was found but is not in force"."""
+    if coverage.get("status", "active") != "active":
+        return False
+    period = coverage.get("period")
+    if at is None or not isinstance(period, dict):
+        return True
+    start, end = parse_instant(period.get("start")), parse_instant(period.get("end"), True)
+    return not (start is not None and start > at) and not (end is not None and end < at)
+
+
+def primary_coverage(record: PatientRecord, at: datetime | None = None) -> Resource | None:
+    """The Coverage in force at ``at`` with the lowest ``order`` (first listed on a tie)."""
+    active = [c for c in record.of_type("Coverage") if in_force(c, at)]
     if not active:
         return None
     return min(active, key=lambda c: c.get("order") if isinstance(c.get("order"), int) else 1_000_000)

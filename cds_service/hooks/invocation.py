@@ -136,7 +136,7 @@ class HookInvoker:
         )
         routing: RoutingDecision | None = None
         try:
-            routing = self.mappings.routes.choose(record, requested, set(self.mappings.policies))
+            routing = self.mappings.routes.choose(record, requested, set(self.mappings.policies), now)
             evaluations = evaluate(
                 self.mappings,
                 record,

@@ -82,3 +82,45 @@ def test_a_record_the_engine_cannot_read_follows_the_same_rule(
     answer = call_hook(client, body)
     assert answer["extension"]["iop-cds.evaluations"] == []
     assert [i["covered"] for i in coverage_information(answer)] == expected
+
+
+def p1_period(**period: str) -> dict[str, Any]:
+    """Golden P1's order-sign (2025-03-03 10:00 -06:00), its active Coverage given this ``period``."""
+    body = p1("active")
+    body["prefetch"]["coverage"]["entry"][0]["resource"]["period"] = period
+    return body
+
+
+@pytest.mark.parametrize(
+    "period",
+    [{"start": "2024-01-01", "end": "2025-02-28"}, {"start": "2025-04-01"}],
+    ids=["ended-before-the-order", "starts-after-the-order"],
+)
+def test_an_active_coverage_outside_its_period_is_not_in_force(client: Any, period: dict[str, str]) -> None:
+    """CRD no-active-coverage: "The referenced coverage for the member was found but is not in force"."""
+    answer = call_hook(client, p1_period(**period))
+    (information,) = coverage_information(answer)
+    assert information["covered"] == "not-covered" and "pa-needed" not in information
+    assert information["reason"]["coding"][0]["code"] == "no-active-coverage"
+    assert information["coverage"]["reference"].startswith("Coverage/")
+    assert "recorded as not covered" in no_coverage_card(answer)["detail"]
+    assert answer["extension"]["iop-cds.evaluations"], "the requirements are still evaluated and carded"
+    assert_inferno_checks(answer, "order-sign")
+
+
+def test_a_coverage_ending_on_the_day_of_the_order_is_in_force(client: Any) -> None:
+    """A date-only period.end holds its whole day."""
+    answer = call_hook(client, p1_period(start="2024-01-01", end="2025-03-03"))
+    assert not [c for c in answer["cards"] if c["summary"] == "No active coverage found for this patient"]
+    (information,) = coverage_information(answer)
+    assert information["covered"] != "not-covered"
+
+
+def test_a_lapsed_coverage_does_not_choose_the_policy(client: Any) -> None:
+    """P7's Medicare Advantage Coverage, ended before the order, no longer routes to BH803: the default policy."""
+    bundle = load_fixture("golden/P7.json")
+    coverage = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Coverage")
+    coverage["period"] = {"start": "2023-01-01", "end": "2024-12-31"}
+    answer = call_hook(client, build_hook_request(bundle, "order-sign", at="2025-05-02T11:00:00-05:00"))
+    assert [e["policy"] for e in answer["extension"]["iop-cds.evaluations"]] == ["optum-locg"]
+    assert [i["covered"] for i in coverage_information(answer)] == ["not-covered"]
