@@ -74,7 +74,7 @@ CRD_ACTION_TARGETS = {
 COVERAGE_INFORMATION = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 
 
-def assert_inferno_checks(body: dict[str, Any], hook: str, coverage_expected: bool = True) -> None:
+def assert_inferno_checks(body: dict[str, Any], hook: str) -> None:
     """The Inferno Da Vinci CRD server response checks (cds-hooks-and-crd.md §4) on one hook response."""
     assert isinstance(body.get("cards"), list)
     for card in body["cards"]:
@@ -108,7 +108,7 @@ def assert_inferno_checks(body: dict[str, Any], hook: str, coverage_expected: bo
         and a["resource"].get("resourceType") in CRD_ACTION_TARGETS[hook]
         and any(e.get("url") == COVERAGE_INFORMATION for e in a["resource"].get("extension", []))
     ]
-    if hook == "order-sign" and coverage_expected:
+    if hook == "order-sign":
         assert with_information, "order-sign must return a coverage-information systemAction"
     for action in with_information:
         for information in (e for e in action["resource"]["extension"] if e.get("url") == COVERAGE_INFORMATION):

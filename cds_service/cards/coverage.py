@@ -5,10 +5,10 @@ specification sets standards of care, not medical-necessity criteria), and only 
 order's phase is met on positive evidence (DATA-PROFILE §6). A discharge never asserts `covered`: the
 admission criteria are not evaluated there.
 
-Every assertion points to the patient's Coverage on the EHR (CRD: "If no coverage instance is available, the
-coverage-information extension cannot be returned"). With only a Coverage that is not in force, an order is
-`not-covered` / `no-active-coverage` (CRD resp-45); with no Coverage at all nothing is asserted, and the
-no-coverage card says so (mappings/DECISIONS.md, "Coverage assertions").
+Every order-sign answer carries coverage information (CRD hook-16, issue 11). With only a Coverage that is not in
+force, an order is `not-covered` / `no-active-coverage` pointing to it; with no Coverage on file, `not-covered` /
+`coverage-not-found` (CRD resp-45), or `indeterminate` / `technical` when the Coverage query failed (resp-43)
+(mappings/DECISIONS.md, "Coverage assertions").
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from cds_service.record.patient_record import Resource, reference_key
 # A Coverage on file that is not in force; entered-in-error is no Coverage at all.
 LAPSED_STATUSES = ("cancelled", "draft")
 NOT_ACTIVE = "The patient's Coverage on file is not active."
+NOT_FOUND = "No Coverage is on file for the patient."
 
 NOT_ASSESSED = (
     "{policies}: a provider performance specification sets standards of care, not coverage criteria; "
@@ -62,11 +63,9 @@ def _order(coverage: Resource) -> int:
 
 
 def coverage_actions(data: ResponseInput) -> list[dict[str, Any]]:
-    """An update systemAction with coverage information per IOP order, or for the discharged IOP program; none
-    without a Coverage to point to."""
+    """An update systemAction with coverage information per IOP order, or for the discharged IOP program (a
+    discharge only with a Coverage on file)."""
     coverage_key, in_force = coverage_target(data)
-    if coverage_key is None:
-        return []
     if data.hook == "order-sign":
         targets = [
             (o, [e for e in data.evaluations if e.order in (None, f"ServiceRequest/{o.get('id')}")])
@@ -91,9 +90,9 @@ def coverage_actions(data: ResponseInput) -> list[dict[str, Any]]:
 
 def unevaluated_actions(data: ResponseInput) -> list[dict[str, Any]]:
     """Order-sign whose record could not be evaluated: each IOP order's coverage is indeterminate (technical), or
-    not covered when the only Coverage on file is not in force; none without a Coverage to point to."""
+    not covered when the only Coverage on file is not in force."""
     coverage_key, in_force = coverage_target(data)
-    if data.hook != "order-sign" or coverage_key is None:
+    if data.hook != "order-sign":
         return []
     return [
         update_action(
@@ -106,33 +105,36 @@ def unevaluated_actions(data: ResponseInput) -> list[dict[str, Any]]:
                 reason_text="The patient's record holds data the service could not evaluate; requirements were not "
                 "evaluated.",
             )
-            if in_force
-            else _not_active(data, coverage_key, []),
+            if in_force or coverage_key is None
+            else _not_in_force(data, coverage_key, []),
             f"Record the payer's IOP coverage information on the {order.get('resourceType', 'order')}",
         )
         for order in data.orders
     ]
 
 
-def _not_active(data: ResponseInput, coverage_key: str, links: list[dict[str, Any]]) -> dict[str, Any]:
-    """CRD resp-45: the patient's Coverage is on file but not in force, so the order is not covered."""
+def _not_in_force(data: ResponseInput, coverage_key: str | None, links: list[dict[str, Any]]) -> dict[str, Any]:
+    """CRD resp-45: the patient has no Coverage in force, so the order is not covered; the reason says whether one
+    is on file."""
     return coverage_information(
         coverage_ref=coverage_key,
         covered="not-covered",
         date=data.now,
-        reason="no-active-coverage",
-        reason_text=NOT_ACTIVE,
+        reason="no-active-coverage" if coverage_key else "coverage-not-found",
+        reason_text=NOT_ACTIVE if coverage_key else NOT_FOUND,
         details=links,
     )
 
 
 def coverage_for(
-    data: ResponseInput, coverage_key: str, evaluations: list[PolicyEvaluation], in_force: bool = True
+    data: ResponseInput, coverage_key: str | None, evaluations: list[PolicyEvaluation], in_force: bool = True
 ) -> dict[str, Any] | None:
     """The coverage-information extension for one resource, or None when there is nothing to assert."""
     links = [detail("policy-link", e.policy.url) for e in evaluations]
-    if not in_force:
-        return _not_active(data, coverage_key, links) if data.hook == "order-sign" else None
+    if not in_force and data.hook != "order-sign":
+        return None
+    if not in_force and not (coverage_key is None and data.gaps):
+        return _not_in_force(data, coverage_key, links)
     if data.gaps:
         return coverage_information(
             coverage_ref=coverage_key,

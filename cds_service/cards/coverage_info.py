@@ -14,12 +14,18 @@ CRD_REASON_SYSTEM = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/coverageReaso
 CRD_COVERAGE_DETAIL = "http://terminology.hl7.org/CodeSystem/crd-coverage-detail"
 # Displays as the code systems spell them (a validator reports any other display of a known code).
 DETAIL_DISPLAYS = {"policy-link": "Policy Link", "instructions": "Instructions"}
-REASON_DISPLAYS = {"technical": "Technical issues", "no-active-coverage": "Coverage not active"}
+REASON_DISPLAYS = {
+    "technical": "Technical issues",
+    "no-active-coverage": "Coverage not active",
+    "coverage-not-found": "Coverage not found",
+}
+# CRD requires the coverage sub-extension; with no Coverage on file to point to, a Reference that says so.
+NO_COVERAGE = {"display": "No Coverage on file for the patient"}
 
 
 def coverage_information(
     *,
-    coverage_ref: str,
+    coverage_ref: str | None,
     covered: str,
     date: datetime,
     reason: str | None = None,
@@ -31,7 +37,7 @@ def coverage_information(
 ) -> dict[str, Any]:
     """One ``ext-coverage-information`` extension (CRD 2.x): coverage, covered, reason, date, assertion id."""
     parts: list[dict[str, Any]] = [
-        {"url": "coverage", "valueReference": {"reference": coverage_ref}},
+        {"url": "coverage", "valueReference": {"reference": coverage_ref} if coverage_ref else NO_COVERAGE},
         {"url": "covered", "valueCode": covered},
     ]
     parts.extend({"url": "doc-needed", "valueCode": code} for code in (doc_needed or []))

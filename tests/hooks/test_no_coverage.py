@@ -1,5 +1,5 @@
 """Order-sign for a patient without an active Coverage, over HTTP: CRD's answer for each case (DECISIONS.md,
-"Coverage assertions"): nothing asserted without a Coverage on file, not-covered when the one on file is not active."""
+"Coverage assertions"): not-covered, with the reason saying whether a Coverage is on file but not active."""
 
 from __future__ import annotations
 
@@ -43,12 +43,17 @@ def no_coverage_card(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("status", [None, "entered-in-error"], ids=["none-on-file", "entered-in-error"])
-def test_without_a_coverage_on_file_no_coverage_information_is_returned(client: Any, status: str | None) -> None:
+def test_without_a_coverage_on_file_the_order_is_coverage_not_found(client: Any, status: str | None) -> None:
+    # CRD resp-45: "do not have active coverage ... SHALL indicate "not-covered" with a reason of either
+    # coverage-not-found or no-active-coverage"; hook-16: every primary-hook answer carries coverage information.
     answer = call_hook(client, p1(status))
-    assert coverage_information(answer) == []
-    assert "No coverage information is recorded on the IOP order" in no_coverage_card(answer)["detail"]
+    (information,) = coverage_information(answer)
+    assert information["covered"] == "not-covered" and "pa-needed" not in information
+    assert information["reason"]["coding"][0]["code"] == "coverage-not-found"
+    assert "reference" not in information["coverage"], "no Coverage to point to"
+    assert "recorded as not covered until the patient's Coverage is on file" in no_coverage_card(answer)["detail"]
     assert answer["extension"]["iop-cds.evaluations"], "the requirements are still evaluated and carded"
-    assert_inferno_checks(answer, "order-sign", coverage_expected=False)
+    assert_inferno_checks(answer, "order-sign")
 
 
 @pytest.mark.parametrize("status", ["cancelled", "draft"])
@@ -70,7 +75,7 @@ def test_an_active_coverage_gets_no_no_coverage_card(client: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "expected"), [(None, []), ("cancelled", ["not-covered"]), ("active", ["indeterminate"])]
+    ("status", "expected"), [(None, ["indeterminate"]), ("cancelled", ["not-covered"]), ("active", ["indeterminate"])]
 )
 def test_a_record_the_engine_cannot_read_follows_the_same_rule(
     client: Any, status: str | None, expected: list[str]

@@ -131,16 +131,16 @@ def case_id(value: object) -> str:
     return value.id if isinstance(value, SentenceCase) else ""
 
 
-def duty_evidence_test(cases: list[tuple[SentenceCase, str]]) -> Callable[[SentenceCase, str], None]:
-    """A policy's ``test_duty_evidence_is_this_episodes`` over its (case, reason) pairs: the duty reads this stay's
-    evidence (or a state in force), so the case gets the sentence's status and a reason naming ``reason``."""
+def sentence_test(cases: list[tuple[SentenceCase, str]]) -> Callable[[SentenceCase, str], None]:
+    """A parametrized test over (case, reason) pairs: each case gets the sentence's status and a reason naming
+    ``reason``; assign it to a ``test_*`` name in the policy's module."""
 
     @pytest.mark.parametrize(("case", "reason"), cases, ids=case_id)
-    def test_duty_evidence_is_this_episodes(case: SentenceCase, reason: str) -> None:
+    def test_sentence(case: SentenceCase, reason: str) -> None:
         got = check(case)
         assert reason in got["reason"], f"{case.criterion}: reason {got['reason']!r} does not name {reason!r}"
 
-    return test_duty_evidence_is_this_episodes
+    return test_sentence
 
 
 def _normalise(text: str) -> str:

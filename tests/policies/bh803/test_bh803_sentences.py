@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sentence_cases import SentenceCase, check, duty_evidence_test
+from sentence_cases import SentenceCase, check, sentence_test
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the record builders of the golden-patient tests
 
@@ -836,4 +836,4 @@ EPISODE_CASES: list[tuple[SentenceCase, str]] = [
 ]  # fmt: skip
 
 
-test_duty_evidence_is_this_episodes = duty_evidence_test(EPISODE_CASES)
+test_duty_evidence_is_this_episodes = sentence_test(EPISODE_CASES)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from medica_requests import evaluate_request
-from sentence_cases import Bundle, SentenceCase, add, by_id, check, evaluate
+from sentence_cases import Bundle, SentenceCase, add, by_id, sentence_test
 from test_medica_sentences import (
     ADM,
     CONT,
@@ -321,11 +321,7 @@ CASES: list[tuple[SentenceCase, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("case_", "reason"), CASES, ids=lambda c: c.id if isinstance(c, SentenceCase) else "")
-def test_review(case_: SentenceCase, reason: str) -> None:
-    """The status the sentence gives, and the reason names the evidence (or its absence)."""
-    check(case_)
-    assert reason in evaluate(case_)[case_.criterion]["reason"]
+test_review = sentence_test(CASES)
 
 
 # Cases the plain builder cannot make: a source that failed to load, an unsigned draft saved in the EHR.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sentence_cases import SentenceCase, add, by_id, check, drop, duty_evidence_test, evaluate, from_golden, resources
+from sentence_cases import SentenceCase, add, by_id, check, drop, evaluate, from_golden, resources, sentence_test
 
 POLICY = "molina"
 DISCHARGE_AT = "2025-03-21T12:10:00-04:00"
@@ -449,4 +449,4 @@ EPISODE_CASES: list[tuple[SentenceCase, str]] = [
 ]  # fmt: skip
 
 
-test_duty_evidence_is_this_episodes = duty_evidence_test(EPISODE_CASES)
+test_duty_evidence_is_this_episodes = sentence_test(EPISODE_CASES)

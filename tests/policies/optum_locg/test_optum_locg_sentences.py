@@ -15,9 +15,9 @@ from sentence_cases import (
     by_id,
     check,
     drop,
-    duty_evidence_test,
     from_golden,
     resources,
+    sentence_test,
 )
 
 POLICY = "optum-locg"
@@ -1092,4 +1092,4 @@ EPISODE_CASES: list[tuple[SentenceCase, str]] = [
 ]  # fmt: skip
 
 
-test_duty_evidence_is_this_episodes = duty_evidence_test(EPISODE_CASES)
+test_duty_evidence_is_this_episodes = sentence_test(EPISODE_CASES)
