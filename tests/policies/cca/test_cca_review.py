@@ -15,6 +15,7 @@ from sentence_cases import Bundle, SentenceCase, add, by_id, drop, from_golden, 
 from test_cca_sentences import (
     AFTERCARE_DOCUMENTED,
     ATTEND,
+    BPS,
     CIWA_AR,
     COUNSELING,
     CRISIS,
@@ -418,6 +419,9 @@ def second_record(day: int, start: str, end: str) -> Resource:
     return {**session(day, start, end), "id": f"X-sess-{day:02d}-{start[:2]}"}
 
 
+SERVICE_START = "2025-04-04T19:00:00Z"  # the evaluation session on the day of admission, stored in UTC
+
+
 CASES: list[tuple[SentenceCase, str]] = [
     # --- criteria that can give not-met -------------------------------------------------------------------------
     # "their biomedical condition is stable enough to be managed in an outpatient setting": a CIWA-Ar of 22 entered
@@ -471,6 +475,24 @@ CASES: list[tuple[SentenceCase, str]] = [
             name="plan Tuesday 00:30 Boston, stored in UTC",
         ),
         "after the due time 2025-04-07 23:59 -04:00",
+    ),
+    # "Bio-psychosocial evaluation" within one business day: an evaluation note without a `date` is placed by the
+    # service it documents (context.period; was not-met) ...
+    (
+        discharge(
+            "cca.components.01-bps-eval", "met", BPS,
+            edit("P6-assessment", lambda r: (r.pop("date"), r["context"].update(period={"start": SERVICE_START}))),
+            name="evaluation note dated only by its service period",
+        ),
+        "at 2025-04-04 15:00 -04:00",
+    ),
+    # ... and one with no time at all is recorded, so whether it was in time cannot be judged (was not-met).
+    (
+        discharge(
+            "cca.components.01-bps-eval", "unknown", BPS, edit("P6-assessment", lambda r: r.pop("date")),
+            name="evaluation note with no time",
+        ),
+        "DocumentReference/P6-assessment with no recorded time",
     ),
     # ... a plan in force recorded with no time at all (no created, no period) is a plan: whether it was set within
     # the business day cannot be judged (was not-met, "an undated CarePlan reads as no treatment plan").
