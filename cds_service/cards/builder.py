@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds_service.cards.coverage import coverage_actions
+from cds_service.cards.coverage import coverage_actions, coverage_target
 from cds_service.cards.documentation import documentation_card
 from cds_service.cards.findings import notice_cards, unmet_card
 from cds_service.cards.kit import CARD_TYPE, INDICATOR_RANK, CardKit, ResponseInput, payer_label
@@ -15,7 +15,7 @@ from cds_service.engine.evaluator import CriterionResult, PolicyEvaluation
 from cds_service.engine.mapping import Mappings
 from cds_service.engine.outcome import Status
 from cds_service.engine.policy import Group
-from cds_service.record.patient_record import Resource, reference_key
+from cds_service.record.patient_record import Resource
 
 
 def card_options(configuration: Any, default_max: int) -> tuple[dict[str, bool], int]:
@@ -49,15 +49,15 @@ class CardBuilder:
         for evaluation in data.evaluations:
             order = _order_for(evaluation, data.orders) if several_orders else None
             cards.extend(self._policy_cards(evaluation, data, order))
-        coverage = data.routing.coverage
-        coverage_key = reference_key(f"Coverage/{coverage['id']}") if coverage and coverage.get("id") else None
+        coverage_key, in_force = coverage_target(data)
         coverage_unread = any(gap.key == "coverage" for gap in data.gaps)
-        if coverage_key is None and data.evaluations and not coverage_unread:
-            cards.append(no_coverage_card(self.kit, data))  # when the query failed, the data-gap card says so
+        if not in_force and data.evaluations and not coverage_unread:
+            # when the query failed, the data-gap card says so
+            cards.append(no_coverage_card(self.kit, data, on_file=coverage_key is not None))
         cards = [c for c in cards if enabled.get(c.pop("_type"), True)]
         cards.sort(key=lambda c: INDICATOR_RANK[c["indicator"]])
         response: dict[str, Any] = {"cards": cards[:limit]}
-        actions = coverage_actions(data, coverage_key)
+        actions = coverage_actions(data)
         if actions:
             response["systemActions"] = actions
         return response

@@ -4,6 +4,11 @@
 specification sets standards of care, not medical-necessity criteria), and only when every criterion of the
 order's phase is met on positive evidence (DATA-PROFILE §6). A discharge never asserts `covered`: the
 admission criteria are not evaluated there.
+
+Every assertion points to the patient's Coverage on the EHR (CRD: "If no coverage instance is available, the
+coverage-information extension cannot be returned"). With only a Coverage that is not in force, an order is
+`not-covered` / `no-active-coverage` (CRD resp-45); with no Coverage at all nothing is asserted, and the
+no-coverage card says so (mappings/DECISIONS.md, "Coverage assertions").
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ from cds_service.cards.kit import ResponseInput
 from cds_service.engine.evaluator import PolicyEvaluation
 from cds_service.engine.outcome import Status
 from cds_service.engine.policy import COVERAGE_POLICY
+from cds_service.record.patient_record import Resource, reference_key
+
+# A Coverage on file that is not in force; entered-in-error is no Coverage at all.
+LAPSED_STATUSES = ("cancelled", "draft")
+NOT_ACTIVE = "The patient's Coverage on file is not active."
 
 NOT_ASSESSED = (
     "{policies}: a provider performance specification sets standards of care, not coverage criteria; "
@@ -22,8 +32,29 @@ NOT_ASSESSED = (
 )
 
 
-def coverage_actions(data: ResponseInput, coverage_key: str | None) -> list[dict[str, Any]]:
-    """An update systemAction with coverage information per IOP order, or for the discharged IOP program."""
+def coverage_target(data: ResponseInput) -> tuple[str | None, bool]:
+    """The Coverage the assertions point to and whether it is in force: the active primary one, else one on file
+    that is cancelled or still a draft (lowest ``order`` first); ``(None, False)`` when the patient has none."""
+    coverage = data.routing.coverage
+    if coverage is not None and coverage.get("id"):
+        return reference_key(f"Coverage/{coverage['id']}"), True
+    lapsed = [c for c in data.record.of_type("Coverage") if c.get("status") in LAPSED_STATUSES and c.get("id")]
+    if not lapsed:
+        return None, False
+    first = min(lapsed, key=_order)
+    return reference_key(f"Coverage/{first['id']}"), False
+
+
+def _order(coverage: Resource) -> int:
+    return coverage["order"] if isinstance(coverage.get("order"), int) else 1_000_000
+
+
+def coverage_actions(data: ResponseInput) -> list[dict[str, Any]]:
+    """An update systemAction with coverage information per IOP order, or for the discharged IOP program; none
+    without a Coverage to point to."""
+    coverage_key, in_force = coverage_target(data)
+    if coverage_key is None:
+        return []
     if data.hook == "order-sign":
         targets = [
             (o, [e for e in data.evaluations if e.order in (None, f"ServiceRequest/{o.get('id')}")])
@@ -36,7 +67,7 @@ def coverage_actions(data: ResponseInput, coverage_key: str | None) -> list[dict
     for resource, evaluations in targets:
         if not evaluations:
             continue  # not an IOP program (or no policy applied): nothing to assert
-        information = coverage_for(data, coverage_key, evaluations)
+        information = coverage_for(data, coverage_key, evaluations, in_force)
         if information is None:
             continue
         kind = resource.get("resourceType", "resource")
@@ -46,9 +77,11 @@ def coverage_actions(data: ResponseInput, coverage_key: str | None) -> list[dict
     return actions
 
 
-def unevaluated_actions(data: ResponseInput, coverage_key: str | None) -> list[dict[str, Any]]:
-    """Order-sign whose record could not be evaluated: each IOP order's coverage is indeterminate (technical)."""
-    if data.hook != "order-sign":
+def unevaluated_actions(data: ResponseInput) -> list[dict[str, Any]]:
+    """Order-sign whose record could not be evaluated: each IOP order's coverage is indeterminate (technical), or
+    not covered when the only Coverage on file is not in force; none without a Coverage to point to."""
+    coverage_key, in_force = coverage_target(data)
+    if data.hook != "order-sign" or coverage_key is None:
         return []
     return [
         update_action(
@@ -60,18 +93,34 @@ def unevaluated_actions(data: ResponseInput, coverage_key: str | None) -> list[d
                 reason="technical",
                 reason_text="The patient's record holds data the service could not evaluate; requirements were not "
                 "evaluated.",
-            ),
+            )
+            if in_force
+            else _not_active(data, coverage_key, []),
             f"Record the payer's IOP coverage information on the {order.get('resourceType', 'order')}",
         )
         for order in data.orders
     ]
 
 
+def _not_active(data: ResponseInput, coverage_key: str, links: list[dict[str, Any]]) -> dict[str, Any]:
+    """CRD resp-45: the patient's Coverage is on file but not in force, so the order is not covered."""
+    return coverage_information(
+        coverage_ref=coverage_key,
+        covered="not-covered",
+        date=data.now,
+        reason="no-active-coverage",
+        reason_text=NOT_ACTIVE,
+        details=links,
+    )
+
+
 def coverage_for(
-    data: ResponseInput, coverage_key: str | None, evaluations: list[PolicyEvaluation]
+    data: ResponseInput, coverage_key: str, evaluations: list[PolicyEvaluation], in_force: bool = True
 ) -> dict[str, Any] | None:
     """The coverage-information extension for one resource, or None when there is nothing to assert."""
     links = [detail("policy-link", e.policy.url) for e in evaluations]
+    if not in_force:
+        return _not_active(data, coverage_key, links) if data.hook == "order-sign" else None
     if data.gaps:
         return coverage_information(
             coverage_ref=coverage_key,
@@ -79,18 +128,6 @@ def coverage_for(
             date=data.now,
             reason="technical",
             reason_text="Some of the patient's data could not be read; requirements were not fully evaluated.",
-            details=links,
-        )
-    if coverage_key is None:
-        if data.hook != "order-sign":
-            return None
-        # CRD resp-45: no active coverage is answered as not covered, with the reason.
-        return coverage_information(
-            coverage_ref=None,
-            covered="not-covered",
-            date=data.now,
-            reason="no-active-coverage",
-            reason_text="No active Coverage was found for the patient.",
             details=links,
         )
     assessed = [e for e in evaluations if e.policy.kind == COVERAGE_POLICY]

@@ -17,13 +17,9 @@ DETAIL_DISPLAYS = {"policy-link": "Policy Link", "instructions": "Instructions"}
 REASON_DISPLAYS = {"technical": "Technical issues", "no-active-coverage": "Coverage not active"}
 
 
-# CRD requires the coverage sub-extension; with no Coverage to point to, a Reference that says so.
-NO_COVERAGE = {"display": "No active Coverage found for the patient"}
-
-
 def coverage_information(
     *,
-    coverage_ref: str | None,
+    coverage_ref: str,
     covered: str,
     date: datetime,
     reason: str | None = None,
@@ -35,7 +31,7 @@ def coverage_information(
 ) -> dict[str, Any]:
     """One ``ext-coverage-information`` extension (CRD 2.x): coverage, covered, reason, date, assertion id."""
     parts: list[dict[str, Any]] = [
-        {"url": "coverage", "valueReference": {"reference": coverage_ref} if coverage_ref else NO_COVERAGE},
+        {"url": "coverage", "valueReference": {"reference": coverage_ref}},
         {"url": "covered", "valueCode": covered},
     ]
     parts.extend({"url": "doc-needed", "valueCode": code} for code in (doc_needed or []))

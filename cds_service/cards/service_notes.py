@@ -43,12 +43,14 @@ def incomplete_card(kit: CardKit, gaps: list[DataGap]) -> dict[str, Any]:
     return kit.card("incomplete", "warning", fill(t["summary"], keys=keys), fill(t["detail"], gaps=listing), source)
 
 
-def no_coverage_card(kit: CardKit, data: ResponseInput) -> dict[str, Any]:
-    """The info card for a patient whose evaluated policy has no matching active Coverage."""
+def no_coverage_card(kit: CardKit, data: ResponseInput, on_file: bool) -> dict[str, Any]:
+    """The info card for a patient with no active Coverage; ``on_file``: one that is not in force is on file."""
     t = kit.templates["no-coverage"]
     stay = "IOP order" if data.hook == "order-sign" else "IOP encounter"
     first = data.evaluations[0]
     values = {"stay": stay, "policy": ", ".join(dict.fromkeys(e.policy.title for e in data.evaluations))}
+    if data.hook == "order-sign":
+        values["recorded"] = fill(t["lapsed" if on_file else "none"], **values) + " "
     return kit.card(
         "no-coverage",
         "info",

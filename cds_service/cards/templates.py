@@ -17,7 +17,7 @@ REQUIRED_TEMPLATES = {
     "unmet": ("summary", "intro", "item", "evidence"),
     "documentation": ("summary", "intro", "item", "attestation-link", "policy-link"),
     "incomplete": ("summary", "detail"),
-    "no-coverage": ("summary", "detail"),
+    "no-coverage": ("summary", "detail", "none", "lapsed"),
 }
 
 # Card kinds with their own override reasons; `deadline-ahead` ones are added while a deadline is in the future.
@@ -55,7 +55,7 @@ def load_templates(folder: str | Path, mappings: Mappings) -> dict[str, Any]:
     """Read ``cards/templates.yaml`` and check it holds every template and every suggestion the policies name."""
     path = Path(folder) / "templates.yaml"
     try:
-        doc = load_yaml(path.read_text(encoding="utf-8"))
+        doc = load_yaml(path.read_text(encoding="utf-8"), path)
     except (OSError, yaml.YAMLError) as exc:
         raise CardTemplateError([f"{path}: {exc}"]) from None
     problems: list[str] = []

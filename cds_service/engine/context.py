@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cds_service.engine.evidence_index import TimeIndex, build_time_index, coded_positions
-from cds_service.engine.timecalc import BusinessCalendar
+from cds_service.engine.timecalc import FLOATING, BusinessCalendar
 from cds_service.engine.valuesets import ValueSet
 from cds_service.record.patient_record import PatientRecord, Resource, reference_key
 
@@ -143,7 +143,10 @@ class EvaluationContext:
         """The time an anchor stands for in this evaluation (``now`` always resolves)."""
         if name == "now":
             return self.now
-        return self.anchors.get(name)
+        value = self.anchors.get(name)
+        if value is not None and value.tzinfo is FLOATING:  # an order dated without a time: that date at the site
+            return value.replace(tzinfo=self.calendar.zone)
+        return value
 
     def source(self, name: str) -> list[Resource]:
         """Resources of a type, a built-in selection, or a named selection."""
@@ -278,6 +281,12 @@ class EvaluationContext:
             return cache[id(resource)]  # the hot path: ~10,000 look-ups per five-policy call
         except KeyError:
             values = fact.values(resource) if resource.get("resourceType") == fact.resource else []
+            if fact.type in _TIME_TYPES and values:
+                # a date without a time is that wall-clock time at the site: compared with instants as such
+                zone = self.calendar.zone
+                values = [
+                    v.replace(tzinfo=zone) if isinstance(v, datetime) and v.tzinfo is FLOATING else v for v in values
+                ]
             cache[id(resource)] = values
             return values
 
@@ -299,6 +308,9 @@ class EvaluationContext:
         """A resource of the record by reference."""
         key = reference_key(reference)
         return self.record.resolve(key) if key else None
+
+
+_TIME_TYPES = frozenset({"datetime", "datetime-end"})
 
 
 def _looked_into(predicates: Iterable[Any], negated: bool = False) -> list[tuple[str, bool]]:

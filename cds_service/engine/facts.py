@@ -182,6 +182,12 @@ def compile_path(path: str) -> tuple[Accessor, bool]:
 
     Raises ValueError with the parser's message for an expression jsonpath-ng cannot parse.
     """
+    parts = [part.strip() for part in path.split(" | ")]
+    if len(parts) > 1 and all(_SIMPLE_PATH.match(part) for part in parts):
+        # `$.valueQuantity.value | $.valueInteger`: the matches of each simple path in turn (jsonpath-ng's own
+        # union operator is deprecated).
+        walks = [compile_path(part)[0] for part in parts]
+        return (lambda resource: [value for walk in walks for value in walk(resource)]), True
     simple = _SIMPLE_PATH.match(path.strip())
     if simple:
         steps = tuple(

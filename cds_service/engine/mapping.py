@@ -62,7 +62,7 @@ class Mappings:
 
 def _read_yaml(path: Path, problems: list[str]) -> Any:
     try:
-        return load_yaml(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"), path)
     except FileNotFoundError:
         problems.append(f"{path.name}: file is missing")
     except yaml.YAMLError as exc:
@@ -284,22 +284,10 @@ def deadline_reads(doc: Any) -> dict[str, str]:
     return found
 
 
-def is_scoped(name: str, selections: dict[str, Selection], seen: frozenset[str] = frozenset()) -> bool:
-    """A selection has a scope of its own, or every source is a built-in of the episode or itself scoped."""
-    if name in BUILTIN_SELECTIONS:
-        return True
-    selection = selections.get(name)
-    if selection is None or name in seen:
-        return False
-    if selection.scope is not None:
-        return True
-    return all(is_scoped(s, selections, seen | {name}) for s in selection.sources)
-
-
 def check_duty_scopes(doc: Any, selections: dict[str, Selection], duties: dict[str, str], problems: list[str]) -> None:
     """Every selection of program duties (``duty: true`` or read by a duty operator) must be bound to a window."""
     for name in sorted(duties):
-        if name in selections and not is_scoped(name, selections):
+        if name in selections and not is_bound(name, selections, window_only=True):
             problems.append(
                 f"{_where(doc, name)}: evidence of a program duty ({duties[name]}) has no scope; give it "
                 "'scope: episode' (with 'grace') or 'scope: {from: BOUND, to: BOUND}', or take it from a scoped "
@@ -307,20 +295,27 @@ def check_duty_scopes(doc: Any, selections: dict[str, Selection], duties: dict[s
             )
 
 
-def is_bound(name: str, selections: dict[str, Selection], seen: frozenset[str] = frozenset()) -> bool:
-    """Scoped to a window or a current state: the selection says so, it holds only what a bound selection refers
-    to (``referenced-by``), or every source is bound (a built-in of the episode, a scoped or a current selection)."""
+def is_bound(
+    name: str, selections: dict[str, Selection], *, window_only: bool = False, seen: frozenset[str] = frozenset()
+) -> bool:
+    """Bound to this episode: the selection has a scope, or every source is a built-in of the episode or bound.
+    Unless ``window_only`` (what a duty operator needs: timed evidence in this episode's window), a current state
+    binds too, and so does naming only what a bound selection refers to (``referenced-by``)."""
     if name in BUILTIN_SELECTIONS:
         return True
     selection = selections.get(name)
     if selection is None or name in seen:
         return False
-    if selection.scope is not None or selection.current:
+    if selection.scope is not None:
         return True
-    if any(is_bound(p.selection, selections, seen | {name}) for p in _required(selection.predicates)
-           if isinstance(p, ReferencedBy)):  # fmt: skip
-        return True  # named by this episode's evidence: the care team of this stay's plan, the plan's goals
-    return all(is_bound(s, selections, seen | {name}) for s in selection.sources)
+    seen = seen | {name}
+    if not window_only:
+        if selection.current:
+            return True
+        if any(is_bound(p.selection, selections, seen=seen) for p in _required(selection.predicates)
+               if isinstance(p, ReferencedBy)):  # fmt: skip
+            return True  # named by this episode's evidence: the care team of this stay's plan, the plan's goals
+    return all(is_bound(s, selections, window_only=window_only, seen=seen) for s in selection.sources)
 
 
 def _required(predicates: list[Predicate]) -> list[Predicate]:
@@ -427,7 +422,7 @@ def load_mappings(folder: str | Path) -> Mappings:
 
     if facts_doc is not None:
         check_duty_scopes(facts_doc, selections, duties, problems)
-        unscoped = {name for name in duties if name in selections and not is_scoped(name, selections)}
+        unscoped = {n for n in duties if n in selections and not is_bound(n, selections, window_only=True)}
         check_duty_criterion_reads(facts_doc, selections, parsed, unscoped, problems)
 
     routes_doc = _read_yaml(folder / "payers.yaml", problems)

@@ -329,8 +329,26 @@ def encounter_hours(encounter: dict[str, Any]) -> float | None:
     return None
 
 
+def _procedure_identity(procedure: dict[str, Any]) -> tuple[Any, ...] | None:
+    """A service record's identity: its encounter, its codes and the instant it was performed (None if one lacks)."""
+    encounter = procedure.get("encounter")
+    reference = encounter.get("reference") if isinstance(encounter, dict) else None
+    codes = (procedure.get("code") or {}).get("coding") or []
+    code = tuple(sorted(f"{c.get('system')}|{c.get('code')}" for c in codes if isinstance(c, dict)))
+    performed = procedure.get("performedDateTime")
+    if performed is None and isinstance(procedure.get("performedPeriod"), dict):
+        performed = procedure["performedPeriod"].get("start")
+    when = parse_instant(performed)
+    if not reference or not code or when is None:
+        return None
+    return ("service", reference, code, when.astimezone(UTC) if when.tzinfo is not FLOATING else when)
+
+
 def session_identity(encounter: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes two session records one session: the same program (``partOf``) and the same start instant."""
+    """What makes two session records one session: the same program (``partOf``) and the same start instant; and two
+    service records one service: the same encounter, codes and performed instant (a resend under a new id)."""
+    if encounter.get("resourceType") == "Procedure" and (service := _procedure_identity(encounter)):
+        return service
     part_of = encounter.get("partOf")
     program = part_of.get("reference") if isinstance(part_of, dict) else None
     period = encounter.get("period")

@@ -24,7 +24,7 @@ from cds_service.hooks.services import ServiceDefinition
 from cds_service.logs import log_event
 from cds_service.record.gather import REFERENCED, PreconditionFailed, gather_record
 from cds_service.record.orders import InvalidOrder, find_iop_orders
-from cds_service.record.patient_record import DataGap, PatientRecord, reference_key
+from cds_service.record.patient_record import DataGap, PatientRecord
 from cds_service.record.request import HookRequest
 
 logger = logging.getLogger("iop_cds.invocation")
@@ -229,9 +229,7 @@ class HookInvoker:
             encounter_id=request.encounter_id,
         )
         response = self.cards.build(data)
-        coverage = data.routing.coverage
-        coverage_key = reference_key(f"Coverage/{coverage['id']}") if coverage and coverage.get("id") else None
-        actions = unevaluated_actions(data, coverage_key)
+        actions = unevaluated_actions(data)
         if actions:
             response["systemActions"] = actions
         return response

@@ -198,14 +198,35 @@ def test_max_cards_and_card_type_switches_from_the_crd_configuration(card_client
     assert [c["indicator"] for c in post(card_client, body)["cards"]] == ["warning"]
 
 
-def test_without_coverage_the_order_is_not_covered_and_an_info_card_says_why(card_client: Any) -> None:
-    # CRD resp-45: no active coverage -> not-covered with the reason (order-sign always carries the assertion).
+def test_without_coverage_nothing_is_asserted_and_an_info_card_says_why(card_client: Any) -> None:
+    # CRD: "If no coverage instance is available, the coverage-information extension cannot be returned."
     result = post(card_client, build_hook_request(bundle(order()), "order-sign", at=AT))
+    assert "systemActions" not in result
+    (card,) = [c for c in result["cards"] if "No active coverage" in c["summary"]]
+    assert card["indicator"] == "info"
+    assert "No coverage information is recorded on the IOP order" in card["detail"]
+    assert_inferno_checks(result, "order-sign", coverage_expected=False)
+
+
+def test_a_cancelled_coverage_makes_the_order_not_covered_and_points_to_it(card_client: Any) -> None:
+    # CRD resp-45: resolved patient, no active coverage -> not-covered, no-active-coverage ("found but not in force")
+    lapsed = {**COVERAGE, "status": "cancelled"}
+    result = post(card_client, build_hook_request(bundle(lapsed, order()), "order-sign", at=AT))
     (action,) = result["systemActions"]
     info = action["resource"]["extension"][-1]["extension"]
-    assert {"url": "covered", "valueCode": "not-covered"} in info
-    reason = next(p for p in info if p["url"] == "reason")["valueCodeableConcept"]["coding"][0]["code"]
-    assert reason == "no-active-coverage"
+    values = {p["url"]: next(v for k, v in p.items() if k.startswith("value")) for p in info if p["url"] != "detail"}
+    assert values["covered"] == "not-covered" and "pa-needed" not in values and "doc-needed" not in values
+    assert values["coverage"] == {"reference": "Coverage/cov1"}
+    assert values["reason"]["coding"][0]["code"] == "no-active-coverage"
+    (card,) = [c for c in result["cards"] if "No active coverage" in c["summary"]]
+    assert "The IOP order is recorded as not covered" in card["detail"]
+    assert_inferno_checks(result, "order-sign")
+
+
+def test_a_coverage_entered_in_error_is_no_coverage(card_client: Any) -> None:
+    wrong = {**COVERAGE, "status": "entered-in-error"}
+    result = post(card_client, build_hook_request(bundle(wrong, order()), "order-sign", at=AT))
+    assert "systemActions" not in result
     assert any("No active coverage" in c["summary"] for c in result["cards"])
 
 
@@ -219,8 +240,7 @@ def test_an_unreadable_coverage_query_is_a_gap_not_a_missing_coverage(card_clien
     summaries = [c["summary"] for c in result["cards"]]
     assert any("coverage could not be read" in s for s in summaries)
     assert not any("No active coverage" in s for s in summaries)  # the two would contradict each other
-    info = result["systemActions"][0]["resource"]["extension"][-1]["extension"]
-    assert {"url": "covered", "valueCode": "indeterminate"} in info
+    assert "systemActions" not in result  # no Coverage to point coverage information to
 
 
 def test_another_payers_coverage_information_on_the_order_is_kept(card_client: Any) -> None:

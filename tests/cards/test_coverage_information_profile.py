@@ -299,11 +299,12 @@ def test_every_shape_the_builder_makes_is_valid() -> None:
             reason_text="Some data could not be read.",
         ),
         coverage_information(
-            coverage_ref=None,
+            coverage_ref="Coverage/c1",
             covered="not-covered",
             date=now,
             reason="no-active-coverage",
-            reason_text="No active Coverage was found for the patient.",
+            reason_text="The patient's Coverage on file is not active.",
+            details=[link],
         ),
     ]
     for information in shapes:
@@ -321,12 +322,19 @@ def test_every_extension_for_the_golden_patients_validates_under_every_policy(cl
         if hook == "order-sign":
             without_coverage = copy.deepcopy(request)
             without_coverage["prefetch"]["coverage"] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+            lapsed = copy.deepcopy(request)
+            for entry in lapsed["prefetch"]["coverage"]["entry"]:
+                entry["resource"]["status"] = "cancelled"
             unreadable = copy.deepcopy(request)
             unreadable["prefetch"]["conditions"] = {"resourceType": "OperationOutcome", "issue": [{"code": "timeout"}]}
-            variants += [without_coverage, unreadable]
-        for body in (call_hook(client, r) for r in variants):
-            for resource_type, information in extensions_in(body):
+            variants += [without_coverage, lapsed, unreadable]
+        for variant in variants:
+            found = list(extensions_in(call_hook(client, variant)))
+            if hook == "order-sign" and variant is not request and variant is not unreadable:
+                covered = [p["valueCode"] for _t, i in found for p in i["extension"] if p["url"] == "covered"]
+                assert covered == (["not-covered"] if variant is lapsed else []), (name, policies, covered)
+            for resource_type, information in found:
                 seen += 1
                 assert validate(information, resource_type) == [], (name, policies, information)
     if hook == "order-sign":
-        assert seen >= 3 * (1 + len(POLICIES))  # every order-sign answer carries one
+        assert seen >= 3 * (1 + len(POLICIES))  # one per order-sign answer with a Coverage on file

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from mini_mappings import mini_folder, mini_policy
 
 from cds_service.cli import main as cli_main
 from cds_service.config import PROJECT_ROOT
 from cds_service.engine.mapping import MappingError, load_mappings
 
-POLICY = """
-policy: mini
-title: Mini policy
-payer: Mini Health
-url: https://payer.example/mini
-tree:
-  id: mini
-  all-of:
-    - id: mini.instructions-given
+POLICY = mini_policy("""    - id: mini.instructions-given
       text: Written crisis instructions are given during the stay.
       citation: "#1"
       phase: [D]
       closed-world: true
       duty: true
       met-if: {{RULE}}
-"""
+""")
 
 NOTES = """
 selections:
@@ -40,16 +32,11 @@ selections:
 
 def _folder(tmp_path: Path, extra: str = "", rule: str = "exists: mini.instructions", duty: bool = True) -> Path:
     """A tiny mappings folder: the shared facts and value sets, one selection of notes and one duty criterion."""
-    for name in ("valuesets.yaml", "facts.yaml"):
-        shutil.copy(PROJECT_ROOT / "mappings" / name, tmp_path / name)
-    (tmp_path / "facts").mkdir()
-    (tmp_path / "facts" / "mini.yaml").write_text(NOTES.replace("{EXTRA}", extra))
-    (tmp_path / "policies").mkdir()
     policy = POLICY.replace("{{RULE}}", "{" + rule + "}")
     if not duty:
         policy = policy.replace("      duty: true\n", "")
-    (tmp_path / "policies" / "mini.yaml").write_text(policy)
-    (tmp_path / "payers.yaml").write_text("routes: []\ndefault: [mini]\n")
+    mini_folder(tmp_path, policy)
+    (tmp_path / "facts" / "mini.yaml").write_text(NOTES.replace("{EXTRA}", extra))
     return tmp_path
 
 
@@ -168,3 +155,48 @@ def test_referring_to_a_bound_selection_only_in_one_alternative_does_not_bind(tm
         )
     [problem] = _problems(folder)
     assert problem.startswith("facts/mini.yaml: selection mini.some-goals: read by the duty criterion")
+
+
+DEADLINE = "deadline: {of: SELECTION, due: {from: T0, hours: 48}}"
+NO_SCOPE = "evidence of a program duty (read by a deadline in policies/mini.yaml) has no scope"
+# How a selection may be bound without a window of its own: each satisfies a duty criterion that tests it, none a
+# duty operator (deadline, recurring, every-window), which needs this episode's timed evidence.
+NOT_WINDOWED = [
+    ("current", "mini.instructions", "    current: true\n", ""),
+    ("from-current", "mini.own-plans", "", "  mini.own-plans:\n    label: crisis plan\n    from: crisis-plans\n"),
+    (
+        "referenced-by-bound",
+        "mini.plan-sessions",
+        "",
+        "  mini.plan-sessions:\n    label: session of this plan\n    from: Procedure\n    time: procedure.performed\n"
+        "    where: [{referenced-by: treatment-plans, via: careplan.activity-reference}]\n",
+    ),
+]
+
+
+def _bound_elsewhere(tmp_path: Path, rule: str, extra: str, more: str) -> Path:
+    folder = _folder(tmp_path, extra, rule=rule)
+    with (folder / "facts" / "mini.yaml").open("a") as notes:
+        notes.write(more)
+    return folder
+
+
+@pytest.mark.parametrize(("name", "selection", "extra", "more"), NOT_WINDOWED, ids=[c[0] for c in NOT_WINDOWED])
+def test_a_state_or_a_referred_member_satisfies_a_duty_criterion(
+    tmp_path: Path, name: str, selection: str, extra: str, more: str
+) -> None:
+    assert selection in load_mappings(_bound_elsewhere(tmp_path, f"exists: {selection}", extra, more)).selections
+
+
+@pytest.mark.parametrize(("name", "selection", "extra", "more"), NOT_WINDOWED, ids=[c[0] for c in NOT_WINDOWED])
+def test_but_a_deadline_on_it_still_needs_a_scope(
+    tmp_path: Path, name: str, selection: str, extra: str, more: str
+) -> None:
+    rule = DEADLINE.replace("SELECTION", selection)
+    problems = _problems(_bound_elsewhere(tmp_path, rule, extra, more))
+    assert f"facts/mini.yaml: selection {selection}: {NO_SCOPE}" in [p.split("; give it")[0] for p in problems]
+
+
+def test_a_deadline_on_a_scoped_selection_loads(tmp_path: Path) -> None:
+    rule = DEADLINE.replace("SELECTION", "mini.instructions")
+    assert "mini" in load_mappings(_folder(tmp_path, "    scope: episode\n", rule=rule)).policies

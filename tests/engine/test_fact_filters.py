@@ -101,3 +101,11 @@ def test_the_mappings_filter_paths_take_the_fast_walk() -> None:
         accessor, direct = compile_path(path)
         assert not direct
         assert accessor.__qualname__.startswith("_interpreted"), path
+
+
+def test_a_union_of_simple_paths_finds_what_either_finds() -> None:
+    accessor, direct = compile_path("$.valueQuantity.value | $.valueInteger")
+    assert direct
+    assert accessor({"resourceType": "Observation", "valueInteger": 21}) == [21]
+    assert accessor({"resourceType": "Observation", "valueQuantity": {"value": 3}}) == [3]
+    assert accessor({"resourceType": "Observation", "valueString": "21"}) == []

@@ -2,41 +2,27 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from mini_mappings import mini_folder, mini_policy
 
 from cds_service.config import PROJECT_ROOT
 from cds_service.engine.mapping import MappingError, load_mappings
 
-GOOD_POLICY = """
-policy: mini
-title: Mini policy
-payer: Mini Health
-url: https://payer.example/mini
-tree:
-  id: mini
-  all-of:
-    - id: mini.dx
+GOOD_POLICY = mini_policy("""    - id: mini.dx
       text: A diagnosis.
       citation: "#1"
       phase: [A]
       closed-world: true
       met-if: {exists: mh-conditions}
-"""
+""")
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    for name in ("valuesets.yaml", "facts.yaml"):
-        shutil.copy(PROJECT_ROOT / "mappings" / name, tmp_path / name)
-    (tmp_path / "facts").mkdir()
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "mini.yaml").write_text(GOOD_POLICY)
-    (tmp_path / "payers.yaml").write_text("routes: []\ndefault: [mini]\n")
-    return tmp_path
+    return mini_folder(tmp_path, GOOD_POLICY)
 
 
 def test_the_shipped_mappings_load() -> None:
@@ -151,6 +137,20 @@ BROKEN = [
             )(folder),
         ),
         "facts/extra.yaml: selection all-visits: evidence of a program duty (read by every-window in "
+        "policies/mini.yaml) has no scope",
+    ),
+    (
+        "duty read by a recurring duty from a current state without scope",
+        lambda folder: (
+            _write(
+                "facts/extra.yaml",
+                "selections:\n  plan-reviews: {label: review, from: CarePlan, time: careplan.created, current: true}\n",
+            )(folder),
+            _policy("met-if: {exists: mh-conditions}", "met-if: {recurring: {of: plan-reviews, days: 60, from: T0}}")(
+                folder
+            ),
+        ),
+        "facts/extra.yaml: selection plan-reviews: evidence of a program duty (read by a recurring duty in "
         "policies/mini.yaml) has no scope",
     ),
     (

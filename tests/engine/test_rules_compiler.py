@@ -15,7 +15,10 @@ def test_logic_and_criterion(mappings: Mappings) -> None:
     record = [condition("c1", "F33.1")]
     assert run(mappings, {"all": [{"exists": "mh-conditions"}, {"absent": "sud-conditions"}]}, record).value is True
     assert run(mappings, {"any": [{"exists": "sud-conditions"}, "never"]}, record).value is False
-    assert run(mappings, {"not": {"exists": "sud-conditions"}}, record).value is True
+    negated = run(mappings, {"not": {"exists": "sud-conditions"}}, record)
+    assert negated.value is True
+    # The reason is the inner one: why "not X" holds is that no X was found (not "not (no X found)").
+    assert negated.detail.startswith("no ") and "not (" not in negated.detail
     assert run(mappings, "always", []).value is True
 
 

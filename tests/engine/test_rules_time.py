@@ -9,6 +9,7 @@ import pytest
 from rules_helpers import plan, run
 
 from cds_service.engine.mapping import Mappings
+from cds_service.engine.rules.deadlines import computed_supply_days
 from cds_service.engine.selections import SpecError
 
 
@@ -151,6 +152,24 @@ def test_every_window_sums_session_hours_between_bounds(mappings: Mappings) -> N
     assert run(mappings, rule, [], SESS=[session(3, 3), session(5, None), session(7, 3)]).value is None
     with pytest.raises(SpecError):
         run(mappings, {"every-window": {**rule["every-window"], "hours-at-least": "nine"}}, [], SESS=short)
+
+
+def test_every_window_counts_days_of_attendance_when_asked(mappings: Mappings) -> None:
+    def session(day: int, hour: int) -> dict[str, Any]:
+        start = f"2025-03-{day:02d}T{hour:02d}:00:00Z"
+        return {"resourceType": "Encounter", "id": f"d{day}h{hour}", "period": {"start": start}}
+
+    # A morning and an afternoon record on 03-05 (different starts, so not duplicates): 3 records, 2 days.
+    two_days = [session(3, 14), session(5, 14), session(5, 18)]
+    window = {"of": "sessions", "days": 7, "from": "T0", "to": "TD", "at-least": 3}
+    assert run(mappings, {"every-window": window}, [], SESS=two_days).value is True
+    result = run(mappings, {"every-window": {**window, "distinct-days": True}}, [], SESS=two_days)
+    assert result.value is False and "2 × IOP session on distinct days" in result.detail
+    six_records = [session(d, h) for d in (3, 5, 7) for h in (14, 18)]
+    capped = {**window, "at-most": 5, "distinct-days": True}
+    assert run(mappings, {"every-window": capped}, [], SESS=six_records).value is True  # 3 days, not 6 sessions
+    with pytest.raises(SpecError):
+        run(mappings, {"every-window": {**window, "distinct-days": "yes"}}, [], SESS=two_days)
 
 
 def test_deadline_without_waiting_is_judged_now(mappings: Mappings) -> None:
@@ -401,3 +420,44 @@ def test_a_plan_dated_without_a_time_is_on_its_local_date(mappings: Mappings) ->
     assert run(mappings, rule, [plan("tp", "2025-04-07")], **context).value is True
     late = run(mappings, rule, [plan("tp", "2025-04-08")], **context)
     assert late.value is False and "treatment plan at 2025-04-08 00:00 -04:00" in late.detail
+
+
+def _dose(value: float, unit: str, timing: dict[str, Any] | None = None, **more: Any) -> dict[str, Any]:
+    """One dosageInstruction: a dose quantity and its timing."""
+    return {"doseAndRate": [{"doseQuantity": {"value": value, "unit": unit}}], "timing": timing or {}} | more
+
+
+DAILY = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}
+TABLETS_30 = {"value": 30, "unit": "tablet"}
+
+
+@pytest.mark.parametrize(
+    ("quantity", "instructions", "days"),
+    [
+        # 30 tablets, one a day: 30 days; twice a day (the GTS code BID, units spelled differently): 15 days
+        (TABLETS_30, [_dose(1, "tablet", DAILY)], 30),
+        ({"value": 30, "code": "{tbl}"}, [_dose(1, "TAB", {"code": {"coding": [{"code": "BID"}]}})], 15),
+        ({"value": 30, "code": "1", "unit": "tablet"}, [_dose(1, "tablets", DAILY)], 30),  # UCUM "1", unit spelled
+        # 2 mg every 12 hours from 60 mg; two concurrent instructions (morning 1, bedtime 2): 3 a day
+        (
+            {"value": 60, "unit": "mg"},
+            [_dose(2, "mg", {"repeat": {"frequency": 1, "period": 12, "periodUnit": "h"}})],
+            15,
+        ),
+        (
+            {"value": 90, "unit": "capsule"},
+            [_dose(1, "cap", {"repeat": {"when": ["MORN"]}}), _dose(2, "capsules", {"repeat": {"when": ["HS"]}})],
+            30,
+        ),
+        # not computable: a dose in mg against tablets, as needed, text only, a taper in sequence, no quantity
+        ({"value": 14, "unit": "tablet"}, [_dose(100, "mg", DAILY)], None),
+        (TABLETS_30, [_dose(1, "tablet", DAILY, asNeededBoolean=True)], None),
+        (TABLETS_30, [{"text": "1 tablet daily"}], None),
+        (TABLETS_30, [_dose(2, "tablet", DAILY, sequence=1), _dose(1, "tablet", DAILY, sequence=2)], None),
+        (None, [_dose(1, "tablet", DAILY)], None),
+    ],
+)
+def test_supply_days_from_quantity_and_daily_dose(
+    quantity: dict[str, Any] | None, instructions: list[dict[str, Any]], days: float | None
+) -> None:
+    assert computed_supply_days(quantity, instructions) == days

@@ -265,6 +265,21 @@ def test_a_duplicated_session_record_counts_once() -> None:
     assert distinct_sessions([one, same_instant, other_program]) == [one, other_program]
 
 
+def test_a_resent_service_record_counts_once() -> None:
+    def service(rid: str, when: str, code: str = "G0410", encounter: str = "Encounter/s1") -> dict:
+        return {"resourceType": "Procedure", "id": rid, "encounter": {"reference": encounter},
+                "code": {"coding": [{"system": "hcpcs", "code": code}]}, "performedDateTime": when}  # fmt: skip
+
+    first = service("g0", "2025-03-03T15:00:00Z")
+    resent = service("g0-resent", "2025-03-03T10:00:00-05:00")  # the same service, written in local time
+    next_hour = service("g1", "2025-03-03T16:00:00Z")  # a second group unit of the session
+    other_code = service("p1", "2025-03-03T15:00:00Z", "90834")
+    other_session = service("g9", "2025-03-03T15:00:00Z", encounter="Encounter/s2")
+    undated = [service("u1", "not-a-date"), service("u2", "not-a-date")]
+    kept = distinct_sessions([first, resent, next_hour, other_code, other_session, *undated])
+    assert kept == [first, next_hour, other_code, other_session, *undated]
+
+
 def test_calendar_windows_start_at_local_midnight() -> None:
     start = datetime(2025, 2, 3, 19, tzinfo=UTC)  # 14:00 in Boston
     spans = windows(start, datetime(2025, 2, 17, 6, tzinfo=UTC), 7, BOSTON)

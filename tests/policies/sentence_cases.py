@@ -12,6 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cds_service.config import Settings
 from cds_service.hooks.invocation import HookInvoker
 from cds_service.hooks.protocol import parse_hook_request
@@ -112,14 +114,33 @@ def evaluate(case: SentenceCase) -> dict[str, dict[str, Any]]:
     return found
 
 
-def check(case: SentenceCase) -> None:
-    """Assert the service gives the verdict the sentence gives, showing the quote and the service's reason."""
+def check(case: SentenceCase) -> dict[str, Any]:
+    """Assert the service gives the verdict the sentence gives, showing the quote and the service's reason; returns
+    the criterion's entry."""
     got = evaluate(case).get(case.criterion)
     status = got["status"] if got else "absent"
-    assert status == case.expect, (
+    assert got is not None and status == case.expect, (
         f"{case.criterion}: policy says {case.expect!r} — “{case.quote}” — service says {status!r}"
         + (f": {got['reason']}" if got else "")
     )
+    return got
+
+
+def case_id(value: object) -> str:
+    """A parametrize id: a case's own id, nothing for the values beside it."""
+    return value.id if isinstance(value, SentenceCase) else ""
+
+
+def duty_evidence_test(cases: list[tuple[SentenceCase, str]]) -> Callable[[SentenceCase, str], None]:
+    """A policy's ``test_duty_evidence_is_this_episodes`` over its (case, reason) pairs: the duty reads this stay's
+    evidence (or a state in force), so the case gets the sentence's status and a reason naming ``reason``."""
+
+    @pytest.mark.parametrize(("case", "reason"), cases, ids=case_id)
+    def test_duty_evidence_is_this_episodes(case: SentenceCase, reason: str) -> None:
+        got = check(case)
+        assert reason in got["reason"], f"{case.criterion}: reason {got['reason']!r} does not name {reason!r}"
+
+    return test_duty_evidence_is_this_episodes
 
 
 def _normalise(text: str) -> str:

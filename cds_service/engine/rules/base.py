@@ -159,11 +159,13 @@ class Logic(Rule):
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         results = [r.check(ctx) for r in self.rules]
         if self.kind == "not":
+            # The inner detail already says why the negation holds or fails ("newest assessment found no X" is why
+            # "not X" holds); wrapping it as "not (no X found)" reads as the opposite.
             inner = results[0]
             return RuleResult(
                 None if inner.value is None else not inner.value,
                 inner.evidence,
-                f"not ({inner.detail})",
+                inner.detail,
                 inner.due,
                 inner.pending,
                 gaps=inner.gaps,

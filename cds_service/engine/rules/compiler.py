@@ -210,7 +210,15 @@ class RuleCompiler:
             int(a["at-most"]) if "at-most" in a else None,
             hours_at_least=self._hours_bound(a, "hours-at-least"),
             hours_at_most=self._hours_bound(a, "hours-at-most"),
+            distinct_days=self._flag(a, "distinct-days"),
         )
+
+    @staticmethod
+    def _flag(args: dict[str, Any], key: str) -> bool:
+        value = args.get(key, False)
+        if not isinstance(value, bool):
+            raise SpecError(f"'every-window' {key} must be true or false")
+        return value
 
     @staticmethod
     def _hours_bound(args: dict[str, Any], key: str) -> float | None:
@@ -243,6 +251,8 @@ class RuleCompiler:
             parse_time_bound(a["from"]),
             self.predicates.fact(a["refills"]) if "refills" in a else None,
             self.predicates.fact(a["supply-unit"]) if "supply-unit" in a else None,
+            self.predicates.fact(a["quantity"]) if "quantity" in a else None,
+            self.predicates.fact(a["dosage"]) if "dosage" in a else None,
         )
 
     def _each(self, args: object) -> Rule:

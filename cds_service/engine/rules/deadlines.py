@@ -8,7 +8,14 @@ from typing import Any
 
 from cds_service.engine.context import EvaluationContext, resource_key
 from cds_service.engine.facts import Fact
-from cds_service.engine.rules.base import Rule, RuleResult, evidence_keys, format_time, set_aside_detail
+from cds_service.engine.rules.base import (
+    Rule,
+    RuleResult,
+    evidence_keys,
+    format_time,
+    set_aside_detail,
+    unreadable_detail,
+)
 from cds_service.engine.selections import (
     Selection,
     SpecError,
@@ -196,6 +203,17 @@ class Recurring(Rule):
     initial: Selection | None = None
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        result = self._evaluate(ctx)
+        if self.initial is None or result.value is False or _dated(ctx, self.initial, None):
+            return result
+        # An unreadable initial occurrence may precede ``start``: only an overdue answer holds whatever it was.
+        gaps = ctx.gaps_of([self.initial.name])
+        if not gaps:
+            return result
+        detail = f"{result.detail}, counted from the start as no {self.initial.title} could be read"
+        return RuleResult(None, result.evidence, unreadable_detail(gaps, detail), result.due, gaps=tuple(gaps))
+
+    def _evaluate(self, ctx: EvaluationContext) -> RuleResult:
         zone = ctx.calendar.zone
         first = _dated(ctx, self.initial, None) if self.initial is not None else []
         start = first[0][0] if first else self.start.resolve(ctx)
@@ -286,6 +304,8 @@ class EveryWindow(Rule):
     hours_at_least: float | None = None
     """With hours bounds, members' hours (Encounter.length, else period end − start) are summed per window."""
     hours_at_most: float | None = None
+    distinct_days: bool = False
+    """Count the local dates with a member ("days of attendance"), not the members: two records of one day are one."""
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         zone = ctx.calendar.zone
@@ -303,23 +323,25 @@ class EveryWindow(Rule):
             return RuleResult(None, detail=f"the stay is shorter than {self.days} days")
         evidence = []
         undecided = ""
+        unit = " on distinct days" if self.distinct_days else ""
         for lo, hi in spans:
             inside = [r for t, r in times if lo <= t < hi]
+            count = len({t.date() for t, _ in times if lo <= t < hi}) if self.distinct_days else len(inside)
             span = f"between {lo:%Y-%m-%d} and {hi - timedelta(days=1):%Y-%m-%d}"
-            if len(inside) < self.at_least:
+            if count < self.at_least:
                 return RuleResult(
                     False,
                     evidence_keys(evidence + inside),
-                    f"{len(inside)} × {self.selection.title} {span} (at least {self.at_least} needed)",
+                    f"{count} × {self.selection.title}{unit} {span} (at least {self.at_least} needed)",
                     min(hi, end),
                     absence=True,
                     overdue=True,
                 )
-            if self.at_most is not None and len(inside) > self.at_most:
+            if self.at_most is not None and count > self.at_most:
                 return RuleResult(
                     False,
                     evidence_keys(inside),
-                    f"{len(inside)} × {self.selection.title} {span} (at most {self.at_most})",
+                    f"{count} × {self.selection.title}{unit} {span} (at most {self.at_most})",
                 )
             if self.hours_at_least is not None or self.hours_at_most is not None:
                 hours = [encounter_hours(r) for r in inside]
@@ -388,6 +410,68 @@ class Cadence(Rule):
 # UCUM codes and spelled-out units of expectedSupplyDuration, in days (a month as 30 days, the pharmacy convention).
 _SUPPLY_UNIT_DAYS = {"d": 1.0, "day": 1.0, "days": 1.0, "wk": 7.0, "week": 7.0, "weeks": 7.0, "mo": 30.0}
 _SUPPLY_UNIT_DAYS |= {"month": 30.0, "months": 30.0}
+# Timing.repeat.periodUnit -> periods per day; Timing.code (v3 GTSAbbreviation) -> administrations per day.
+_PERIODS_PER_DAY = {"h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30}
+_GTS_PER_DAY = {"QD": 1.0, "AM": 1.0, "PM": 1.0, "BID": 2.0, "TID": 3.0, "QID": 4.0, "QOD": 0.5, "Q4H": 6.0}
+_GTS_PER_DAY |= {"Q6H": 4.0, "Q8H": 3.0, "Q12H": 2.0}
+_DOSE_UNITS = {"tab": "tablet", "tabs": "tablet", "tablets": "tablet", "tbl": "tablet", "cap": "capsule"}
+_DOSE_UNITS |= {"caps": "capsule", "capsules": "capsule", "milligram": "mg", "milligrams": "mg", "ml": "ml"}
+
+
+def _dose_units(quantity: dict[str, Any]) -> set[str]:
+    """A quantity's unit as its code and its spelled unit say, lower-cased without braces, common spellings merged."""
+    units = set()
+    for raw in (quantity.get("code"), quantity.get("unit")):
+        if isinstance(raw, str) and raw.strip():
+            unit = raw.strip().strip("{}").lower()
+            units.add(_DOSE_UNITS.get(unit, unit))
+    return units
+
+
+def _doses_per_day(timing: Any) -> float | None:
+    """Administrations per day a Timing states (frequency per period, the times of day, or its code); None if not."""
+    if not isinstance(timing, dict):
+        return None
+    repeat = timing.get("repeat")
+    if isinstance(repeat, dict) and not repeat.get("dayOfWeek"):
+        if "frequency" in repeat or "period" in repeat:
+            per_day = _PERIODS_PER_DAY.get(str(repeat.get("periodUnit")))
+            frequency, period = repeat.get("frequency", 1), repeat.get("period")
+            if per_day and isinstance(period, int | float) and period > 0 and isinstance(frequency, int | float):
+                return frequency * per_day / period
+            return None
+        times = repeat.get("timeOfDay") or repeat.get("when")
+        return float(len(times)) if isinstance(times, list) and times else None
+    if repeat is None:
+        codes = [c.get("code") for c in (timing.get("code") or {}).get("coding", []) if isinstance(c, dict)]
+        return next((_GTS_PER_DAY[c] for c in codes if c in _GTS_PER_DAY), None)
+    return None
+
+
+def computed_supply_days(quantity: Any, instructions: list[Any]) -> float | None:
+    """Days one fill lasts: the dispensed quantity over the structured daily dose, in the same unit; None when a dose
+    is as needed, a range, only in text, of another unit than the quantity, or the instructions are sequential."""
+    if not isinstance(quantity, dict) or not isinstance(quantity.get("value"), int | float) or not instructions:
+        return None
+    units = _dose_units(quantity)
+    if not units or len({str(i.get("sequence")) for i in instructions if isinstance(i, dict)}) > 1:
+        return None
+    daily = 0.0
+    for instruction in instructions:
+        as_needed = isinstance(instruction, dict) and (
+            instruction.get("asNeededBoolean") or "asNeededCodeableConcept" in instruction
+        )
+        if not isinstance(instruction, dict) or as_needed:
+            return None
+        doses = [d.get("doseQuantity") for d in instruction.get("doseAndRate") or [] if isinstance(d, dict)]
+        dose = doses[0] if len(doses) == 1 else None
+        per_day = _doses_per_day(instruction.get("timing"))
+        if not isinstance(dose, dict) or not isinstance(dose.get("value"), int | float) or per_day is None:
+            return None
+        if not _dose_units(dose) & units:
+            return None
+        daily += dose["value"] * per_day
+    return quantity["value"] / daily if daily > 0 else None
 
 
 @dataclass
@@ -402,12 +486,17 @@ class SupplyBridge(Rule):
     start: TimeBound
     refills: Fact | None = None
     supply_unit: Fact | None = None
+    quantity: Fact | None = None
+    dosage: Fact | None = None
 
-    def _days(self, ctx: EvaluationContext, med: Resource) -> float | None:
-        """Days of supply the prescription covers, refills included; None when the duration or its unit is unread."""
+    def _fill_days(self, ctx: EvaluationContext, med: Resource) -> float | None:
+        """Days one fill lasts: its stated duration in its unit, else its quantity over the structured daily dose."""
         values = ctx.values(self.supply_days, med)
         if not values:
-            return None
+            if self.quantity is None or self.dosage is None:
+                return None
+            quantities = ctx.values(self.quantity, med)
+            return computed_supply_days(quantities[0] if quantities else None, ctx.values(self.dosage, med))
         per_day = 1.0
         if self.supply_unit is not None:
             units = ctx.values(self.supply_unit, med)
@@ -415,8 +504,15 @@ class SupplyBridge(Rule):
                 per_day = _SUPPLY_UNIT_DAYS.get(str(units[0]).strip().lower(), 0.0)
                 if not per_day:
                     return None
+        return float(values[0]) * per_day
+
+    def _days(self, ctx: EvaluationContext, med: Resource) -> float | None:
+        """Days of supply the prescription covers, refills included; None when the supply cannot be read."""
+        fill = self._fill_days(ctx, med)
+        if fill is None:
+            return None
         repeats = ctx.values(self.refills, med) if self.refills is not None else []
-        return float(values[0]) * per_day * (1 + max(0, int(repeats[0]) if repeats else 0))
+        return fill * (1 + max(0, int(repeats[0]) if repeats else 0))
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         zone = ctx.calendar.zone
@@ -434,16 +530,17 @@ class SupplyBridge(Rule):
             if days is None:
                 unknown.append(med)
             elif local_date(start, zone) + timedelta(days=days) < local_date(first, zone):
-                short.append(med)
+                short.append((med, days))
         evidence = evidence_keys([*meds, appointment])
         if short:
+            listed = ", ".join(f"{resource_key(m)} ({d:g} days)" for m, d in short)
             return RuleResult(
                 False,
                 evidence,
-                f"supply of {', '.join(evidence_keys(short))} ends before the {self.appointments.title} "
-                f"on {local_date(first, zone):%Y-%m-%d}",
+                f"supply of {listed} ends before the {self.appointments.title} on {local_date(first, zone):%Y-%m-%d}",
             )
         if unknown:
-            return RuleResult(None, evidence, f"no supply duration on {', '.join(evidence_keys(unknown))}")
+            how = ", nor a quantity and a structured daily dose to compute it from" if self.quantity else ""
+            return RuleResult(None, evidence, f"no supply duration on {', '.join(evidence_keys(unknown))}{how}")
         day = local_date(first, zone)
         return RuleResult(True, evidence, f"supply lasts until the {self.appointments.title} on {day:%Y-%m-%d}")

@@ -65,6 +65,31 @@ def _activity_codings(activity: Any) -> list[dict[str, Any]]:
     return [c for c in codings or [] if isinstance(c, dict)]
 
 
+_ENDED_REQUEST = ("revoked", "entered-in-error")
+
+
+def _planned_activity(ctx: EvaluationContext, activity: Any) -> tuple[str, list[dict[str, Any]], Any]:
+    """An activity as (state, codings, timing): state 'off' (cancelled, stopped, revoked), 'unreadable' (it points at
+    a request the record does not hold), else 'planned'. An ``activity.reference`` to a ServiceRequest is read from
+    that request: its code and ``occurrenceTiming``."""
+    if not isinstance(activity, dict):
+        return "unreadable", [], None
+    detail = activity.get("detail")
+    if isinstance(detail, dict) or "reference" not in activity:
+        if isinstance(detail, dict) and detail.get("status") in ("cancelled", "stopped", "entered-in-error"):
+            return "off", [], None
+        timing = detail.get("scheduledTiming") if isinstance(detail, dict) else None
+        return "planned", _activity_codings(activity), timing
+    request = ctx.record.resolve(activity.get("reference"))
+    if not isinstance(request, dict):
+        return "unreadable", [], None
+    if request.get("status") in _ENDED_REQUEST:
+        return "off", [], None
+    code = request.get("code")
+    codings = code.get("coding") if isinstance(code, dict) else None
+    return "planned", [c for c in codings or [] if isinstance(c, dict)], request.get("occurrenceTiming")
+
+
 @dataclass
 class PlanIntensity(Rule):
     """Compares the newest plan's scheduled sessions or hours per week, summed over its activities' Timings.
@@ -91,14 +116,15 @@ class PlanIntensity(Rule):
         measure = sessions_per_week if self.measure == "sessions-per-week" else hours_per_week
         total, unreadable, counted = 0.0, 0, 0
         for activity in plan.get("activity") or []:
-            if self.valueset is not None and not any(
-                self.valueset.contains_coding(c) for c in _activity_codings(activity)
+            state, codings, timing = _planned_activity(ctx, activity)
+            if state == "off":
+                continue
+            if (
+                state == "planned"
+                and self.valueset is not None
+                and not any(self.valueset.contains_coding(c) for c in codings)
             ):
                 continue
-            detail = activity.get("detail") if isinstance(activity, dict) else None
-            if isinstance(detail, dict) and detail.get("status") in ("cancelled", "stopped", "entered-in-error"):
-                continue
-            timing = detail.get("scheduledTiming") if isinstance(detail, dict) else None
             value = measure(timing) if isinstance(timing, dict) else None
             if value is None:
                 unreadable += 1

@@ -8,6 +8,12 @@ from typing import Any
 import pytest
 from sentence_cases import Bundle, SentenceCase, add, evaluate, from_golden, quote_is_in
 
+from cds_service.config import Settings
+from cds_service.hooks.invocation import HookInvoker
+from cds_service.hooks.protocol import parse_hook_request
+from cds_service.hooks.services import SERVICES, service_for_hook
+from cds_service.record.hook_requests import build_hook_request
+
 POLICY = "bh803"
 TEXT = "optum-medicare-bh803-iop.txt"
 P8_DISCHARGE_AT = "2025-03-07T12:30:00-07:00"  # sessions Mon/Wed/Fri from 2025-01-06, the last on 2025-03-07
@@ -243,3 +249,504 @@ def test_a_psychiatrist_qualified_by_taxonomy_is_a_physician(criterion: str, sta
     got = evaluate(case)[criterion]
     assert got["status"] == status, f"{criterion}: service says {got['status']}: {got['reason']}"
     assert "not a physician" not in got["reason"] and "no treatment plan by a physician" not in got["reason"]
+
+
+RECERT = "bh803.doc.3-recert-60d"
+RECERT_QUOTE = (
+    "Recertifications are required at intervals established by the provider, but no less frequently than every 60 "
+    "days following the initial IOP certification."
+)
+LOCAL = "urn:iop-cds:local"
+
+
+def document(did: str, kind: str, date: str, **extra: Any) -> Any:
+    """Add a P8 DocumentReference of the local type ``kind`` (iop-certification, iop-recertification) of ``date``."""
+
+    def change(bundle: Bundle) -> None:
+        add(
+            bundle,
+            {
+                "resourceType": "DocumentReference",
+                "id": did,
+                "status": "current",
+                "subject": {"reference": "Patient/P8-patient"},
+                "date": date,
+                "type": {"coding": [{"system": LOCAL, "code": kind}]},
+                "authenticator": {"reference": "Practitioner/P8-ruiz"},
+                "content": [{"attachment": {"contentType": "application/pdf"}}],
+            }
+            | extra,
+        )
+
+    return change
+
+
+def certified_on(date: str, **extra: Any) -> Any:
+    """P8's initial certification (golden: 2025-01-06 08:30, before the first session) dated ``date`` instead."""
+
+    def change(bundle: Bundle) -> None:
+        bundle["entry"] = [e for e in bundle["entry"] if e["resource"].get("id") != "P8-cert"]
+        document("P8-cert", "iop-certification", date, **extra)(bundle)
+
+    return change
+
+
+def recertified(day: str) -> Any:
+    return document(f"P8-recert-{day}", "iop-recertification", f"{day}T10:00:00-07:00")
+
+
+def discharged(bundle: Bundle) -> None:
+    """P8 discharged on 2025-03-07 at noon, 60 days after the program began on 2025-01-06."""
+    for entry in bundle["entry"]:
+        if entry["resource"].get("id") == "P8-prog":
+            entry["resource"]["status"] = "finished"
+            entry["resource"]["period"]["end"] = "2025-03-07T12:00:00-07:00"
+
+
+EARLIER_PROGRAM = {
+    "resourceType": "Encounter",
+    "id": "P8-prog-2024",
+    "status": "finished",
+    "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+    "type": [{"coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "S9480"}]}],
+    "subject": {"reference": "Patient/P8-patient"},
+    "period": {"start": "2024-11-04T09:00:00-07:00", "end": "2024-12-20T12:00:00-07:00"},
+}
+
+
+def unreadable(case: SentenceCase, key: str) -> dict[str, Any]:
+    """The case's criterion when the prefetch ``key`` answered with an OperationOutcome (a source that failed)."""
+    body = build_hook_request(case.build(), case.hook, at=case.at, policies=[case.policy])
+    body["prefetch"][key] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+    service = SERVICES[service_for_hook(case.hook)]
+    response = HookInvoker(Settings(auth=False)).invoke(service, parse_hook_request(body, service.hook))
+    found = [c for e in response["extension"]["iop-cds.evaluations"] for c in e["criteria"]]
+    return next(c for c in found if c["id"] == case.criterion)
+
+
+def test_recertification_clock_with_the_documents_unreadable() -> None:
+    """No certification could be read: one before the start may exist, so "not due" counted from T0 is unknown (was
+    not-applicable)."""
+    discharge = SentenceCase(RECERT, "?", RECERT_QUOTE, from_golden("P8", discharged), "encounter-discharge",
+                             P8_DISCHARGE_AT, POLICY)  # fmt: skip
+    assert evaluate(discharge)[RECERT]["status"] == "not-applicable"
+    got = unreadable(discharge, "documents")
+    assert got["status"] == "unknown", got["reason"]
+    assert "could not be read: documents" in got["reason"] and "counted from the start" in got["reason"]
+
+
+def test_recert_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(RECERT_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "hook", "changes", "status", "phrase"),
+    [
+        # Certified on 2024-12-30, a week before the first session: the first recertification was due 02-28, and the
+        # stay ran to 03-07 (was not-applicable, "not due", the clock counting from the first session).
+        (
+            "certified before the start, none by day 60 of the certification",
+            "encounter-discharge",
+            (discharged, certified_on("2024-12-30T10:00:00-07:00")),
+            "not-met",
+            "between 2024-12-30 12:00 -05:00 and 2025-02-28 23:59 -05:00",
+        ),
+        # A recertification on 03-05 is 65 days after that certification (was met).
+        (
+            "recertified on day 65 of the certification",
+            "encounter-discharge",
+            (discharged, certified_on("2024-12-30T10:00:00-07:00"), recertified("2025-03-05")),
+            "not-met",
+            "2025-02-28 23:59",
+        ),
+        (
+            "recertified on day 57 of the certification",
+            "encounter-discharge",
+            (discharged, certified_on("2024-12-30T10:00:00-07:00"), recertified("2025-02-25")),
+            "met",
+            "IOP recertification at 2025-02-25",
+        ),
+        # Stored in UTC: 2024-12-31 03:30Z is the evening of 12-30 at the site; due on 02-28, not 03-01. The
+        # continuation order signed on 03-10 (itself a recertification) comes too late.
+        (
+            "certification stored in UTC after local midnight",
+            "order-sign",
+            (certified_on("2024-12-31T03:30:00Z"),),
+            "not-met",
+            "and 2025-02-28 23:59 -05:00",
+        ),
+        # Due by the end of 02-28 at the site: a recertification at 23:30 that evening, stored in UTC on 03-01, is in
+        # time; one half an hour after midnight is not.
+        (
+            "recertified 23:30 local on the due day, stored in UTC",
+            "encounter-discharge",
+            (
+                discharged,
+                certified_on("2024-12-30T10:00:00-07:00"),
+                document("rc", "iop-recertification", "2025-03-01T04:30:00Z"),
+            ),
+            "met",
+            "IOP recertification at 2025-02-28 23:30 -05:00",
+        ),
+        (
+            "recertified 00:30 local the day after, stored in UTC",
+            "encounter-discharge",
+            (
+                discharged,
+                certified_on("2024-12-30T10:00:00-07:00"),
+                document("rc", "iop-recertification", "2025-03-01T05:30:00Z"),
+            ),
+            "not-met",
+            "and 2025-02-28 23:59 -05:00",
+        ),
+        # A certification of the program that ended in December is not this stay's: the clock starts at this stay's
+        # own certification (01-06), so nothing was due by the 03-07 discharge.
+        (
+            "another program's certification",
+            "encounter-discharge",
+            (
+                discharged,
+                lambda b: add(b, EARLIER_PROGRAM),
+                document(
+                    "P8-cert-2024",
+                    "iop-certification",
+                    "2024-12-16T10:00:00-07:00",
+                    context={"encounter": [{"reference": "Encounter/P8-prog-2024"}]},
+                ),
+            ),
+            "not-applicable",
+            "not due",
+        ),
+        # A recertification document, an entered-in-error certification, or one from 2024-06 does not start the clock.
+        (
+            "recertification, void or stale certification before the start",
+            "encounter-discharge",
+            (
+                discharged,
+                document("P8-recert-old", "iop-recertification", "2024-12-30T10:00:00-07:00"),
+                document("P8-void", "iop-certification", "2024-12-29T10:00:00-07:00", status="entered-in-error"),
+                document("P8-cert-june", "iop-certification", "2024-06-03T10:00:00-07:00"),
+            ),
+            "not-applicable",
+            "not due",
+        ),
+    ],
+)
+def test_recertification_clock_starts_at_the_initial_certification(
+    name: str, hook: str, changes: tuple[Any, ...], status: str, phrase: str
+) -> None:
+    at = P8_DISCHARGE_AT if hook == "encounter-discharge" else P8_RENEWAL_AT
+    case = SentenceCase(RECERT, "?", RECERT_QUOTE, from_golden("P8", *changes), hook, at, POLICY)
+    got = evaluate(case)[RECERT]
+    assert got["status"] == status, f"{name}: “{RECERT_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+ACUTE = "bh803.rn.4-acute-onset-or-decompensation"
+ACUTE_QUOTE = (
+    "Patients admitted to an IOP generally have an acute onset or decompensation of a covered Axis I mental disorder"
+)
+ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+SCT = "http://snomed.info/sct"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+MARCH_20 = "2025-03-20T10:00:00-05:00"
+
+
+def chronic_only(bundle: Bundle) -> None:
+    """P7's depression began in 2019 and its emergency visit of 04-22 is gone: nothing acute on record."""
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"].get("id") != "P7-ed"]
+    for entry in bundle["entry"]:
+        if entry["resource"].get("id") == "P7-dx":
+            entry["resource"]["onsetDateTime"] = "2019-06-01"
+
+
+def p7_encounter(eid: str, cls: str, status: str, start: str, end: str | None = None, dx: str = "P7-dx") -> Any:
+    """Add an Encounter of P7 (class ``cls``) listing Condition ``dx`` as its diagnosis."""
+    period = {"start": start} | ({"end": end} if end else {})
+    return lambda bundle: add(
+        bundle,
+        {
+            "resourceType": "Encounter",
+            "id": eid,
+            "status": status,
+            "class": {"system": ACT, "code": cls},
+            "subject": {"reference": "Patient/P7-patient"},
+            "period": period,
+            "diagnosis": [{"condition": {"reference": f"Condition/{dx}"}}],
+        },
+    )
+
+
+def test_acute_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(ACUTE_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "status", "phrase"),
+    [
+        # A psychiatric stay from 03-20 that ended on 04-28, four days before the order: a decompensation (was
+        # unknown: it began more than 30 days before the order).
+        (
+            "psychiatric stay ended 4 days ago",
+            (chronic_only, p7_encounter("P7-ip", "IMP", "finished", MARCH_20, "2025-04-28T11:00:00-05:00")),
+            "met",
+            "Encounter/P7-ip",
+        ),
+        # The order is signed on the unit: the stay begun on 03-20 is still in progress.
+        (
+            "still on the psychiatric unit",
+            (chronic_only, p7_encounter("P7-ip", "IMP", "in-progress", MARCH_20)),
+            "met",
+            "Encounter/P7-ip",
+        ),
+        # A stay left in progress since 2019 is a stale status, not a decompensation now.
+        (
+            "stay left in progress since 2019",
+            (chronic_only, p7_encounter("P7-ip", "IMP", "in-progress", "2019-06-01T10:00:00-05:00")),
+            "unknown",
+            "no emergency or inpatient visit in the last 30 days found",
+        ),
+        # An emergency visit from 23:30 on 04-01 at the site (stored in UTC: 04-02 03:30Z) to 04:00 on 04-02: it ran
+        # into the 30 days before the 05-02 order (was unknown: it began, by local date, on day 31).
+        (
+            "emergency visit stored in UTC",
+            (chronic_only, p7_encounter("P7-ed2", "EMER", "finished", "2025-04-02T03:30:00Z", "2025-04-02T08:00:00Z")),
+            "met",
+            "Encounter/P7-ed2",
+        ),
+        # A stay that ended in February is no recent decompensation.
+        (
+            "stay ended in February",
+            (chronic_only, p7_encounter("P7-ip", "IMP", "finished", "2025-02-01T10:00:00-05:00", "2025-02-20T11:00")),
+            "unknown",
+            "no emergency or inpatient visit in the last 30 days found",
+        ),
+    ],
+)  # fmt: skip
+def test_decompensation_is_a_recent_acute_visit(name: str, changes: tuple[Any, ...], status: str, phrase: str) -> None:
+    case = SentenceCase(ACUTE, "?", ACUTE_QUOTE, from_golden("P7", *changes), "order-sign", P7_AT, POLICY)
+    got = evaluate(case)[ACUTE]
+    assert got["status"] == status, f"{name}: “{ACUTE_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+def onset_on(day: str) -> Any:
+    """P7's depression (no acute visit on record) first noted on ``day``, a date with no time."""
+
+    def change(bundle: Bundle) -> None:
+        chronic_only(bundle)
+        for entry in bundle["entry"]:
+            if entry["resource"].get("id") == "P7-dx":
+                entry["resource"]["onsetDateTime"] = day
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("day", "status"),
+    [
+        # 2025-02-01 is the 90th local date before the 05-02 order: a date without a time is that date at the site
+        # (was unknown: it was compared as midnight UTC, 19:00 the evening before in Boston).
+        ("2025-02-01", "met"),
+        ("2025-01-31", "unknown"),
+    ],
+)
+def test_a_date_without_a_time_is_that_date_at_the_site(day: str, status: str) -> None:
+    case = SentenceCase(ACUTE, "?", ACUTE_QUOTE, from_golden("P7", onset_on(day)), "order-sign", P7_AT, POLICY)
+    got = evaluate(case)[ACUTE]
+    assert got["status"] == status, f"onset {day}: service says {got['status']}: {got['reason']}"
+
+
+OUD = "bh803.otp.1-oud-dx"
+OUD_QUOTE = "as part of a distinct and organized intensive ambulatory treatment program for the treatment of OUD"
+
+
+def otp_order_for(system: str, code: str) -> Any:
+    """P7's order becomes an OTP order (G0137) that names its reason by code only: no Condition for it on record."""
+
+    def change(bundle: Bundle) -> None:
+        for entry in bundle["entry"]:
+            if entry["resource"].get("id") == "P7-order":
+                order = entry["resource"]
+                order["code"] = {"coding": [{"system": HCPCS, "code": "G0137"}]}
+                order.pop("reasonReference", None)
+                order["reasonCode"] = [{"coding": [{"system": system, "code": code}]}]
+
+    return change
+
+
+def test_oud_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(OUD_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # The OTP order names opioid dependence (dotless ICD-10-CM, or SNOMED CT only): the program treats an OUD
+        # (was unknown, "no opioid use disorder found": only the problem list was read).
+        ("order for F1120, dotless", otp_order_for(ICD, "F1120"), "met", "for an opioid use disorder"),
+        ("order for SNOMED opioid dependence", otp_order_for(SCT, "75544000"), "met", "ServiceRequest/P7-order"),
+        # The OTP order names major depression, and no OUD is on record: not for the treatment of OUD.
+        ("order for depression", otp_order_for(ICD, "F33.2"), "not-met", "not an opioid use disorder"),
+    ],
+)  # fmt: skip
+def test_otp_for_the_treatment_of_oud(name: str, change: Any, status: str, phrase: str) -> None:
+    case = SentenceCase(OUD, "?", OUD_QUOTE, from_golden("P7", change), "order-sign", P7_AT, POLICY)
+    got = evaluate(case)[OUD]
+    assert got["status"] == status, f"{name}: “{OUD_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+NINE = "bh803.otp.4-9-services-7-days"
+NINE_QUOTE = "HCPCS code G0137: Intensive outpatient services; minimum of nine services over a 7- contiguous day period"
+TELEHEALTH = "bh803.otp.5-no-telehealth"
+TELEHEALTH_QUOTE = (
+    "OTPs providing intensive outpatient services to Medicare beneficiaries with an OUD shall not receive payment "
+    "under Medicare part B if the intensive outpatient services are furnished via audio-video or audio-only "
+    "communications technology."
+)
+
+
+def otp_discharge(bundle: Bundle) -> None:
+    """P8's program is an OTP program (G0137) for an opioid use disorder, discharged on 2025-03-07."""
+    discharged(bundle)
+    for entry in bundle["entry"]:
+        if entry["resource"].get("id") == "P8-prog":
+            entry["resource"]["type"] = [{"coding": [{"system": HCPCS, "code": "G0137"}]}]
+    add(bundle, {"resourceType": "Condition", "id": "P8-oud", "subject": {"reference": "Patient/P8-patient"},
+                 "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                                "code": "active"}]},
+                 "code": {"coding": [{"system": ICD, "code": "F1120"}]}, "onsetDateTime": "2020-01-01"})  # fmt: skip
+
+
+def services_resent(*, identifier: bool) -> Any:
+    """Every service record of P8 (7 a week) sent twice under new ids, with or without the same identifier."""
+
+    def change(bundle: Bundle) -> None:
+        for entry in list(bundle["entry"]):
+            resource = entry["resource"]
+            if resource["resourceType"] == "Procedure":
+                if identifier:
+                    resource["identifier"] = [{"system": "urn:example:feed", "value": resource["id"]}]
+                add(bundle, {**resource, "id": resource["id"] + "-resent"})
+
+    return change
+
+
+def session_typed(code: str, status: str = "finished") -> Any:
+    """P8's 03-03 session typed by a SNOMED CT encounter code (ambulatory class kept), with this status."""
+
+    def change(bundle: Bundle) -> None:
+        for entry in bundle["entry"]:
+            if entry["resource"].get("id") == "P8-prog-sess-0303":
+                entry["resource"]["type"] = [{"coding": [{"system": SCT, "code": code}]}]
+                entry["resource"]["status"] = status
+
+    return change
+
+
+def test_otp_quotes_are_in_the_policy_text() -> None:
+    assert quote_is_in(NINE_QUOTE, TEXT) and quote_is_in(TELEHEALTH_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "criterion", "change", "status", "phrase"),
+    [
+        # Seven services a week, each record resent under a new id: still seven, not fourteen (was met without an
+        # identifier: the copies were counted).
+        ("services resent, no identifier", NINE, services_resent(identifier=False), "not-met", "at least 9 needed"),
+        ("services resent, same identifier", NINE, services_resent(identifier=True), "not-met", "at least 9 needed"),
+        # A session typed as a telephone encounter under an ambulatory class is audio-only (was met: "always").
+        ("telephone session", TELEHEALTH, session_typed("185317003"), "not-met", "Encounter/P8-prog-sess-0303"),
+        # A telemedicine session that was cancelled was not furnished at all.
+        ("cancelled telemedicine session", TELEHEALTH, session_typed("448337001", "cancelled"), "met", "no session"),
+        # In person throughout: the reason says what was checked, not "always".
+        ("in person", TELEHEALTH, lambda bundle: None, "met", "no session delivered by telehealth found"),
+    ],
+)
+def test_otp_services_and_telehealth(name: str, criterion: str, change: Any, status: str, phrase: str) -> None:
+    build = from_golden("P8", otp_discharge, change)
+    got = evaluate(SentenceCase(criterion, "?", "", build, "encounter-discharge", P8_DISCHARGE_AT, POLICY))[criterion]
+    assert got["status"] == status, f"{name}: service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+CERTIFIER = "bh803.otp.2-cert-9h-higher-intensity"
+CERTIFIER_QUOTE = (
+    "a physician or non-physician practitioner must certify that the individual has a need for a minimum of nine "
+    "hours of services per week"
+)
+NUCC = "http://nucc.org/provider-taxonomy"
+V2_0360 = "http://terminology.hl7.org/CodeSystem/v2-0360"
+
+
+def otp_order_by(system: str, code: str) -> Any:
+    """P7's order is an OTP order (G0137, 3 × 3 h a week) for opioid dependence, signed by a practitioner qualified
+    only by this code (golden: a nurse practitioner)."""
+
+    def change(bundle: Bundle) -> None:
+        otp_order_for(ICD, "F11.20")(bundle)
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            if resource.get("id") == "P7-order":
+                resource["occurrenceTiming"]["repeat"]["duration"] = 3
+            if resource.get("id") == "P7-np":
+                resource["qualification"] = [{"code": {"coding": [{"system": system, "code": code}]}}]
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # A psychiatrist whose Practitioner carries only the NUCC taxonomy (US Core's usual coding) is a physician
+        # (was not-met: "neither a physician nor an NPP").
+        ("psychiatrist by NUCC taxonomy", otp_order_by(NUCC, "2084P0800X"), "unknown", "supporting evidence found"),
+        ("psychiatric NP by NUCC taxonomy", otp_order_by(NUCC, "363LP0808X"), "unknown", "supporting evidence found"),
+        # A registered nurse is neither.
+        ("registered nurse", otp_order_by(V2_0360, "RN"), "not-met", "neither a physician nor an NPP"),
+    ],
+)
+def test_otp_certifier_is_a_physician_or_npp(name: str, change: Any, status: str, phrase: str) -> None:
+    assert quote_is_in(CERTIFIER_QUOTE, TEXT)
+    case = SentenceCase(CERTIFIER, "?", CERTIFIER_QUOTE, from_golden("P7", change), "order-sign", P7_AT, POLICY)
+    got = evaluate(case)[CERTIFIER]
+    assert got["status"] == status, f"{name}: “{CERTIFIER_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+SUPPORT = "bh803.rn.2-adequate-support-system"
+SUPPORT_QUOTE = "must have an adequate support system to sustain/maintain themselves outside the IOP"
+
+
+def related_person(**fields: Any) -> Any:
+    """A RelatedPerson of P7 (a spouse) with these fields."""
+    person = {"resourceType": "RelatedPerson", "id": "P7-spouse", "active": True,
+              "patient": {"reference": "Patient/P7-patient"},
+              "relationship": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                                            "code": "SPS"}]}]}  # fmt: skip
+    return lambda bundle: add(bundle, person | fields)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "phrase"),
+    [
+        # A spouse on record is supporting evidence (the clinician confirms the support is adequate).
+        ("spouse", related_person(), "supporting evidence found"),
+        # An ex-spouse whose relationship ended in 2019, or an inactive record, is no support now (was "supporting
+        # evidence found").
+        (
+            "relationship ended in 2019",
+            related_person(period={"start": "1990-06-01", "end": "2019-03-01"}),
+            "not shown",
+        ),
+        ("inactive record", related_person(active=False), "not shown"),
+    ],
+)
+def test_support_system_is_current(name: str, change: Any, phrase: str) -> None:
+    assert quote_is_in(SUPPORT_QUOTE, TEXT)
+    case = SentenceCase(SUPPORT, "?", SUPPORT_QUOTE, from_golden("P7", change), "order-sign", P7_AT, POLICY)
+    got = evaluate(case)[SUPPORT]
+    assert got["status"] == "unknown", f"{name}: service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sentence_cases import SentenceCase, check, evaluate
+from sentence_cases import SentenceCase, check, duty_evidence_test
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the record builders of the golden-patient tests
 
@@ -836,8 +836,4 @@ EPISODE_CASES: list[tuple[SentenceCase, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("case", "reason"), EPISODE_CASES, ids=lambda c: c.id if isinstance(c, SentenceCase) else "")
-def test_duty_evidence_is_this_episodes(case: SentenceCase, reason: str) -> None:
-    """The duty reads this stay's evidence: status, and the reason that names what was (not) found."""
-    check(case)
-    assert reason in evaluate(case)[case.criterion]["reason"]
+test_duty_evidence_is_this_episodes = duty_evidence_test(EPISODE_CASES)

@@ -700,6 +700,13 @@ CASES: list[tuple[str, str, str, Callable[[Bundle], None] | None, str]] = [
         "D",
         "no individual therapy",
         without("P6-ind-09", "P6-ind-16"),
+        "unknown",  # group and family therapy: a combination "based on the Member's needs" (DECISIONS, review)
+    ),
+    (
+        "cca.components.05-therapy-ind-group-family",
+        "D",
+        "group therapy only",
+        without("P6-ind-09", "P6-ind-16", "P6-fam-18"),
         "not-met",
     ),
     ("cca.components.07-peer-recovery", "D", "peer support planned", None, "met"),
@@ -721,7 +728,13 @@ CASES: list[tuple[str, str, str, Callable[[Bundle], None] | None, str]] = [
         "met",
     ),
     ("cca.components.08-med-eval-access", "D", "medication management planned", None, "met"),
-    ("cca.components.08-med-eval-access", "D", "none", res("P6-tp", activities("H0038", "G0410", "90834")), "not-met"),
+    (
+        "cca.components.08-med-eval-access",
+        "D",
+        "none",  # no 99214 planned, no referral, and no prescription by the IOP psychiatrist
+        both(res("P6-tp", activities("H0038", "G0410", "90834")), without("P6-sertraline")),
+        "not-met",
+    ),
     (
         "cca.components.08-med-eval-access",
         "D",
@@ -886,7 +899,7 @@ CASES: list[tuple[str, str, str, Callable[[Bundle], None] | None, str]] = [
         "D",
         "not linked to the plan",
         res("P6-dcp", removing("partOf")),
-        "not-met",
+        "unknown",  # written in time, unlinked: may be the plan's discharge part (DECISIONS, review)
     ),
     (
         "cca.assessment.3g-discharge-aftercare-plan",
@@ -1256,7 +1269,7 @@ CASES: list[tuple[str, str, str, Callable[[Bundle], None] | None, str]] = [
             res("P6-therapy-appt", lambda r: r.update(participant=r["participant"][:1])),
             res("P6-psych-appt", lambda r: r.update(participant=r["participant"][:2])),
         ),
-        "not-met",
+        "unknown",  # the handout given at discharge may hold the locations (DECISIONS, review)
     ),
     ("cca.discharge.5-aftercare-appt-7d", "D", "first appointment on day 10", None, "not-met"),
     (

@@ -950,6 +950,7 @@ CASES: list[SentenceCase] = [
         Q_SUD4,
         "P9a",
         recode("P9-oud", ICD, "F11.21"),
+        removing("P9-uds", "P9-attest"),  # no positive screen in 30 days, no clinician's "yes"
         name="in-remission",
     ),
     case(
@@ -974,6 +975,7 @@ CASES: list[SentenceCase] = [
         Q_SUD5B,
         "P9a",
         recode("P9-oud", ICD, "F11.21"),
+        removing("P9-uds"),  # no positive screen in 30 days
         name="in-remission",
     ),
     case("medica.sud.6-psych-symptoms-relapse-risk", "met", Q_SUD6, "P9a"),

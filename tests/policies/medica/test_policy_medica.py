@@ -1040,7 +1040,14 @@ CASES = [
     Case("medica.sud.3-mat-awareness", "P9a", with_code("P9-oud", ICD, "F12.20"), "not-applicable"),
     Case("medica.sud.4-active-use-contributor", "P9a", None, "met"),
     Case("medica.sud.4-active-use-contributor", "P9a", lambda b: drop(b, "P9-attest"), "unknown", "Observation/P9-uds"),
-    Case("medica.sud.4-active-use-contributor", "P9a", with_code("P9-oud", ICD, "F11.21"), "not-met"),
+    # In remission with no positive screen in 30 days and no clinician's "yes" (a positive screen or a "yes" beside
+    # the remission code is a conflict: see test_medica_review.py).
+    Case(
+        "medica.sud.4-active-use-contributor",
+        "P9a",
+        chain(with_code("P9-oud", ICD, "F11.21"), lambda b: drop(b, "P9-uds", "P9-attest")),
+        "not-met",
+    ),
     Case(
         "medica.sud.5a-medical-issues-secondary",
         "P9a",

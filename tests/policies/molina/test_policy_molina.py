@@ -155,7 +155,13 @@ VARIATIONS = [
         "not-met",
     ),
     ("molina.process.2a-bps-eval-48h", lambda b: drop(edit(b, "P5-bps", _bps_late), _is_procedure("H0001")), "not-met"),
-    ("molina.components.1e-therapy", lambda b: drop(b, _is_procedure("90853")), "not-met"),
+    # Attended per-diem sessions without a therapy code are not shown to lack therapy (DECISIONS, molina 1e).
+    ("molina.components.1e-therapy", lambda b: drop(b, _is_procedure("90853")), "unknown"),
+    (
+        "molina.components.1e-therapy",
+        lambda b: drop(b, lambda r: _is_procedure("90853")(r) or r.get("id", "").startswith("P5-sess-")),
+        "not-met",
+    ),
     ("molina.components.1h-med-eval-access", lambda b: drop(b, _is_procedure("99213")), "not-met"),
     ("molina.components.1j-sud-assessment", lambda b: drop(b, _is_procedure("H0001")), "not-met"),
     ("molina.components.1j-sud-assessment", _no_sud, "not-applicable"),

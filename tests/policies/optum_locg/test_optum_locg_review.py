@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sentence_cases import Bundle, SentenceCase, by_id, evaluate, from_golden, quote_is_in
+from sentence_cases import Bundle, SentenceCase, add, by_id, evaluate, from_golden, quote_is_in
 
 POLICY = "optum-locg"
 TEXT = "optum-locg-2021-iop.txt"
@@ -114,4 +114,286 @@ def test_dosage_written_or_structured(name: str, change: Any, status: str, phras
     case = SentenceCase(MEDS, "?", MEDS_QUOTE, from_golden("P4", change), "encounter-discharge", P4_AT, POLICY)
     got = evaluate(case)[MEDS]
     assert got["status"] == status, f"{name}: “{MEDS_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+def dispensed(quantity: dict[str, Any], *instructions: dict[str, Any], refills: int = 0) -> Any:
+    """P4's sertraline with no expectedSupplyDuration: a dispensed quantity and these dosage instructions."""
+
+    def change(bundle: Bundle) -> None:
+        med = by_id(bundle, "P4-sertraline")
+        med["dispenseRequest"] = {"quantity": quantity, "numberOfRepeatsAllowed": refills}
+        med["dosageInstruction"] = list(instructions)
+
+    return change
+
+
+def take(dose: float, unit: str, timing: dict[str, Any], text: str = "") -> dict[str, Any]:
+    """A structured dosage instruction (with its text, as EHRs send it)."""
+    return {"text": text or f"take {dose:g} {unit}", "timing": timing, "doseAndRate": [{"doseQuantity": {
+        "value": dose, "unit": unit, "system": "http://unitsofmeasure.org", "code": "{tbl}" if "tab" in unit else unit
+    }}]}  # fmt: skip
+
+
+DAILY = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}
+TWICE_DAILY = {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # 30 tablets, one a day from the 02-28 discharge: until 03-30, past the 03-18 follow-up (was unknown).
+        (
+            "30 tablets, one a day",
+            dispensed({"value": 30, "unit": "tablets"}, take(1, "tablet", DAILY)),
+            "met",
+            "until",
+        ),
+        # 30 tablets, one twice a day: 15 days, to 03-15, before 03-18 (was unknown).
+        (
+            "30 tablets, one twice a day",
+            dispensed({"value": 30, "unit": "tablet"}, take(1, "tablet", TWICE_DAILY)),
+            "not-met",
+            "(15 days) ends before",
+        ),
+        # The same with one refill: 30 days.
+        (
+            "30 tablets twice a day, one refill",
+            dispensed({"value": 30, "unit": "tablet"}, take(1, "tablet", TWICE_DAILY), refills=1),
+            "met",
+            "until",
+        ),
+        # 14 tablets of 100 mg, "100 mg daily": the dose is in mg, the quantity in tablets; the strength is not
+        # structured, so the supply cannot be computed.
+        (
+            "dose in mg, quantity in tablets",
+            dispensed({"value": 14, "unit": "tablet"}, take(100, "mg", DAILY)),
+            "unknown",
+            "nor a quantity and a structured daily dose",
+        ),
+        # "1 tab daily" only in text, or as needed: not structured.
+        (
+            "dose only in text",
+            dispensed({"value": 30, "unit": "tablet"}, {"text": "1 tab daily"}),
+            "unknown",
+            "no supply duration",
+        ),
+        (
+            "as needed",
+            dispensed({"value": 30, "unit": "tablet"}, {**take(1, "tablet", DAILY), "asNeededBoolean": True}),
+            "unknown",
+            "no supply duration",
+        ),
+    ],
+)
+def test_bridge_supply_from_quantity_and_daily_dose(name: str, change: Any, status: str, phrase: str) -> None:
+    got = verdict(change)
+    assert got["status"] == status, f"{name}: “{BRIDGE_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+C_AT = "2025-02-20T10:00:00-05:00"  # P4 still in the program (since 2025-02-03): a renewal order is signed
+AD = "optum-locg.continued.cs3-advance-directive"
+AD_QUOTE = (
+    "When clinically indicated, the provider and the member assess the need to create or update the member's "
+    "advance directive."
+)
+
+
+def still_in_the_program(bundle: Bundle) -> None:
+    """P4 on 2025-02-20: the program has no end yet and a renewal IOP order is being signed."""
+    del by_id(bundle, "P4-prog")["period"]["end"]
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"].get("id") not in ("P4-sertraline",)]
+    add(
+        bundle,
+        {
+            "resourceType": "ServiceRequest",
+            "id": "P4-renewal",
+            "status": "draft",
+            "intent": "order",
+            "subject": {"reference": "Patient/P4-patient"},
+            "authoredOn": "2025-02-20T09:00:00-05:00",
+            "code": {
+                "coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "S9480"}]
+            },
+            "replaces": [{"reference": "ServiceRequest/P4-original"}],
+        },
+    )
+
+
+def advance_directive(date: str, **extra: Any) -> Any:
+    """An advance directive document (LOINC 42348-3) of P4 dated ``date``."""
+    return lambda bundle: add(
+        bundle,
+        {
+            "resourceType": "DocumentReference",
+            "id": "ad",
+            "status": "current",
+            "subject": {"reference": "Patient/P4-patient"},
+            "type": {"coding": [{"system": "http://loinc.org", "code": "42348-3"}]},
+            "date": date,
+        }
+        | extra,
+    )
+
+
+def test_advance_directive_quote_is_in_the_policy_text() -> None:
+    assert quote_is_in(AD_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "status", "phrase"),
+    [
+        # Made during the stay: the provider and the member assessed the need and created it.
+        ("made during the stay", advance_directive("2025-02-10T15:00:00-05:00"), "met", "DocumentReference/ad"),
+        # On file since 2012: it exists, but nothing shows the need was assessed in this stay (was met).
+        ("on file since 2012", advance_directive("2012-05-01"), "unknown", "from before this episode"),
+        # Entered in error: no advance directive at all (was met).
+        (
+            "entered in error",
+            advance_directive("2025-02-10T15:00:00-05:00", status="entered-in-error"),
+            "unknown",
+            "no advance directive made or updated during this stay",
+        ),
+        # Written on the inpatient unit the day before the IOP began: that stay's, not this one's (was met).
+        (
+            "the inpatient unit's",
+            advance_directive("2025-02-02T10:00:00-05:00", context={"encounter": [{"reference": "Encounter/P4-ip"}]}),
+            "unknown",
+            "made in another stay or program",
+        ),
+        # A Consent with the advance-directive scope recorded during the stay, stored in UTC.
+        (
+            "advance-directive Consent in UTC",
+            lambda bundle: add(
+                bundle,
+                {
+                    "resourceType": "Consent",
+                    "id": "adr",
+                    "status": "active",
+                    "patient": {"reference": "Patient/P4-patient"},
+                    "dateTime": "2025-02-11T02:30:00Z",
+                    "scope": {
+                        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "adr"}]
+                    },
+                },
+            ),
+            "met",
+            "Consent/adr",
+        ),
+    ],
+)
+def test_advance_directive_assessed_in_this_stay(name: str, change: Any, status: str, phrase: str) -> None:
+    case = SentenceCase(AD, "?", AD_QUOTE, from_golden("P4", still_in_the_program, change), "order-sign", C_AT, POLICY)
+    got = evaluate(case)[AD]
+    assert got["status"] == status, f"{name}: “{AD_QUOTE}” — service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+P4_DISCHARGE_PLAN_QUOTE = (
+    "The final discharge plan should be provided to the Care Advocate at least 24 hours prior to the anticipated "
+    "date of discharge."
+)
+ACTIVE_QUOTE = "There continues to be evidence that the member is receiving active treatment"
+
+
+def plan_last_updated(when: str) -> Any:
+    """P4's discharge plan (anticipated discharge 2025-02-28) last revised at ``when``."""
+    return lambda bundle: by_id(bundle, "P4-dcp").__setitem__("meta", {"lastUpdated": when})
+
+
+def sessions_cancelled(*ids: str) -> Any:
+    """These sessions of P4 were cancelled."""
+    return lambda bundle: [by_id(bundle, i).__setitem__("status", "cancelled") for i in ids]
+
+
+def test_checked_quotes_are_in_the_policy_text() -> None:
+    assert quote_is_in(P4_DISCHARGE_PLAN_QUOTE, TEXT) and quote_is_in(ACTIVE_QUOTE, TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "criterion", "hook", "changes", "status", "phrase"),
+    [
+        # Revised at 22:30 on 02-26 at the site (stored in UTC on 02-27): more than 24 hours before the 02-28
+        # discharge date; sending it to the Care Advocate is for the clinician to confirm.
+        ("plan revised late on 02-26, in UTC", "optum-locg.discharge.9c-final-plan-to-care-advocate-24h",
+         "encounter-discharge", (plan_last_updated("2025-02-27T03:30:00Z"),), "unknown", "supporting evidence found"),
+        # Revised on the morning of the discharge: the final plan could not have gone 24 hours before.
+        ("plan revised on the discharge day", "optum-locg.discharge.9c-final-plan-to-care-advocate-24h",
+         "encounter-discharge", (plan_last_updated("2025-02-28T10:00:00-05:00"),), "unknown",
+         "no discharge plan last revised at least 24 hours before"),
+        # Sessions in the last 7 days are evidence of active treatment (the expectation of improvement is the
+        # clinician's); cancelled ones are not.
+        ("sessions this week", "optum-locg.continued.cs5-active-tx-progress", "order-sign", (), "unknown",
+         "3 × IOP session in the last 7 days"),
+        ("this week's sessions cancelled", "optum-locg.continued.cs5-active-tx-progress", "order-sign",
+         (sessions_cancelled("P4-sess-14", "P4-sess-17", "P4-sess-19"),), "unknown",
+         "no IOP session in the last 7 days found"),
+    ],
+)  # fmt: skip
+def test_judgement_criteria_read_this_stays_evidence(
+    name: str, criterion: str, hook: str, changes: tuple[Any, ...], status: str, phrase: str
+) -> None:
+    if hook == "order-sign":
+        case = SentenceCase(criterion, "?", "", from_golden("P4", still_in_the_program, *changes), hook, C_AT, POLICY)
+    else:
+        case = SentenceCase(criterion, "?", "", from_golden("P4", *changes), hook, P4_AT, POLICY)
+    got = evaluate(case)[criterion]
+    assert got["status"] == status, f"{name}: service says {got['status']}: {got['reason']}"
+    assert phrase in got["reason"]
+
+
+FAMILY = "optum-locg.process.6c1-family-contact-48h"
+FAMILY_QUOTE = (
+    "The provider does the following within 48 hours of admission with the member's documented consent: … Contacts "
+    "the member's family/social supports to discuss participating in treatment and discharge planning"
+)
+MOTHER = {
+    "resourceType": "RelatedPerson",
+    "id": "P4-mother",
+    "active": True,
+    "patient": {"reference": "Patient/P4-patient"},
+}
+FAMILY_CONSENT = {
+    "resourceType": "Consent",
+    "id": "P4-family-consent",
+    "status": "active",
+    "patient": {"reference": "Patient/P4-patient"},
+    "dateTime": "2025-02-03T09:20:00-05:00",
+    "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+    "provision": {"type": "permit", "actor": [{"reference": {"reference": "RelatedPerson/P4-mother"}}]},
+}
+
+
+def mother_present(encounter_id: str) -> Any:
+    """The member's mother (consent to share on file) takes part in Encounter ``encounter_id``."""
+
+    def change(bundle: Bundle) -> None:
+        add(bundle, MOTHER, FAMILY_CONSENT)
+        by_id(bundle, encounter_id)["participant"] = [{"individual": {"reference": "RelatedPerson/P4-mother"}}]
+
+    return change
+
+
+def family_meeting_on_the_unit(bundle: Bundle) -> None:
+    """A family meeting with the mother on the inpatient unit on 02-02, the day before the IOP began."""
+    mother_present("P4-ip")(bundle)
+    by_id(bundle, "P4-ip")["period"] = {"start": "2025-02-02T14:00:00-05:00", "end": "2025-02-02T16:00:00-05:00"}
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "phrase"),
+    [
+        # The mother joins the first IOP session: evidence of the contact (the clinician confirms the rest).
+        ("mother at the first session", mother_present("P4-sess-03"), "supporting evidence found"),
+        # The unit's family meeting the evening before is the inpatient provider's, not this provider's contact (was
+        # "supporting evidence found").
+        ("family meeting on the inpatient unit", family_meeting_on_the_unit, "no contact with family or supports"),
+    ],
+)
+def test_family_contact_by_this_provider(name: str, change: Any, phrase: str) -> None:
+    assert quote_is_in(FAMILY_QUOTE, TEXT)
+    case = SentenceCase(FAMILY, "?", FAMILY_QUOTE, from_golden("P4", change), "encounter-discharge", P4_AT, POLICY)
+    got = evaluate(case)[FAMILY]
+    assert got["status"] == "unknown", f"{name}: service says {got['status']}: {got['reason']}"
     assert phrase in got["reason"]

@@ -8,7 +8,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sentence_cases import Bundle, SentenceCase, add, by_id, check, drop, evaluate, from_golden, resources
+from sentence_cases import (
+    Bundle,
+    SentenceCase,
+    add,
+    by_id,
+    check,
+    drop,
+    duty_evidence_test,
+    from_golden,
+    resources,
+)
 
 POLICY = "optum-locg"
 P = POLICY + "."
@@ -1082,8 +1092,4 @@ EPISODE_CASES: list[tuple[SentenceCase, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("case", "reason"), EPISODE_CASES, ids=lambda c: c.id if isinstance(c, SentenceCase) else "")
-def test_duty_evidence_is_this_episodes(case: SentenceCase, reason: str) -> None:
-    """The duty reads this stay's evidence: status, and the reason that names what counted or was set aside."""
-    check(case)
-    assert reason in evaluate(case)[case.criterion]["reason"]
+test_duty_evidence_is_this_episodes = duty_evidence_test(EPISODE_CASES)
