@@ -16,11 +16,13 @@ from sentence_cases import Bundle, SentenceCase, add, by_id, check, drop, evalua
 from test_cca_sentences import (
     AFTERCARE_DOCUMENTED,
     ATTEND,
+    CIWA_AR,
     COUNSELING,
     CRISIS,
     DC_AFTERCARE_TP,
     DC_PROCESS,
     DISCHARGE_AT,
+    ENVIRONMENT,
     FOURTEEN_DAYS,
     GIVEN,
     GOALS,
@@ -48,6 +50,7 @@ from test_cca_sentences import (
     UNIT,
     Change,
     Resource,
+    admission,
     appointment,
     coding,
     condition,
@@ -56,6 +59,7 @@ from test_cca_sentences import (
     plan_activities,
     plus,
     progress_note,
+    score,
     session,
     without,
     without_sections,
@@ -417,6 +421,24 @@ def second_record(day: int, start: str, end: str) -> Resource:
 
 CASES: list[tuple[SentenceCase, str]] = [
     # --- criteria that can give not-met -------------------------------------------------------------------------
+    # "their biomedical condition is stable enough to be managed in an outpatient setting": a CIWA-Ar of 22 entered
+    # in error is no finding of severe withdrawal (was not-met); the same score in force is.
+    (
+        admission(
+            "cca.eligibility.stable-environment-biomedical", "unknown", ENVIRONMENT,
+            plus({**score("X-ciwa", CIWA_AR, 22, "2025-04-03T11:30:00Z"), "status": "entered-in-error"}),
+            name="CIWA-Ar 22 this morning, entered in error",
+        ),
+        "needs a clinician's attestation",
+    ),
+    (
+        admission(
+            "cca.eligibility.stable-environment-biomedical", "not-met", ENVIRONMENT,
+            plus(score("X-ciwa", CIWA_AR, 22, "2025-04-03T11:30:00Z")),
+            name="CIWA-Ar 22 this morning, stored in UTC",
+        ),
+        "current evidence of severe withdrawal: Observation/X-ciwa (2025-04-03 07:30 -04:00)",
+    ),
     # "establish a provisional treatment plan within one business day of admission": local business days in the
     # Massachusetts calendar (Patriots' Day is a holiday), the plan's time read in UTC as stored. (These held.)
     (
