@@ -39,6 +39,20 @@ def test_deadline_with_an_undated_member_is_unknown(mappings: Mappings) -> None:
     assert run(mappings, rule, [closed]).value is False
 
 
+def test_recurring_and_cadence_with_an_undated_member_are_unknown(mappings: Mappings) -> None:
+    """The same rule for duties that recur: a missed occurrence is not-met only when nothing undated could fill it."""
+    context = {"anchors": {"T0": T0_JAN6, "TD": datetime(2025, 6, 10, 16, tzinfo=UTC)}, "now": T0_JAN6.replace(month=6)}
+    recert = run(mappings, RECERT_60D, [plan("r1", "2025-03-05T10:00:00-05:00"), plan("undated", None)], **context)
+    assert recert.value is None and "CarePlan/undated with no recorded time" in recert.detail
+    starts = [datetime(2025, 3, d, 9, tzinfo=UTC) for d in (3, 4, 5, 6, 7, 8, 9, 10)]
+    cadence = {"cadence": {"of": "treatment-plans", "max-treatment-days": 5, "from": "T0", "to": "TD"}}
+    for plans in ([plan("tp", "2025-03-03T10:00:00Z"), plan("undated", None)], [plan("undated", None)]):
+        result = run(mappings, cadence, plans, sessions=starts)
+        assert result.value is None and "CarePlan/undated with no recorded time" in result.detail
+    closed = dict(plan("undated", None), status="completed")  # not in force: nothing recorded
+    assert run(mappings, cadence, [plan("tp", "2025-03-03T10:00:00Z"), closed], sessions=starts).value is False
+
+
 def test_deadline_in_business_and_treatment_days(mappings: Mappings) -> None:
     # Friday 2025-04-18; Monday 04-21 is Patriots' Day in Massachusetts, so one business day ends Tuesday.
     # TD is the evaluation time: plans are scoped to the episode T0..TD.

@@ -259,6 +259,9 @@ class Recurring(Rule):
                 done.append(inside[-1])
                 continue
             if due <= end:
+                late = [r for _, r in done]
+                if (unknown := _undated_result(ctx, self.selection, self.time_fact, due, late)) is not None:
+                    return unknown
                 return RuleResult(
                     False,
                     evidence_keys([r for _, r in done]),
@@ -403,6 +406,14 @@ class Cadence(Rule):
     end: TimeBound
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        result = self._evaluate(ctx)
+        end = self.end.resolve(ctx)
+        if result.value is False and end is not None:
+            dated = [r for _, r in _dated(ctx, self.selection, self.time_fact)]
+            return _undated_result(ctx, self.selection, self.time_fact, end, dated) or result
+        return result
+
+    def _evaluate(self, ctx: EvaluationContext) -> RuleResult:
         start, end = self.start.resolve(ctx), self.end.resolve(ctx)
         if start is None or end is None:
             return RuleResult(None, detail="the stay's start or end is unknown")
