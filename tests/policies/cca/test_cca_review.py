@@ -992,6 +992,19 @@ CASES: list[tuple[SentenceCase, str]] = [
         ),
         "referral to an outside organization or agency: ServiceRequest/P6-referral",
     ),
+    # A referral coded only as SNOMED "Patient referral", with no category, performer or place: a referral was made,
+    # but not whether it links to an outside provider or agency (was not-met).
+    (
+        discharge(
+            "cca.discharge.8-linkages", "unknown", LINKAGES,
+            edit("P6-referral", lambda r: (
+                r.pop("category"), r.pop("performer"), r.pop("locationReference"),
+                r.update(code={"coding": [{"system": "http://snomed.info/sct", "code": "3457005"}]}),
+            )),
+            name="referral coded SNOMED only, no destination",
+        ),
+        "not shown: no referral to an outside organization or agency",
+    ),
     # --- met from evidence that should not count ----------------------------------------------------------------
     # "Provision of access to medication evaluation and medication management" / "delivered by the IOP or via a
     # referral": a draft referral has not been made (was met).
