@@ -123,22 +123,24 @@ def _undated(ctx: EvaluationContext, selection: Selection, fact: Fact | None) ->
     return [r for r in ctx.select(selection.name) if ctx.time_of(selection.name, r, fact) is None]
 
 
-def _undated_result(
-    ctx: EvaluationContext, selection: Selection, fact: Fact | None, due: datetime, late: list[Resource]
-) -> RuleResult | None:
-    """Unknown when something is recorded whose time is unknown: whether it was in time cannot be judged.
+def _unless_undated(
+    ctx: EvaluationContext, selection: Selection, fact: Fact | None, result: RuleResult, due: datetime | None = None
+) -> RuleResult:
+    """A failing result, unless a member kept in force carries no time: whether it was in time cannot be judged.
 
     DATA-PROFILE §6: not-met needs a duty whose deadline has passed with *nothing recorded*."""
+    due = due or result.due
+    if result.value is not False or due is None:
+        return result
     undated = _undated(ctx, selection, fact)
     if not undated:
-        return None
-    zone = ctx.calendar.zone
+        return result
     names = ", ".join(resource_key(r) for r in undated[:3])
     return RuleResult(
         None,
-        evidence_keys(undated + late),
-        f"found {selection.title} {names} with no recorded time: whether it was made by {format_time(due, zone)} "
-        "cannot be judged",
+        evidence_keys(undated) + result.evidence,
+        f"found {selection.title} {names} with no recorded time: whether it was made by "
+        f"{format_time(due, ctx.calendar.zone)} cannot be judged",
         due,
     )
 
@@ -162,6 +164,9 @@ class Deadline(Rule):
     """False: judge now, never pending (e.g. an aftercare appointment must already be booked at discharge)."""
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
+        return _unless_undated(ctx, self.selection, self.time_fact, self._evaluate(ctx))
+
+    def _evaluate(self, ctx: EvaluationContext) -> RuleResult:
         zone = ctx.calendar.zone
         due = self.due.resolve(ctx)
         dated = _dated(ctx, self.selection, self.time_fact)
@@ -194,8 +199,6 @@ class Deadline(Rule):
             t, r = dated[0]
             if ctx.now < due and wait:
                 return RuleResult(None, [resource_key(r)], f"due by {format_time(due, zone)}", due, pending=True)
-            if (unknown := _undated_result(ctx, self.selection, self.time_fact, due, [r])) is not None:
-                return unknown
             return RuleResult(
                 False,
                 [resource_key(r)],
@@ -204,8 +207,6 @@ class Deadline(Rule):
             )
         if ctx.now <= due and wait:
             return RuleResult(None, [], f"{self.selection.title} due by {format_time(due, zone)}", due, pending=True)
-        if (unknown := _undated_result(ctx, self.selection, self.time_fact, due, [])) is not None:
-            return unknown
         if not self.due.of_the_stay:
             return RuleResult(
                 False,
@@ -232,7 +233,7 @@ class Recurring(Rule):
     initial: Selection | None = None
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
-        result = self._evaluate(ctx)
+        result = _unless_undated(ctx, self.selection, self.time_fact, self._evaluate(ctx))
         if self.initial is None or result.value is False or _dated(ctx, self.initial, None):
             return result
         # An unreadable initial occurrence may precede ``start``: only an overdue answer holds whatever it was.
@@ -259,9 +260,6 @@ class Recurring(Rule):
                 done.append(inside[-1])
                 continue
             if due <= end:
-                late = [r for _, r in done]
-                if (unknown := _undated_result(ctx, self.selection, self.time_fact, due, late)) is not None:
-                    return unknown
                 return RuleResult(
                     False,
                     evidence_keys([r for _, r in done]),
@@ -406,12 +404,7 @@ class Cadence(Rule):
     end: TimeBound
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
-        result = self._evaluate(ctx)
-        end = self.end.resolve(ctx)
-        if result.value is False and end is not None:
-            dated = [r for _, r in _dated(ctx, self.selection, self.time_fact)]
-            return _undated_result(ctx, self.selection, self.time_fact, end, dated) or result
-        return result
+        return _unless_undated(ctx, self.selection, self.time_fact, self._evaluate(ctx), self.end.resolve(ctx))
 
     def _evaluate(self, ctx: EvaluationContext) -> RuleResult:
         start, end = self.start.resolve(ctx), self.end.resolve(ctx)
