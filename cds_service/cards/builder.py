@@ -49,7 +49,8 @@ class CardBuilder:
         for evaluation in data.evaluations:
             order = _order_for(evaluation, data.orders) if several_orders else None
             cards.extend(self._policy_cards(evaluation, data, order))
-        coverage_key, in_force = coverage_target(data)
+        target = coverage_target(data)
+        coverage_key, in_force = target
         coverage_unread = any(gap.key == "coverage" for gap in data.gaps)
         if not in_force and data.evaluations and not coverage_unread:
             # when the query failed, the data-gap card says so
@@ -57,7 +58,7 @@ class CardBuilder:
         cards = [c for c in cards if enabled.get(c.pop("_type"), True)]
         cards.sort(key=lambda c: INDICATOR_RANK[c["indicator"]])
         response: dict[str, Any] = {"cards": cards[:limit]}
-        actions = coverage_actions(data)
+        actions = coverage_actions(data, target)
         if actions:
             response["systemActions"] = actions
         return response

@@ -21,7 +21,7 @@ from cds_service.cards.kit import ResponseInput
 from cds_service.engine.evaluator import PolicyEvaluation
 from cds_service.engine.outcome import Status
 from cds_service.engine.policy import COVERAGE_POLICY
-from cds_service.engine.routing import in_force
+from cds_service.engine.routing import coverage_rank, in_force
 from cds_service.record.patient_record import Resource, reference_key
 
 # A Coverage on file that is not in force; entered-in-error is no Coverage at all.
@@ -49,7 +49,7 @@ def coverage_target(data: ResponseInput) -> tuple[str | None, bool]:
     ]
     if not lapsed:
         return None, False
-    first = min(lapsed, key=_order)
+    first = min(lapsed, key=coverage_rank)
     return reference_key(f"Coverage/{first['id']}"), False
 
 
@@ -58,14 +58,10 @@ def _lapsed_period(coverage: Resource, now: datetime) -> bool:
     return coverage.get("status", "active") == "active" and not in_force(coverage, now)
 
 
-def _order(coverage: Resource) -> int:
-    return coverage["order"] if isinstance(coverage.get("order"), int) else 1_000_000
-
-
-def coverage_actions(data: ResponseInput) -> list[dict[str, Any]]:
+def coverage_actions(data: ResponseInput, target: tuple[str | None, bool]) -> list[dict[str, Any]]:
     """An update systemAction with coverage information per IOP order, or for the discharged IOP program (a
-    discharge only with a Coverage on file)."""
-    coverage_key, in_force = coverage_target(data)
+    discharge only with a Coverage on file); ``target`` is ``coverage_target(data)``."""
+    coverage_key, current = target
     if data.hook == "order-sign":
         targets = [
             (o, [e for e in data.evaluations if e.order in (None, f"ServiceRequest/{o.get('id')}")])
@@ -78,7 +74,7 @@ def coverage_actions(data: ResponseInput) -> list[dict[str, Any]]:
     for resource, evaluations in targets:
         if not evaluations:
             continue  # not an IOP program (or no policy applied): nothing to assert
-        information = coverage_for(data, coverage_key, evaluations, in_force)
+        information = coverage_for(data, coverage_key, evaluations, current)
         if information is None:
             continue
         kind = resource.get("resourceType", "resource")
@@ -91,7 +87,7 @@ def coverage_actions(data: ResponseInput) -> list[dict[str, Any]]:
 def unevaluated_actions(data: ResponseInput) -> list[dict[str, Any]]:
     """Order-sign whose record could not be evaluated: each IOP order's coverage is indeterminate (technical), or
     not covered when the only Coverage on file is not in force."""
-    coverage_key, in_force = coverage_target(data)
+    coverage_key, current = coverage_target(data)
     if data.hook != "order-sign":
         return []
     return [
@@ -105,7 +101,7 @@ def unevaluated_actions(data: ResponseInput) -> list[dict[str, Any]]:
                 reason_text="The patient's record holds data the service could not evaluate; requirements were not "
                 "evaluated.",
             )
-            if in_force or coverage_key is None
+            if current or coverage_key is None
             else _not_in_force(data, coverage_key, []),
             f"Record the payer's IOP coverage information on the {order.get('resourceType', 'order')}",
         )
@@ -127,13 +123,13 @@ def _not_in_force(data: ResponseInput, coverage_key: str | None, links: list[dic
 
 
 def coverage_for(
-    data: ResponseInput, coverage_key: str | None, evaluations: list[PolicyEvaluation], in_force: bool = True
+    data: ResponseInput, coverage_key: str | None, evaluations: list[PolicyEvaluation], current: bool = True
 ) -> dict[str, Any] | None:
     """The coverage-information extension for one resource, or None when there is nothing to assert."""
     links = [detail("policy-link", e.policy.url) for e in evaluations]
-    if not in_force and data.hook != "order-sign":
+    if not current and data.hook != "order-sign":
         return None
-    if not in_force and not (coverage_key is None and data.gaps):
+    if not current and not (coverage_key is None and data.gaps):
         return _not_in_force(data, coverage_key, links)
     if data.gaps:
         return coverage_information(

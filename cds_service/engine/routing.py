@@ -81,7 +81,12 @@ def primary_coverage(record: PatientRecord, at: datetime | None = None) -> Resou
     active = [c for c in record.of_type("Coverage") if in_force(c, at)]
     if not active:
         return None
-    return min(active, key=lambda c: c.get("order") if isinstance(c.get("order"), int) else 1_000_000)
+    return min(active, key=coverage_rank)
+
+
+def coverage_rank(coverage: Resource) -> int:
+    """A Coverage's ``order`` (1 = primary); one without an order ranks last."""
+    return coverage["order"] if isinstance(coverage.get("order"), int) else 1_000_000
 
 
 def coverage_signature(record: PatientRecord, coverage: Resource) -> tuple[set[str], list[str], set[str]]:
