@@ -313,20 +313,42 @@ def timing_in_force(timing: dict[str, Any] | None, at: datetime) -> bool:
     return (start is None or start <= at) and (end is None or at <= end)
 
 
+def encounter_length_hours(encounter: dict[str, Any]) -> float | None:
+    """An Encounter's ``length`` in hours (the time it lasted, less time absent); None when absent or unreadable."""
+    length = encounter.get("length")
+    if not isinstance(length, dict):
+        return None
+    value = _number(length.get("value"))
+    unit = _UNIT_HOURS.get(length.get("code") or length.get("unit") or "")
+    return value * unit if value is not None and unit is not None else None
+
+
 def encounter_hours(encounter: dict[str, Any]) -> float | None:
-    """Delivered hours of a session: its actual ``period`` (end − start), else ``length``; None when neither."""
+    """Delivered hours of a session: its actual ``period`` (end − start), shortened to its ``length`` when that is
+    less (FHIR: the time it lasted, less time absent), else its ``length``; None when neither."""
     period = encounter.get("period")
+    span = None
     if isinstance(period, dict):
         start, end = parse_instant(period.get("start")), parse_instant(period.get("end"))
-        if start is not None and end is not None and end >= start:
-            return (end - start).total_seconds() / 3600
-    length = encounter.get("length")
-    if isinstance(length, dict):
-        value = _number(length.get("value"))
-        unit = _UNIT_HOURS.get(length.get("code") or length.get("unit") or "")
-        if value is not None and unit is not None:
-            return value * unit
-    return None
+        if start is not None and end is not None and (start.tzinfo is FLOATING) == (end.tzinfo is FLOATING):
+            span = (end - start).total_seconds() / 3600 if end >= start else None
+    length = encounter_length_hours(encounter)
+    if span is None:
+        return length
+    return span if length is None else min(span, length)
+
+
+def union_hours(spans: Iterable[tuple[datetime, datetime]]) -> float:
+    """Hours covered by the spans together: a span inside or overlapping another counts once."""
+    total, reach = 0.0, None
+    for lo, hi in sorted(spans):
+        if reach is None or lo > reach:
+            total += (hi - lo).total_seconds() / 3600
+            reach = hi
+        elif hi > reach:
+            total += (hi - reach).total_seconds() / 3600
+            reach = hi
+    return total
 
 
 def _procedure_identity(procedure: dict[str, Any]) -> tuple[Any, ...] | None:

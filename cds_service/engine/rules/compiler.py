@@ -8,6 +8,7 @@ from typing import Any
 from cds_service.engine.facts import Fact
 from cds_service.engine.outcome import Status
 from cds_service.engine.rules.base import Always, Attested, CriterionIs, Logic, Rule
+from cds_service.engine.rules.days import EachDay, Services
 from cds_service.engine.rules.deadlines import (
     Cadence,
     Deadline,
@@ -51,6 +52,7 @@ class RuleCompiler:
             "overlap": self._overlap,
             "every-window": self._every_window,
             "each": self._each,
+            "each-day": self._each_day,
             "current-state": self._current_state,
             "criterion": self._criterion,
             "attested": self._attested,
@@ -211,6 +213,7 @@ class RuleCompiler:
             hours_at_least=self._hours_bound(a, "hours-at-least"),
             hours_at_most=self._hours_bound(a, "hours-at-most"),
             distinct_days=self._flag(a, "distinct-days"),
+            day_hours_at_least=self._hours_bound(a, "day-hours-at-least"),
         )
 
     @staticmethod
@@ -221,13 +224,29 @@ class RuleCompiler:
         return value
 
     @staticmethod
-    def _hours_bound(args: dict[str, Any], key: str) -> float | None:
+    def _hours_bound(args: dict[str, Any], key: str, op: str = "every-window") -> float | None:
         value = args.get(key)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise SpecError(f"'every-window' {key} must be a non-negative number")
+            raise SpecError(f"'{op}' {key} must be a non-negative number")
         return float(value)
+
+    def _each_day(self, args: object) -> Rule:
+        a = self._args(args, "each-day", ("of",))
+        sel = self._selection(a["of"])
+        hours = self._hours_bound(a, "hours-at-least", "each-day")
+        services = None
+        if "services" in a:
+            s = self._args(a["services"], "each-day services", ("of", "via", "at-least"))
+            at_least = s["at-least"]
+            if isinstance(at_least, bool) or not isinstance(at_least, int) or at_least < 1:
+                raise SpecError("'each-day' services at-least must be a positive integer")
+            recorded = self._selection(s["recorded"]) if "recorded" in s else None
+            services = Services(self._selection(s["of"]), self.predicates.fact(s["via"]), at_least, recorded)
+        if hours is None and services is None:
+            raise SpecError("'each-day' needs hours-at-least and/or services")
+        return EachDay(sel, self._time_fact(a, sel), hours, services)
 
     def _cadence(self, args: object) -> Rule:
         a = self._args(args, "cadence", ("of", "max-treatment-days", "from", "to"))

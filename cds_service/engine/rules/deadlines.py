@@ -16,6 +16,7 @@ from cds_service.engine.rules.base import (
     set_aside_detail,
     unreadable_detail,
 )
+from cds_service.engine.rules.days import dated_members, day_tallies
 from cds_service.engine.selections import (
     Selection,
     SpecError,
@@ -24,8 +25,6 @@ from cds_service.engine.selections import (
 )
 from cds_service.engine.timecalc import (
     calendar_days_deadline,
-    distinct_sessions,
-    encounter_hours,
     hours_deadline,
     local_date,
     period_overlaps,
@@ -332,37 +331,64 @@ class EveryWindow(Rule):
     at_least: int = 1
     at_most: int | None = None
     hours_at_least: float | None = None
-    """With hours bounds, members' hours (Encounter.length, else period end − start) are summed per window."""
+    """With hours bounds, the hours the window's members cover (overlapping or duplicate records once) are compared."""
     hours_at_most: float | None = None
     distinct_days: bool = False
     """Count the local dates with a member ("days of attendance"), not the members: two records of one day are one."""
+    day_hours_at_least: float | None = None
+    """Count only the local dates whose members together cover this many hours ("3 hours per day, 2 days a week")."""
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
-        zone = ctx.calendar.zone
+        result = self._evaluate(ctx)
+        if result.value is not False or not result.absence:
+            return result
+        # A member with no time could fall in the week that looks short (DATA-PROFILE §6).
+        undated = dated_members(ctx, self.selection, self.time_fact)[1]
+        if not undated:
+            return result
+        names = ", ".join(evidence_keys(undated, 3))
+        return RuleResult(
+            None,
+            evidence_keys(undated) + result.evidence,
+            f"found {self.selection.title} {names} with no recorded time, which may fall in the week that looks "
+            f"short: {result.detail}",
+            result.due,
+        )
+
+    def _evaluate(self, ctx: EvaluationContext) -> RuleResult:
         start, end = self.start.resolve(ctx), self.end.resolve(ctx)
         if start is None or end is None:
             return RuleResult(None, detail="the stay's start or end is unknown")
-        members = distinct_sessions(ctx.select(self.selection.name))
-        times = [
-            (to_local(t, zone), r)
-            for r in members
-            if (t := ctx.time_of(self.selection.name, r, self.time_fact)) is not None
-        ]
-        spans = windows(start, end, self.days, zone)
+        times = dated_members(ctx, self.selection, self.time_fact)[0]
+        spans = windows(start, end, self.days, ctx.calendar.zone)
         if not spans:
             return RuleResult(None, detail=f"the stay is shorter than {self.days} days")
         evidence = []
         undecided = ""
-        unit = " on distinct days" if self.distinct_days else ""
+        per_day = self.distinct_days or self.day_hours_at_least is not None
+        unit = " on distinct days" if per_day else ""
+        title = self.selection.title
+        if self.day_hours_at_least is not None:
+            title = f"day with at least {self.day_hours_at_least:g} h of {title}"
         for lo, hi in spans:
-            inside = [r for t, r in times if lo <= t < hi]
-            count = len({t.date() for t, _ in times if lo <= t < hi}) if self.distinct_days else len(inside)
+            inside = [(t, r) for t, r in times if lo <= t < hi]
+            members = [r for _, r in inside]
+            tallies = day_tallies(inside)
             span = f"between {lo:%Y-%m-%d} and {hi - timedelta(days=1):%Y-%m-%d}"
-            if count < self.at_least:
+            count = len(tallies) if per_day else len(members)
+            possible = count
+            short_days = ""
+            if self.day_hours_at_least is not None:
+                verdicts = [(tally, tally.reaches(self.day_hours_at_least)) for tally in tallies]
+                count = sum(1 for _, v in verdicts if v is True)
+                possible = sum(1 for _, v in verdicts if v is not False)
+                short = [tally.describe(self.selection.title) for tally, v in verdicts if v is False]
+                short_days = f"; short: {' | '.join(short[:3])}" if short else ""
+            if possible < self.at_least:
                 return RuleResult(
                     False,
-                    evidence_keys(evidence + inside),
-                    f"{count} × {self.selection.title}{unit} {span} (at least {self.at_least} needed)",
+                    evidence_keys(evidence + members),
+                    f"{count} × {title}{unit} {span} (at least {self.at_least} needed){short_days}",
                     min(hi, end),
                     absence=True,
                     overdue=True,
@@ -370,27 +396,42 @@ class EveryWindow(Rule):
             if self.at_most is not None and count > self.at_most:
                 return RuleResult(
                     False,
-                    evidence_keys(inside),
-                    f"{count} × {self.selection.title}{unit} {span} (at most {self.at_most})",
+                    evidence_keys(members),
+                    f"{count} × {title}{unit} {span} (at most {self.at_most})",
                 )
+            if count < self.at_least:
+                undecided = undecided or f"a {self.selection.title} {span} has no end time or length"
+                continue
             if self.hours_at_least is not None or self.hours_at_most is not None:
-                hours = [encounter_hours(r) for r in inside]
-                if any(h is None for h in hours):
-                    undecided = undecided or f"a {self.selection.title} {span} has no end time or length"
+                verdict = self._hours(inside, span)
+                if verdict is not None and verdict.value is False:
+                    return verdict
+                if verdict is not None:
+                    undecided = undecided or verdict.detail
                     continue
-                total = sum(h for h in hours if h is not None)
-                low, high = self.hours_at_least, self.hours_at_most
-                if (low is not None and total < low) or (high is not None and total > high):
-                    bounds = f"{low or 0:g} to {'no limit' if high is None else f'{high:g}'} h"
-                    return RuleResult(
-                        False, evidence_keys(inside), f"{total:g} h of {self.selection.title} {span} ({bounds})"
-                    )
-            evidence.extend(inside[: self.at_least])
+            evidence.extend(members[: self.at_least])
         if undecided:
             return RuleResult(None, evidence_keys(evidence), undecided)
-        return RuleResult(
-            True, evidence_keys(evidence), f"{self.selection.title} in each of {len(spans)} windows of {self.days} days"
-        )
+        return RuleResult(True, evidence_keys(evidence), f"{title} in each of {len(spans)} windows of {self.days} days")
+
+    def _hours(self, inside: list[tuple[datetime, Resource]], span: str) -> RuleResult | None:
+        """None when the window's hours are within bounds; false when outside; unknown when a member's hours are
+        missing and the readable ones do not settle it."""
+        tallies = day_tallies(inside)
+        total = sum(t.hours for t in tallies)
+        unreadable = any(t.unreadable for t in tallies)
+        low, high = self.hours_at_least, self.hours_at_most
+        bounds = f"{low or 0:g} to {'no limit' if high is None else f'{high:g}'} h"
+        members = [r for _, r in inside]
+        if high is not None and total > high + 1e-9:
+            return RuleResult(False, evidence_keys(members), f"{total:g} h of {self.selection.title} {span} ({bounds})")
+        if low is not None and total < low - 1e-9:
+            if unreadable:
+                return RuleResult(None, detail=f"a {self.selection.title} {span} has no end time or length")
+            return RuleResult(False, evidence_keys(members), f"{total:g} h of {self.selection.title} {span} ({bounds})")
+        if unreadable and high is not None:
+            return RuleResult(None, detail=f"a {self.selection.title} {span} has no end time or length")
+        return None
 
 
 @dataclass

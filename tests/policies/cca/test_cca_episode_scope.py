@@ -315,7 +315,7 @@ CASES: list[ScopeCase] = [
         "cca.intensity.3-unit-2-groups",
         "not-met",
         UNIT,
-        "fewer than two groups",
+        "2025-04-16: 3.0 h over 1 IOP session (Encounter/P6-sess-16): 1 group service (at least 2 needed)",
         edit("P6-group-16-2", lambda r: r.update(performedDateTime="2024-10-16T14:30:00-04:00")),
         name="a 2024 group misfiled against the 04-16 session",
     ),
