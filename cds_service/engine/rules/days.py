@@ -101,7 +101,7 @@ class Services:
         if found >= self.at_least:
             return True, text
         if self.recorded is not None and not self._linked(ctx, self.recorded, members):
-            return None, f"no {self.recorded.title} recorded"
+            return None, f"its services are not recorded (no {self.recorded.title})"
         return False, text
 
 
@@ -170,7 +170,10 @@ class EachDay(Rule):
                 f"{len(open_)} of {days} days of {title} undecided: {' | '.join(why for _, why in open_[:3])}",
             )
         members = [r for _, r in dated] + undated
-        what = f"{self.hours_at_least:g} h" if self.hours_at_least is not None else "its services"
+        wants = [f"{self.hours_at_least:g} h"] if self.hours_at_least is not None else []
+        if self.services is not None:
+            wants.append(f"at least {plural(self.services.at_least, self.services.selection.title)}")
+        what = " and ".join(wants)
         return RuleResult(
             True,
             evidence_keys(members),
