@@ -99,6 +99,9 @@ def test_each_day_needs_hours_or_services(mappings: Mappings) -> None:
         run(mappings, {"each-day": {"of": "sessions"}}, [], SESS=[MORNING])
     with pytest.raises(SpecError, match="hours-at-least"):
         run(mappings, {"each-day": {"of": "sessions", "hours-at-least": "three"}}, [], SESS=[MORNING])
+    services = {"of": "sessions", "via": "procedure.encounter", "at-least": 0}
+    with pytest.raises(SpecError, match="services at-least"):
+        run(mappings, {"each-day": {"of": "sessions", "services": services}}, [], SESS=[MORNING])
 
 
 WEEK = {"of": "sessions", "days": 7, "from": "T0", "to": "TD", "at-least": 2, "day-hours-at-least": 3}

@@ -129,6 +129,15 @@ CASES: list[tuple[SentenceCase, str]] = [
         ),
         SHORT_DAY,
     ),
+    # A day whose sessions have no services recorded at all: whether it held two groups is not shown.
+    (
+        discharge(
+            "cca.intensity.3-unit-2-groups", "unknown", UNIT,
+            plus(block("X-sess-15", "2025-04-15T17:00:00Z", "2025-04-15T20:00:00Z")),
+            name="04-15 a 3 h session with no services recorded",
+        ),
+        "2025-04-15: 3.0 h over 1 IOP session (Encounter/X-sess-15): its services are not recorded",
+    ),
     # DATA-PROFILE §6: a session of the program with no period at all could be week 2's missing day (was not-met).
     (
         discharge(
