@@ -45,14 +45,19 @@ class Rule(ABC):
 
     gap_aware: ClassVar[bool] = False
     """The operator itself tells absence from an unreadable source; otherwise ``check`` does it conservatively."""
+    combines: ClassVar[bool] = False
+    """The operator combines other rules' checked answers (which already weighed undecided resources)."""
 
     @abstractmethod
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         """The rule's answer for one evaluation."""
 
     def check(self, ctx: EvaluationContext) -> RuleResult:
-        """The answer, except that a false one is unknown when a source the operator reads could not be read."""
+        """The answer, except that a false one is unknown when a source the operator reads could not be read, and
+        one resting on absence is unknown when a resource that does not say what it is would change it."""
         result = self.evaluate(ctx)
+        if not self.combines and result.value is not None and (result.absence or result.value is False):
+            result = self._unless_undecided(ctx, result)
         if self.gap_aware or result.value is not False or not ctx.unreadable:
             return result
         gaps = ctx.gaps_of(self.reads())
@@ -61,6 +66,25 @@ class Rule(ABC):
         return RuleResult(
             None, result.evidence, unreadable_detail(gaps, result.detail), result.due, result.pending, gaps=tuple(gaps)
         )
+
+    def _unless_undecided(self, ctx: EvaluationContext, result: RuleResult) -> RuleResult:
+        """Unknown when the answer would differ if the resources that may be members of what the rule reads (a plan
+        whose category does not say which plan it is) were: something is recorded whose kind we cannot tell, and
+        not-met needs nothing recorded (DATA-PROFILE §6). Answers on evidence found against it stand."""
+        view = ctx.undecided_view()
+        if view is None:
+            return result
+        other = self.evaluate(view)
+        if other.value == result.value or not view.undecided_added:
+            return result
+        added = view.undecided_added
+        named = [key for key in other.evidence if key in added] or list(added)
+        why = added[named[0]]
+        listed = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+        detail = f"found {listed}, {'a ' if len(named) == 1 else 'each a '}{why}: confirm whether it is the one needed"
+        detail += f" ({result.detail})" if result.detail else ""
+        evidence = [*named, *(e for e in result.evidence if e not in named)]
+        return RuleResult(None, evidence, detail, result.due)
 
     def reads(self) -> list[str]:
         """Names of the selections the operator reads (its Selection-valued fields)."""
@@ -155,6 +179,7 @@ class Logic(Rule):
     kind: str
     rules: list[Rule]
     gap_aware: ClassVar[bool] = True
+    combines: ClassVar[bool] = True
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         results = [r.check(ctx) for r in self.rules]
