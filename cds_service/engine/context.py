@@ -71,8 +71,9 @@ class EvaluationContext:
     _other_zones: dict[str, tuple[dict[str, Any], dict[str, Any], dict[tuple[str, str], Any], dict[str, Any]]] = field(
         default_factory=dict
     )
-    undecided_added: dict[str, str] | None = None
-    """Set only in the ``undecided_view``: ``Type/id`` of each undecided resource taken in as a member -> why."""
+    undecided_added: dict[str, tuple[str, datetime | None]] | None = None
+    """Set only in the ``undecided_view``: ``Type/id`` of each undecided resource taken in as a member -> (what it is,
+    its time)."""
     _undecided_view: EvaluationContext | None = None
 
     def __post_init__(self) -> None:

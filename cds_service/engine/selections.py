@@ -594,7 +594,7 @@ class Selection:
         extra = [r for r in self._kept(ctx.select(self.undecided), ctx) if id(r) not in known]
         label = getattr(ctx.selections[self.undecided], "title", self.undecided)
         for r in extra:
-            ctx.undecided_added.setdefault(f"{r.get('resourceType')}/{r.get('id', '')}", label)
+            ctx.undecided_added.setdefault(f"{r.get('resourceType')}/{r.get('id', '')}", (label, self._time(r, ctx)))
         return members + extra
 
     def _kept(self, members: list[Resource], ctx: EvaluationContext) -> list[Resource]:

@@ -70,17 +70,20 @@ class Rule(ABC):
     def _unless_undecided(self, ctx: EvaluationContext, result: RuleResult) -> RuleResult:
         """Unknown when the answer would differ if the resources that may be members of what the rule reads (a plan
         whose category does not say which plan it is) were: something is recorded whose kind we cannot tell, and
-        not-met needs nothing recorded (DATA-PROFILE §6). Answers on evidence found against it stand."""
+        not-met needs nothing recorded (DATA-PROFILE §6). An answer the view leaves as it is stands: a plan made
+        after the deadline, or of an earlier episode (out of the selection's scope), changes nothing."""
         view = ctx.undecided_view()
         if view is None:
             return result
         other = self.evaluate(view)
         if other.value == result.value or not view.undecided_added:
             return result
-        added = view.undecided_added
+        added, zone = view.undecided_added, ctx.calendar.zone
         named = [key for key in other.evidence if key in added] or list(added)
-        why = added[named[0]]
-        listed = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+        why = added[named[0]][0]
+        times = {key: added[key][1] for key in named[:3]}
+        listed = ", ".join(f"{k} (of {format_time(t, zone)})" if t else f"{k} (undated)" for k, t in times.items())
+        listed += f" and {len(named) - 3} more" if len(named) > 3 else ""
         detail = f"found {listed}, {'a ' if len(named) == 1 else 'each a '}{why}: confirm whether it is the one needed"
         detail += f" ({result.detail})" if result.detail else ""
         evidence = [*named, *(e for e in result.evidence if e not in named)]
