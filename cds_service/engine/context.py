@@ -123,6 +123,18 @@ class EvaluationContext:
             self._undecided_view._values = self._values
         return self._undecided_view
 
+    def touches_undecided(self, name: str) -> bool:
+        """Whether a selection (through ``from`` and the selections its tests look into) draws on one that names
+        ``undecided`` resources: only then can the ``undecided_view`` change what a rule reading it answers."""
+        memo = self.record.memo.setdefault(("touches-undecided", id(self.selections)), {})
+        if name not in memo:
+            memo[name] = False  # a cycle adds nothing
+            selection = self.selections.get(name)
+            if selection is not None:
+                deps = [*selection.sources, *(n for n, _ in _looked_into(selection.predicates))]
+                memo[name] = bool(getattr(selection, "undecided", None)) or any(self.touches_undecided(d) for d in deps)
+        return memo[name]
+
     def source_types(self, name: str) -> frozenset[str]:
         """Resource types a selection (or built-in, or type) draws on, through ``from`` and referenced selections."""
         memo = self._types

@@ -72,6 +72,8 @@ class Rule(ABC):
         whose category does not say which plan it is) were: something is recorded whose kind we cannot tell, and
         not-met needs nothing recorded (DATA-PROFILE §6). An answer the view leaves as it is stands: a plan made
         after the deadline, or of an earlier episode (out of the selection's scope), changes nothing."""
+        if not any(ctx.touches_undecided(name) for name in _selections_read(self)):
+            return result
         view = ctx.undecided_view()
         if view is None:
             return result
@@ -97,6 +99,21 @@ class Rule(ABC):
     def criteria(self) -> set[str]:
         """Criterion ids this rule reads (for load-time validation)."""
         return set()
+
+
+def _selections_read(node: Any) -> list[str]:
+    """Names of the selections a rule's fields hold or its predicates look into (``refers-to``, ``among``, ...)."""
+    names: list[str] = []
+    for value in vars(node).values() if hasattr(node, "__dict__") else ():
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if hasattr(item, "sources") and isinstance(getattr(item, "name", None), str):
+                names.append(item.name)
+            elif hasattr(item, "test") and hasattr(item, "__dict__"):  # a predicate of an operator's narrowing
+                if isinstance(getattr(item, "selection", None), str):
+                    names.append(item.selection)
+                names.extend(_selections_read(item))
+    return names
 
 
 def set_aside_detail(ctx: EvaluationContext, selection: Any, limit: int = 3) -> str:
