@@ -56,7 +56,8 @@ class Rule(ABC):
         """The answer, except that a false one is unknown when a source the operator reads could not be read, and
         one resting on absence is unknown when a resource that does not say what it is would change it."""
         result = self.evaluate(ctx)
-        if not self.combines and result.value is not None and (result.absence or result.value is False):
+        undecided = result.value is None and not (result.pending or result.gaps or result.contested)
+        if not self.combines and (result.absence or result.value is False or undecided):
             result = self._unless_undecided(ctx, result)
         if self.gap_aware or result.value is not False or not ctx.unreadable:
             return result
@@ -70,8 +71,9 @@ class Rule(ABC):
     def _unless_undecided(self, ctx: EvaluationContext, result: RuleResult) -> RuleResult:
         """Unknown when the answer would differ if the resources that may be members of what the rule reads (a plan
         whose category does not say which plan it is) were: something is recorded whose kind we cannot tell, and
-        not-met needs nothing recorded (DATA-PROFILE §6). An answer the view leaves as it is stands: a plan made
-        after the deadline, or of an earlier episode (out of the selection's scope), changes nothing."""
+        not-met needs nothing recorded (DATA-PROFILE §6); an answer already unknown ("no treatment plan") then names
+        the plan to confirm. An answer the view leaves as it is stands: a plan made after the deadline, or of an
+        earlier episode (out of the selection's scope), changes nothing."""
         if not any(ctx.touches_undecided(name) for name in _selections_read(self)):
             return result
         view = ctx.undecided_view()
@@ -89,7 +91,8 @@ class Rule(ABC):
         detail = f"found {listed}, {'a ' if len(named) == 1 else 'each a '}{why}: confirm whether it is the one needed"
         detail += f" ({result.detail})" if result.detail else ""
         evidence = [*named, *(e for e in result.evidence if e not in named)]
-        return RuleResult(None, evidence, detail, result.due)
+        # A clinician confirms what the plan is: like conflicting evidence, it is named in the criterion's reason.
+        return RuleResult(None, evidence, detail, result.due, contested=True)
 
     def reads(self) -> list[str]:
         """Names of the selections the operator reads (its Selection-valued fields)."""
