@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -71,6 +71,10 @@ class EvaluationContext:
     _other_zones: dict[str, tuple[dict[str, Any], dict[str, Any], dict[tuple[str, str], Any], dict[str, Any]]] = field(
         default_factory=dict
     )
+    undecided_added: dict[str, tuple[str, datetime | None]] | None = None
+    """Set only in the ``undecided_view``: ``Type/id`` of each undecided resource taken in as a member -> (what it is,
+    its time)."""
+    _undecided_view: EvaluationContext | None = None
 
     def __post_init__(self) -> None:
         # A fact's values depend on the resource alone: every context of the call (each order) shares them.
@@ -83,16 +87,53 @@ class EvaluationContext:
         self._referenced = {}
         self.set_aside_cache = {}
         self._other_zones.clear()
+        self._undecided_view = None
 
     def switch_zone(self, old: str, new: str) -> None:
         """Selections depend on the time zone (local dates): keep those of ``old`` for when it comes back, and take
         up those already computed in ``new`` (policies of one zone share every selection)."""
         if old == new:
             return
+        self._undecided_view = None
         self._other_zones[old] = (self._selected, self._keys, self._referenced, self.set_aside_cache)
         self._selected, self._keys, self._referenced, self.set_aside_cache = self._other_zones.pop(
             new, ({}, {}, {}, {})
         )
+
+    def undecided_view(self) -> EvaluationContext | None:
+        """This evaluation as it would be if every resource that may belong to a selection (its ``undecided``) did:
+        a plan that does not say which plan it is taken as each kind in turn. None when the record holds no such
+        resource (or this is that view already)."""
+        if self.undecided_added is not None:
+            return None
+        if self._undecided_view is None:
+            names = {n for s in self.selections.values() if (n := getattr(s, "undecided", None))}
+            if not any(self.select(n) for n in names):
+                return None
+            self._undecided_view = replace(
+                self,
+                _selected={},
+                _keys={},
+                _referenced={},
+                set_aside_cache={},
+                _other_zones={},
+                undecided_added={},
+                _undecided_view=None,
+            )
+            self._undecided_view._values = self._values
+        return self._undecided_view
+
+    def touches_undecided(self, name: str) -> bool:
+        """Whether a selection (through ``from`` and the selections its tests look into) draws on one that names
+        ``undecided`` resources: only then can the ``undecided_view`` change what a rule reading it answers."""
+        memo = self.record.memo.setdefault(("touches-undecided", id(self.selections)), {})
+        if name not in memo:
+            memo[name] = False  # a cycle adds nothing
+            selection = self.selections.get(name)
+            if selection is not None:
+                deps = [*selection.sources, *(n for n, _ in _looked_into(selection.predicates))]
+                memo[name] = bool(getattr(selection, "undecided", None)) or any(self.touches_undecided(d) for d in deps)
+        return memo[name]
 
     def source_types(self, name: str) -> frozenset[str]:
         """Resource types a selection (or built-in, or type) draws on, through ``from`` and referenced selections."""

@@ -180,8 +180,22 @@ def _interpreted(expression: Any) -> Accessor | None:
 def compile_path(path: str) -> tuple[Accessor, bool]:
     """An accessor returning every match of a JSONPath, and whether it is a fast direct walk.
 
+    ``A || B``: the matches of the first alternative that has any (a note's service time, else its date).
+
     Raises ValueError with the parser's message for an expression jsonpath-ng cannot parse.
     """
+    alternatives = [part.strip() for part in path.split(" || ")]
+    if len(alternatives) > 1:
+        compiled = [compile_path(part) for part in alternatives]
+
+        def first_found(resource: Any) -> list[Any]:
+            for walk, _ in compiled:
+                found = walk(resource)
+                if found:
+                    return found
+            return []
+
+        return first_found, all(direct for _, direct in compiled)
     parts = [part.strip() for part in path.split(" | ")]
     if len(parts) > 1 and all(_SIMPLE_PATH.match(part) for part in parts):
         # `$.valueQuantity.value | $.valueInteger`: the matches of each simple path in turn (jsonpath-ng's own

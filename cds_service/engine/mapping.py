@@ -141,7 +141,7 @@ def _load_facts(doc: Any, problems: list[str]) -> dict[str, Fact]:
 
 
 def _selection_deps(selection: Selection) -> set[str]:
-    deps = set(selection.sources)
+    deps = set(selection.sources) | ({selection.undecided} if selection.undecided else set())
 
     def walk(obj: Any) -> None:
         if isinstance(obj, list):
@@ -226,6 +226,9 @@ def _load_selections(
             for flag in ("current", "duty"):
                 if not isinstance(spec.get(flag, False), bool):
                     raise SpecError(f"'{flag}' must be true or false")
+            undecided = spec.get("undecided")
+            if undecided is not None and (undecided not in entries or undecided == name):
+                raise SpecError(f"'undecided' names unknown selection {undecided!r}")
             selections[name] = Selection(
                 name=name,
                 sources=sources,
@@ -235,6 +238,7 @@ def _load_selections(
                 scope=scope,
                 current=bool(spec.get("current", False)),
                 duty=bool(spec.get("duty", False)),
+                undecided=undecided,
             )
         except SpecError as exc:
             problems.append(f"{_where(doc, name)}: {exc}")
@@ -259,7 +263,7 @@ def _load_selections(
     return selections
 
 
-SELECTION_KEYS = frozenset({"label", "from", "time", "where", "scope", "grace", "current", "duty"})
+SELECTION_KEYS = frozenset({"label", "from", "time", "where", "scope", "grace", "current", "duty", "undecided"})
 
 
 # Operators that judge a duty of the program over time (as named in messages): what they read is its evidence.

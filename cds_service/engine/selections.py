@@ -582,9 +582,23 @@ class Selection:
     """A state: only resources in force at the evaluation time (discharge: at TD)."""
     duty: bool = False
     """Evidence of a duty of the program: the mappings are rejected unless it (or each source) has a scope."""
+    undecided: str | None = None
+    """A selection of resources that may be members but do not say so (a plan whose category does not tell which
+    plan it is): in the context's ``undecided_view`` those in this selection's scope and currency are members too."""
 
     def evaluate(self, ctx: EvaluationContext) -> list[Resource]:
-        members = self._members(ctx)
+        members = self._kept(self._members(ctx), ctx)
+        if self.undecided is None or ctx.undecided_added is None or self.undecided not in ctx.selections:
+            return members
+        known = {id(r) for r in members}
+        extra = [r for r in self._kept(ctx.select(self.undecided), ctx) if id(r) not in known]
+        label = getattr(ctx.selections[self.undecided], "title", self.undecided)
+        for r in extra:
+            ctx.undecided_added.setdefault(f"{r.get('resourceType')}/{r.get('id', '')}", (label, self._time(r, ctx)))
+        return members + extra
+
+    def _kept(self, members: list[Resource], ctx: EvaluationContext) -> list[Resource]:
+        """The members in this selection's scope and, for a state, in force."""
         if self.scope is not None:
             scope, bounds = self.scope, self.scope.bounds(ctx)
             members = [r for r in members if scope.admits(r, self._time(r, ctx), ctx, bounds)]

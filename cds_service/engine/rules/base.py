@@ -45,14 +45,20 @@ class Rule(ABC):
 
     gap_aware: ClassVar[bool] = False
     """The operator itself tells absence from an unreadable source; otherwise ``check`` does it conservatively."""
+    combines: ClassVar[bool] = False
+    """The operator combines other rules' checked answers (which already weighed undecided resources)."""
 
     @abstractmethod
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         """The rule's answer for one evaluation."""
 
     def check(self, ctx: EvaluationContext) -> RuleResult:
-        """The answer, except that a false one is unknown when a source the operator reads could not be read."""
+        """The answer, except that a false one is unknown when a source the operator reads could not be read, and
+        one resting on absence is unknown when a resource that does not say what it is would change it."""
         result = self.evaluate(ctx)
+        undecided = result.value is None and not (result.pending or result.gaps or result.contested)
+        if not self.combines and (result.absence or result.value is False or undecided):
+            result = self._unless_undecided(ctx, result)
         if self.gap_aware or result.value is not False or not ctx.unreadable:
             return result
         gaps = ctx.gaps_of(self.reads())
@@ -62,6 +68,32 @@ class Rule(ABC):
             None, result.evidence, unreadable_detail(gaps, result.detail), result.due, result.pending, gaps=tuple(gaps)
         )
 
+    def _unless_undecided(self, ctx: EvaluationContext, result: RuleResult) -> RuleResult:
+        """Unknown when the answer would differ if the resources that may be members of what the rule reads (a plan
+        whose category does not say which plan it is) were: something is recorded whose kind we cannot tell, and
+        not-met needs nothing recorded (DATA-PROFILE §6); an answer already unknown ("no treatment plan") then names
+        the plan to confirm. An answer the view leaves as it is stands: a plan made after the deadline, or of an
+        earlier episode (out of the selection's scope), changes nothing."""
+        if not any(ctx.touches_undecided(name) for name in _selections_read(self)):
+            return result
+        view = ctx.undecided_view()
+        if view is None:
+            return result
+        other = self.evaluate(view)
+        if other.value == result.value or not view.undecided_added:
+            return result
+        added, zone = view.undecided_added, ctx.calendar.zone
+        named = [key for key in other.evidence if key in added] or list(added)
+        why = added[named[0]][0]
+        times = {key: added[key][1] for key in named[:3]}
+        listed = ", ".join(f"{k} (of {format_time(t, zone)})" if t else f"{k} (undated)" for k, t in times.items())
+        listed += f" and {len(named) - 3} more" if len(named) > 3 else ""
+        detail = f"found {listed}, {'a ' if len(named) == 1 else 'each a '}{why}: confirm whether it is the one needed"
+        detail += f" ({result.detail})" if result.detail else ""
+        evidence = [*named, *(e for e in result.evidence if e not in named)]
+        # A clinician confirms what the plan is: like conflicting evidence, it is named in the criterion's reason.
+        return RuleResult(None, evidence, detail, result.due, contested=True)
+
     def reads(self) -> list[str]:
         """Names of the selections the operator reads (its Selection-valued fields)."""
         fields = vars(self).values()
@@ -70,6 +102,21 @@ class Rule(ABC):
     def criteria(self) -> set[str]:
         """Criterion ids this rule reads (for load-time validation)."""
         return set()
+
+
+def _selections_read(node: Any) -> list[str]:
+    """Names of the selections a rule's fields hold or its predicates look into (``refers-to``, ``among``, ...)."""
+    names: list[str] = []
+    for value in vars(node).values() if hasattr(node, "__dict__") else ():
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if hasattr(item, "sources") and isinstance(getattr(item, "name", None), str):
+                names.append(item.name)
+            elif hasattr(item, "test") and hasattr(item, "__dict__"):  # a predicate of an operator's narrowing
+                if isinstance(getattr(item, "selection", None), str):
+                    names.append(item.selection)
+                names.extend(_selections_read(item))
+    return names
 
 
 def set_aside_detail(ctx: EvaluationContext, selection: Any, limit: int = 3) -> str:
@@ -155,6 +202,7 @@ class Logic(Rule):
     kind: str
     rules: list[Rule]
     gap_aware: ClassVar[bool] = True
+    combines: ClassVar[bool] = True
 
     def evaluate(self, ctx: EvaluationContext) -> RuleResult:
         results = [r.check(ctx) for r in self.rules]
