@@ -21,6 +21,7 @@ from cds_service.hooks.services import SERVICES, service_for_hook
 from cds_service.record.hook_requests import build_hook_request
 
 Bundle = dict[str, Any]
+Change = Callable[[Bundle], None]
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden"
 POLICY_TEXTS = Path(__file__).resolve().parents[3] / "shared" / "policies"
 PRO = {"met"}
@@ -115,12 +116,12 @@ def evaluate(case: SentenceCase) -> dict[str, dict[str, Any]]:
 
 
 def check(case: SentenceCase) -> dict[str, Any]:
-    """Assert the service gives the verdict the sentence gives, showing the quote and the service's reason; returns
-    the criterion's entry."""
+    """Assert the service gives the verdict the sentence gives, naming the case, showing the quote and the service's
+    reason; returns the criterion's entry."""
     got = evaluate(case).get(case.criterion)
     status = got["status"] if got else "absent"
     assert got is not None and status == case.expect, (
-        f"{case.criterion}: policy says {case.expect!r} — “{case.quote}” — service says {status!r}"
+        f"{case.id}: policy says {case.expect!r} — “{case.quote}” — service says {status!r}"
         + (f": {got['reason']}" if got else "")
     )
     return got
@@ -138,9 +139,44 @@ def sentence_test(cases: list[tuple[SentenceCase, str]]) -> Callable[[SentenceCa
     @pytest.mark.parametrize(("case", "reason"), cases, ids=case_id)
     def test_sentence(case: SentenceCase, reason: str) -> None:
         got = check(case)
-        assert reason in got["reason"], f"{case.criterion}: reason {got['reason']!r} does not name {reason!r}"
+        assert reason in got["reason"], f"{case.id}: reason {got['reason']!r} does not name {reason!r}"
 
     return test_sentence
+
+
+@dataclass(frozen=True)
+class Review:
+    """Where a group of reviewer cases stands: one criterion and its sentence, judged on a golden patient at one hook
+    and time; the ``base`` changes come before each case's own."""
+
+    criterion: str
+    quote: str
+    patient: str
+    hook: str
+    at: str
+    policy: str
+    base: tuple[Change, ...] = ()
+    encounter_id: str | None = None
+
+    def case(self, name: str, change: Change | tuple[Change, ...], expect: str) -> SentenceCase:
+        """The golden patient with the base changes and ``change`` (one, or a tuple applied in order)."""
+        changes = change if isinstance(change, tuple) else (change,)
+        build = from_golden(self.patient, *self.base, *changes)
+        return SentenceCase(
+            self.criterion, expect, self.quote, build, self.hook, self.at, self.policy, self.encounter_id, name=name
+        )
+
+
+ReviewRow = tuple[str, "Change | tuple[Change, ...]", str, str]
+"""(name, change or changes, status, phrase): the record one change away, the status the sentence gives, and a phrase
+the reason must hold."""
+
+
+def review_test(review: Review, rows: list[ReviewRow]) -> Callable[[SentenceCase, str], None]:
+    """A parametrized test over (name, change, status, phrase) rows judged as ``review`` sets them: each gets the
+    status and a reason naming the phrase, and a failure names the case and shows the reason (``sentence_test``);
+    assign it to a ``test_*`` name in the policy's module."""
+    return sentence_test([(review.case(name, change, status), phrase) for name, change, status, phrase in rows])
 
 
 def _normalise(text: str) -> str:
