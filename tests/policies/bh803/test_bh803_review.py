@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from sentence_cases import Bundle, Review, SentenceCase, add, evaluate, from_golden, quote_is_in, review_test
-from test_bh803_sentences import Q_DISCHARGE, Q_OTP_PLAN, c8
+from test_bh803_sentences import Q_CERTIFIED, Q_DISCHARGE, Q_OTP_PLAN, Q_PLAN_MDT, Q_TX_PLAN, c8
 from test_policy_bh803 import otp_continuation, p8_phq9
 
 POLICY = "bh803"
@@ -830,3 +830,33 @@ test_otp_plan_by_a_physician_or_npp = review_test(
         ("social worker qualified in text only", plan_author("Practitioner/P8-licsw"), "unknown", UNRESOLVED),
     ],
 )  # fmt: skip
+
+
+# US Core names a plan's author or an order's requester as a Practitioner or as a PractitionerRole: the role of a
+# psychiatrist is a physician (a plan authored by Dr Ruiz's role was "no treatment plan by a physician": not-met).
+RUIZ_ROLE_AUTHOR = plan_author("PractitionerRole/P8-ruiz-role", role("P8-ruiz-role", "Practitioner/P8-ruiz"))
+
+
+def p7_order_by_the_psychiatrists_role(bundle: Bundle) -> None:
+    """P7's order is requested by the role of a psychiatrist (MD), not by the nurse practitioner."""
+    order = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "P7-order")
+    order["requester"] = {"reference": "PractitionerRole/P7-md-role"}
+    add(bundle, practitioner("P7-md", V2_0360, "MD"), role("P7-md-role", "Practitioner/P7-md"))
+
+
+test_plan_of_care_by_the_physicians_role = review_test(
+    Review("bh803.doc.2-plan-of-care-by-physician", PLAN_QUOTE, "P8", "order-sign", P8_RENEWAL_AT, POLICY),
+    [("plan by the psychiatrist's role", RUIZ_ROLE_AUTHOR, "met", "treatment plan by a physician at 2025-01-07")],
+)
+test_treatment_plan_signed_by_the_physicians_role = review_test(
+    Review("bh803.doc.6-tx-plan-physician-signed-goals", Q_TX_PLAN, "P8", "order-sign", P8_RENEWAL_AT, POLICY),
+    [("plan by the psychiatrist's role", RUIZ_ROLE_AUTHOR, "met", "treatment plan by a physician: CarePlan/P8-tp")],
+)
+test_team_plan_under_the_physicians_role = review_test(
+    Review("bh803.program.2-individualized-plan-mdt", Q_PLAN_MDT, "P8", "order-sign", P8_RENEWAL_AT, POLICY),
+    [("plan by the psychiatrist's role", RUIZ_ROLE_AUTHOR, "met", "physician's treatment plan addressing")],
+)
+test_certified_by_the_physicians_role = review_test(
+    Review("bh803.eligibility.1a-certified-by-physician", Q_CERTIFIED, "P7", "order-sign", P7_AT, POLICY),
+    [("order by a psychiatrist's role", p7_order_by_the_psychiatrists_role, "met", "IOP order signed by a physician")],
+)
