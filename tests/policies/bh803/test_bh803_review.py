@@ -860,3 +860,22 @@ test_certified_by_the_physicians_role = review_test(
     Review("bh803.eligibility.1a-certified-by-physician", Q_CERTIFIED, "P7", "order-sign", P7_AT, POLICY),
     [("order by a psychiatrist's role", p7_order_by_the_psychiatrists_role, "met", "IOP order signed by a physician")],
 )
+
+
+def team_of_roles(bundle: Bundle) -> None:
+    """P8's care team lists Dr Ruiz and the social worker by their PractitionerRoles."""
+    team = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "P8-team")
+    team["participant"] = [{"member": {"reference": f"PractitionerRole/{who}-role"}} for who in ("P8-ruiz", "P8-licsw")]
+    add(bundle, role("P8-ruiz-role", "Practitioner/P8-ruiz"), role("P8-licsw-role", "Practitioner/P8-licsw"))
+
+
+# "includes a multidisciplinary team approach": a care team that lists its members by role still has a physician and
+# a social worker on it (was "no physician on the treatment plan's care team": not-met).
+test_team_plan_with_members_by_role = review_test(
+    Review("bh803.program.2-individualized-plan-mdt", Q_PLAN_MDT, "P8", "order-sign", P8_RENEWAL_AT, POLICY),
+    [("care team members by role", team_of_roles, "met", "physician on the treatment plan's care team")],
+)
+test_treatment_plan_team_with_members_by_role = review_test(
+    Review("bh803.doc.6-tx-plan-physician-signed-goals", Q_TX_PLAN, "P8", "order-sign", P8_RENEWAL_AT, POLICY),
+    [("care team members by role", team_of_roles, "met", "clinician of another discipline than medicine")],
+)
