@@ -90,6 +90,11 @@ def add(bundle: Bundle, *new: dict[str, Any]) -> None:
     bundle.setdefault("entry", []).extend({"resource": r} for r in new)
 
 
+def adding(*new: dict[str, Any]) -> Change:
+    """A change that appends these resources to the Bundle."""
+    return lambda bundle: add(bundle, *new)
+
+
 def drop(bundle: Bundle, predicate: Callable[[dict[str, Any]], bool]) -> None:
     """Remove every resource the predicate accepts."""
     bundle["entry"] = [e for e in bundle.get("entry", []) if not predicate(e["resource"])]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sentence_cases import Bundle, Review, SentenceCase, add, evaluate, from_golden, quote_is_in, review_test
+from sentence_cases import Bundle, Review, SentenceCase, add, adding, evaluate, from_golden, quote_is_in, review_test
 from test_bh803_sentences import Q_CERTIFIED, Q_DISCHARGE, Q_OTP_PLAN, Q_PLAN_MDT, Q_TX_PLAN, c8
 from test_policy_bh803 import otp_continuation, p8_phq9
 
@@ -20,24 +20,23 @@ QUOTE = (
 )
 
 
+ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+SCT = "http://snomed.info/sct"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+CPT = "http://www.ama-assn.org/go/cpt"
+
+
+def encounter(patient: str, eid: str, cls: str, status: str, start: str, end: str | None = None, **fields: Any) -> Any:
+    """Add an Encounter of ``patient`` ("P7", "P8") of class ``cls`` with this status and period, and ``fields``."""
+    period = {"start": start} | ({"end": end} if end else {})
+    return adding({"resourceType": "Encounter", "id": eid, "status": status, "class": {"system": ACT, "code": cls},
+                   "subject": {"reference": f"Patient/{patient}-patient"}, "period": period} | fields)  # fmt: skip
+
+
 def inpatient(eid: str, status: str, start: str, end: str | None = None) -> Any:
     """Add an inpatient Encounter of P8 (class IMP) with this status and period."""
-
-    def change(bundle: Bundle) -> None:
-        period = {"start": start} | ({"end": end} if end else {})
-        add(
-            bundle,
-            {
-                "resourceType": "Encounter",
-                "id": eid,
-                "status": status,
-                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
-                "subject": {"reference": "Patient/P8-patient"},
-                "period": period,
-            },
-        )
-
-    return change
+    return encounter("P8", eid, "IMP", status, start, end)
 
 
 def test_quote_is_in_the_policy_text() -> None:
@@ -145,23 +144,10 @@ P7_AT = "2025-05-02T11:00:00-05:00"  # P7: the IOP order is signed
 
 def p7_condition(code: str, onset: str) -> Any:
     """Add an active ICD-10-CM Condition of P7 with this onset."""
-
-    def change(bundle: Bundle) -> None:
-        add(
-            bundle,
-            {
-                "resourceType": "Condition",
-                "id": "P7-neuro",
-                "subject": {"reference": "Patient/P7-patient"},
-                "clinicalStatus": {
-                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
-                },
-                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}]},
-                "onsetDateTime": onset,
-            },
-        )
-
-    return change
+    active = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]}
+    return adding({"resourceType": "Condition", "id": "P7-neuro", "subject": {"reference": "Patient/P7-patient"},
+                   "clinicalStatus": active, "code": {"coding": [{"system": ICD, "code": code}]},
+                   "onsetDateTime": onset})  # fmt: skip
 
 
 def test_participate_quote_is_in_the_policy_text() -> None:
@@ -234,24 +220,11 @@ LOCAL = "urn:iop-cds:local"
 
 def document(did: str, kind: str, date: str, **extra: Any) -> Any:
     """Add a P8 DocumentReference of the local type ``kind`` (iop-certification, iop-recertification) of ``date``."""
-
-    def change(bundle: Bundle) -> None:
-        add(
-            bundle,
-            {
-                "resourceType": "DocumentReference",
-                "id": did,
-                "status": "current",
-                "subject": {"reference": "Patient/P8-patient"},
-                "date": date,
-                "type": {"coding": [{"system": LOCAL, "code": kind}]},
-                "authenticator": {"reference": "Practitioner/P8-ruiz"},
-                "content": [{"attachment": {"contentType": "application/pdf"}}],
-            }
-            | extra,
-        )
-
-    return change
+    return adding({"resourceType": "DocumentReference", "id": did, "status": "current",
+                   "subject": {"reference": "Patient/P8-patient"}, "date": date,
+                   "type": {"coding": [{"system": LOCAL, "code": kind}]},
+                   "authenticator": {"reference": "Practitioner/P8-ruiz"},
+                   "content": [{"attachment": {"contentType": "application/pdf"}}]} | extra)  # fmt: skip
 
 
 def certified_on(date: str, **extra: Any) -> Any:
@@ -369,10 +342,6 @@ ACUTE = "bh803.rn.4-acute-onset-or-decompensation"
 ACUTE_QUOTE = (
     "Patients admitted to an IOP generally have an acute onset or decompensation of a covered Axis I mental disorder"
 )
-ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-ICD = "http://hl7.org/fhir/sid/icd-10-cm"
-SCT = "http://snomed.info/sct"
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 MARCH_20 = "2025-03-20T10:00:00-05:00"
 
 
@@ -386,19 +355,7 @@ def chronic_only(bundle: Bundle) -> None:
 
 def p7_encounter(eid: str, cls: str, status: str, start: str, end: str | None = None, dx: str = "P7-dx") -> Any:
     """Add an Encounter of P7 (class ``cls``) listing Condition ``dx`` as its diagnosis."""
-    period = {"start": start} | ({"end": end} if end else {})
-    return lambda bundle: add(
-        bundle,
-        {
-            "resourceType": "Encounter",
-            "id": eid,
-            "status": status,
-            "class": {"system": ACT, "code": cls},
-            "subject": {"reference": "Patient/P7-patient"},
-            "period": period,
-            "diagnosis": [{"condition": {"reference": f"Condition/{dx}"}}],
-        },
-    )
+    return encounter("P7", eid, cls, status, start, end, diagnosis=[{"condition": {"reference": f"Condition/{dx}"}}])
 
 
 def test_acute_quote_is_in_the_policy_text() -> None:
@@ -650,23 +607,11 @@ test_support_system_is_current = review_test(
 def step_down_referral(status: str) -> Any:
     """A referral of P8 to outpatient psychotherapy (SNOMED 3457005 'Patient referral'), written the day before
     discharge, with this status."""
-
-    def change(bundle: Bundle) -> None:
-        add(
-            bundle,
-            {
-                "resourceType": "ServiceRequest",
-                "id": "P8-step-down",
-                "status": status,
-                "intent": "order",
-                "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "3457005"}]}],
-                "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "90834"}]},
-                "subject": {"reference": "Patient/P8-patient"},
-                "authoredOn": "2025-03-06T16:00:00-07:00",
-            },
-        )
-
-    return change
+    return adding({"resourceType": "ServiceRequest", "id": "P8-step-down", "status": status, "intent": "order",
+                   "category": [{"coding": [{"system": SCT, "code": "3457005"}]}],
+                   "code": {"coding": [{"system": CPT, "code": "90834"}]},
+                   "subject": {"reference": "Patient/P8-patient"},
+                   "authoredOn": "2025-03-06T16:00:00-07:00"})  # fmt: skip
 
 
 test_step_down_needs_a_referral_made = review_test(
@@ -688,7 +633,6 @@ MAINTENANCE_QUOTE = (
     "supports) cannot provide the level of support necessary to maintain the patient and to prevent relapse or "
     "hospitalization."
 )
-CPT = "http://www.ama-assn.org/go/cpt"
 
 
 def p8_visit(
@@ -702,19 +646,9 @@ def p8_visit(
     status: str = "finished",
 ) -> Any:
     """Add an Encounter of P8 before the program (class ``cls``), typed by ``code`` and/or with an ICD-10-CM reason."""
-    encounter = {
-        "resourceType": "Encounter",
-        "id": eid,
-        "status": status,
-        "class": {"system": ACT, "code": cls},
-        "subject": {"reference": "Patient/P8-patient"},
-        "period": {"start": start, "end": end},
-    }
-    if code:
-        encounter["type"] = [{"coding": [{"system": code[0], "code": code[1]}]}]
-    if reason:
-        encounter["reasonCode"] = [{"coding": [{"system": ICD, "code": reason}]}]
-    return lambda bundle: add(bundle, encounter)  # fmt: skip
+    typed = {"type": [{"coding": [{"system": code[0], "code": code[1]}]}]} if code else {}
+    reasoned = {"reasonCode": [{"coding": [{"system": ICD, "code": reason}]}]} if reason else {}
+    return encounter("P8", eid, cls, status, start, end, **typed, **reasoned)
 
 
 # P8 is stable (PHQ-9 15 on 01-06, 9 on 03-07) and a continuation order is signed on 03-10: rn.5 applies. The
