@@ -39,7 +39,7 @@ from test_policy_bh803 import (  # noqa: E402
     otp_order,
     p7_onset_long_ago,
     p8_aftercare,
-    p8_failed_step_down,
+    p8_lower_level_tried,
     p8_medication_only,
     p8_missing_note,
     p8_no_team,
@@ -529,7 +529,7 @@ CASES: list[SentenceCase] = [
         "met",
         Q_MAINTENANCE,
         p8_phq9(15, 9),
-        p8_failed_step_down,
+        p8_lower_level_tried,
         c8("bh803.rn.5-maintenance-needs-evidence", True),
     ),  # fmt: skip
     continued(

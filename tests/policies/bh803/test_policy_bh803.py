@@ -392,17 +392,19 @@ def p8_phq9(first: int, last: int) -> Callable[[dict[str, Any]], None]:
     return change
 
 
-def p8_failed_step_down(bundle: dict[str, Any]) -> None:
+def p8_lower_level_tried(bundle: dict[str, Any]) -> None:
+    """Outpatient psychotherapy in December, before the IOP: a less intensive option tried (rn.5's evidence; a PHP
+    stay would be a step down from a higher level)."""
     add(
         bundle,
         {
             "resourceType": "Encounter",
-            "id": "P8-php",
+            "id": "P8-op",
             "status": "finished",
             "class": {"system": ACT, "code": "AMB"},
-            "type": [coding(HCPCS, "H0035")],
+            "type": [coding(CPT, "90834")],
             "subject": {"reference": "Patient/P8-patient"},
-            "period": {"start": "2024-12-02T09:00:00-07:00", "end": "2024-12-20T15:00:00-07:00"},
+            "period": {"start": "2024-12-10T10:00:00-07:00", "end": "2024-12-10T11:00:00-07:00"},
         },
     )
 
@@ -740,8 +742,8 @@ CASES: list[tuple[str, str, Callable[[], dict[str, Any]], dict[str, Any], str]] 
     ),
     (
         "bh803.rn.5-maintenance-needs-evidence",
-        "PHQ-9 15 -> 9, failed step-down",
-        p8(both(p8_phq9(15, 9), p8_failed_step_down)),
+        "PHQ-9 15 -> 9, outpatient therapy tried",
+        p8(both(p8_phq9(15, 9), p8_lower_level_tried)),
         C8,
         "unknown",
     ),

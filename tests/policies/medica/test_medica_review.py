@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from medica_requests import evaluate_request
-from sentence_cases import Bundle, SentenceCase, add, by_id, sentence_test
+from sentence_cases import Bundle, SentenceCase, add, by_id, evaluate, sentence_test
 from test_medica_sentences import (
     ADM,
     CONT,
@@ -371,11 +369,9 @@ REQUEST_CASES: list[tuple[SentenceCase, dict[str, tuple[str, ...]], str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("case_", "source", "reason"), REQUEST_CASES, ids=lambda c: c.id if isinstance(c, SentenceCase) else ""
+REQUESTS = {case_.id: source for case_, source, _ in REQUEST_CASES}
+
+# The status the sentence gives when a source fails or a draft sits unsigned in the record; the reason says why.
+test_review_request = sentence_test(
+    [(case_, reason) for case_, _, reason in REQUEST_CASES], judge=lambda case_: evaluate(case_, **REQUESTS[case_.id])
 )
-def test_review_request(case_: SentenceCase, source: dict[str, tuple[str, ...]], reason: str) -> None:
-    """The status the sentence gives when a source fails or a draft sits unsigned in the record; the reason says why."""
-    got = evaluate_request(case_, **source)[case_.criterion]
-    assert got["status"] == case_.expect, f"“{case_.quote}”: service says {got['status']!r}: {got['reason']}"
-    assert reason in got["reason"]

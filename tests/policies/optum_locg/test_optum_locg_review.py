@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from sentence_cases import Bundle, SentenceCase, add, by_id, evaluate, from_golden, quote_is_in
+from sentence_cases import Bundle, Review, ReviewRow, add, by_id, quote_is_in, review_test
+from test_optum_locg_sentences import continued_stay
 
 POLICY = "optum-locg"
 TEXT = "optum-locg-2021-iop.txt"
@@ -27,17 +27,15 @@ def dispense(**fields: Any) -> Any:
     return change
 
 
-def verdict(*changes: Any) -> dict[str, Any]:
-    case = SentenceCase(BRIDGE, "?", BRIDGE_QUOTE, from_golden("P4", *changes), "encounter-discharge", P4_AT, POLICY)
-    return evaluate(case)[BRIDGE]
+BRIDGE_REVIEW = Review(BRIDGE, BRIDGE_QUOTE, "P4", "encounter-discharge", P4_AT, POLICY)
 
 
 def test_bridge_quote_is_in_the_policy_text() -> None:
     assert quote_is_in(BRIDGE_QUOTE, TEXT)
 
 
-@pytest.mark.parametrize(
-    ("name", "change", "status", "phrase"),
+test_bridge_counts_the_whole_prescription = review_test(
+    BRIDGE_REVIEW,
     [
         # 14 days with one refill is 28 days from 02-28: past the 03-18 psychiatric follow-up.
         ("one refill covers the gap", dispense(numberOfRepeatsAllowed=1), "met", "supply lasts until"),
@@ -73,10 +71,6 @@ def test_bridge_quote_is_in_the_policy_text() -> None:
         ),
     ],
 )
-def test_bridge_counts_the_whole_prescription(name: str, change: Any, status: str, phrase: str) -> None:
-    got = verdict(change)
-    assert got["status"] == status, f"{name}: “{BRIDGE_QUOTE}” — service says {got['status']}: {got['reason']}"
-    assert phrase in got["reason"]
 
 
 MEDS = "optum-locg.discharge.10b5-meds-dose-labs"
@@ -96,8 +90,8 @@ def test_meds_quote_is_in_the_policy_text() -> None:
     assert quote_is_in(MEDS_QUOTE, TEXT)
 
 
-@pytest.mark.parametrize(
-    ("name", "change", "status", "phrase"),
+test_dosage_written_or_structured = review_test(
+    Review(MEDS, MEDS_QUOTE, "P4", "encounter-discharge", P4_AT, POLICY),
     [
         # "100 mg daily" written in the instruction text names the dose: documented, just not structured (was not-met).
         ("dose only in the instruction text", dosage(lambda d: d.pop("doseAndRate")), "unknown", "fall short"),
@@ -110,11 +104,6 @@ def test_meds_quote_is_in_the_policy_text() -> None:
         ),
     ],
 )
-def test_dosage_written_or_structured(name: str, change: Any, status: str, phrase: str) -> None:
-    case = SentenceCase(MEDS, "?", MEDS_QUOTE, from_golden("P4", change), "encounter-discharge", P4_AT, POLICY)
-    got = evaluate(case)[MEDS]
-    assert got["status"] == status, f"{name}: “{MEDS_QUOTE}” — service says {got['status']}: {got['reason']}"
-    assert phrase in got["reason"]
 
 
 def dispensed(quantity: dict[str, Any], *instructions: dict[str, Any], refills: int = 0) -> Any:
@@ -139,8 +128,8 @@ DAILY = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}
 TWICE_DAILY = {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}
 
 
-@pytest.mark.parametrize(
-    ("name", "change", "status", "phrase"),
+test_bridge_supply_from_quantity_and_daily_dose = review_test(
+    BRIDGE_REVIEW,
     [
         # 30 tablets, one a day from the 02-28 discharge: until 03-30, past the 03-18 follow-up (was unknown).
         (
@@ -186,10 +175,6 @@ TWICE_DAILY = {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}
         ),
     ],
 )
-def test_bridge_supply_from_quantity_and_daily_dose(name: str, change: Any, status: str, phrase: str) -> None:
-    got = verdict(change)
-    assert got["status"] == status, f"{name}: “{BRIDGE_QUOTE}” — service says {got['status']}: {got['reason']}"
-    assert phrase in got["reason"]
 
 
 C_AT = "2025-02-20T10:00:00-05:00"  # P4 still in the program (since 2025-02-03): a renewal order is signed
@@ -198,27 +183,6 @@ AD_QUOTE = (
     "When clinically indicated, the provider and the member assess the need to create or update the member's "
     "advance directive."
 )
-
-
-def still_in_the_program(bundle: Bundle) -> None:
-    """P4 on 2025-02-20: the program has no end yet and a renewal IOP order is being signed."""
-    del by_id(bundle, "P4-prog")["period"]["end"]
-    bundle["entry"] = [e for e in bundle["entry"] if e["resource"].get("id") not in ("P4-sertraline",)]
-    add(
-        bundle,
-        {
-            "resourceType": "ServiceRequest",
-            "id": "P4-renewal",
-            "status": "draft",
-            "intent": "order",
-            "subject": {"reference": "Patient/P4-patient"},
-            "authoredOn": "2025-02-20T09:00:00-05:00",
-            "code": {
-                "coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "S9480"}]
-            },
-            "replaces": [{"reference": "ServiceRequest/P4-original"}],
-        },
-    )
 
 
 def advance_directive(date: str, **extra: Any) -> Any:
@@ -241,8 +205,8 @@ def test_advance_directive_quote_is_in_the_policy_text() -> None:
     assert quote_is_in(AD_QUOTE, TEXT)
 
 
-@pytest.mark.parametrize(
-    ("name", "change", "status", "phrase"),
+test_advance_directive_assessed_in_this_stay = review_test(
+    Review(AD, AD_QUOTE, "P4", "order-sign", C_AT, POLICY, base=(continued_stay,)),
     [
         # Made during the stay: the provider and the member assessed the need and created it.
         ("made during the stay", advance_directive("2025-02-10T15:00:00-05:00"), "met", "DocumentReference/ad"),
@@ -283,11 +247,6 @@ def test_advance_directive_quote_is_in_the_policy_text() -> None:
         ),
     ],
 )
-def test_advance_directive_assessed_in_this_stay(name: str, change: Any, status: str, phrase: str) -> None:
-    case = SentenceCase(AD, "?", AD_QUOTE, from_golden("P4", still_in_the_program, change), "order-sign", C_AT, POLICY)
-    got = evaluate(case)[AD]
-    assert got["status"] == status, f"{name}: “{AD_QUOTE}” — service says {got['status']}: {got['reason']}"
-    assert phrase in got["reason"]
 
 
 P4_DISCHARGE_PLAN_QUOTE = (
@@ -311,36 +270,31 @@ def test_checked_quotes_are_in_the_policy_text() -> None:
     assert quote_is_in(P4_DISCHARGE_PLAN_QUOTE, TEXT) and quote_is_in(ACTIVE_QUOTE, TEXT)
 
 
-@pytest.mark.parametrize(
-    ("name", "criterion", "hook", "changes", "status", "phrase"),
+test_final_plan_revised_24_hours_before = review_test(
+    Review("optum-locg.discharge.9c-final-plan-to-care-advocate-24h", P4_DISCHARGE_PLAN_QUOTE, "P4",
+           "encounter-discharge", P4_AT, POLICY),
     [
         # Revised at 22:30 on 02-26 at the site (stored in UTC on 02-27): more than 24 hours before the 02-28
         # discharge date; sending it to the Care Advocate is for the clinician to confirm.
-        ("plan revised late on 02-26, in UTC", "optum-locg.discharge.9c-final-plan-to-care-advocate-24h",
-         "encounter-discharge", (plan_last_updated("2025-02-27T03:30:00Z"),), "unknown", "supporting evidence found"),
+        ("plan revised late on 02-26, in UTC", plan_last_updated("2025-02-27T03:30:00Z"), "unknown",
+         "supporting evidence found"),
         # Revised on the morning of the discharge: the final plan could not have gone 24 hours before.
-        ("plan revised on the discharge day", "optum-locg.discharge.9c-final-plan-to-care-advocate-24h",
-         "encounter-discharge", (plan_last_updated("2025-02-28T10:00:00-05:00"),), "unknown",
+        ("plan revised on the discharge day", plan_last_updated("2025-02-28T10:00:00-05:00"), "unknown",
          "no discharge plan last revised at least 24 hours before"),
+    ],
+)  # fmt: skip
+
+test_active_treatment_reads_this_weeks_sessions = review_test(
+    Review("optum-locg.continued.cs5-active-tx-progress", ACTIVE_QUOTE, "P4", "order-sign", C_AT, POLICY,
+           base=(continued_stay,)),
+    [
         # Sessions in the last 7 days are evidence of active treatment (the expectation of improvement is the
         # clinician's); cancelled ones are not.
-        ("sessions this week", "optum-locg.continued.cs5-active-tx-progress", "order-sign", (), "unknown",
-         "3 × IOP session in the last 7 days"),
-        ("this week's sessions cancelled", "optum-locg.continued.cs5-active-tx-progress", "order-sign",
-         (sessions_cancelled("P4-sess-14", "P4-sess-17", "P4-sess-19"),), "unknown",
+        ("sessions this week", (), "unknown", "3 × IOP session in the last 7 days"),
+        ("this week's sessions cancelled", sessions_cancelled("P4-sess-14", "P4-sess-17", "P4-sess-19"), "unknown",
          "no IOP session in the last 7 days found"),
     ],
 )  # fmt: skip
-def test_judgement_criteria_read_this_stays_evidence(
-    name: str, criterion: str, hook: str, changes: tuple[Any, ...], status: str, phrase: str
-) -> None:
-    if hook == "order-sign":
-        case = SentenceCase(criterion, "?", "", from_golden("P4", still_in_the_program, *changes), hook, C_AT, POLICY)
-    else:
-        case = SentenceCase(criterion, "?", "", from_golden("P4", *changes), hook, P4_AT, POLICY)
-    got = evaluate(case)[criterion]
-    assert got["status"] == status, f"{name}: service says {got['status']}: {got['reason']}"
-    assert phrase in got["reason"]
 
 
 FAMILY = "optum-locg.process.6c1-family-contact-48h"
@@ -381,22 +335,17 @@ def family_meeting_on_the_unit(bundle: Bundle) -> None:
     by_id(bundle, "P4-ip")["period"] = {"start": "2025-02-02T14:00:00-05:00", "end": "2025-02-02T16:00:00-05:00"}
 
 
-@pytest.mark.parametrize(
-    ("name", "change", "phrase"),
+test_family_contact_by_this_provider = review_test(
+    Review(FAMILY, FAMILY_QUOTE, "P4", "encounter-discharge", P4_AT, POLICY, text=TEXT),
     [
         # The mother joins the first IOP session: evidence of the contact (the clinician confirms the rest).
-        ("mother at the first session", mother_present("P4-sess-03"), "supporting evidence found"),
+        ("mother at the first session", mother_present("P4-sess-03"), "unknown", "supporting evidence found"),
         # The unit's family meeting the evening before is the inpatient provider's, not this provider's contact (was
         # "supporting evidence found").
-        ("family meeting on the inpatient unit", family_meeting_on_the_unit, "no contact with family or supports"),
+        ("family meeting on the inpatient unit", family_meeting_on_the_unit, "unknown",
+         "no contact with family or supports"),
     ],
-)
-def test_family_contact_by_this_provider(name: str, change: Any, phrase: str) -> None:
-    assert quote_is_in(FAMILY_QUOTE, TEXT)
-    case = SentenceCase(FAMILY, "?", FAMILY_QUOTE, from_golden("P4", change), "encounter-discharge", P4_AT, POLICY)
-    got = evaluate(case)[FAMILY]
-    assert got["status"] == "unknown", f"{name}: service says {got['status']}: {got['reason']}"
-    assert phrase in got["reason"]
+)  # fmt: skip
 
 
 NEXT_LOC = "optum-locg.discharge.10b1-next-loc-provider-location"
@@ -415,22 +364,15 @@ def referral_as(status: str) -> Any:
     return change
 
 
-@pytest.mark.parametrize(
-    ("criterion", "quote", "status", "expect"),
-    [
-        # "The discharge plan must include ALL of the following": what the plan names, sent or still a draft.
-        (NEXT_LOC, NEXT_LOC_QUOTE, "draft", "met"),
-        (RATIONALE, RATIONALE_QUOTE, "draft", "met"),
-        # A referral entered in error names nothing.
-        (NEXT_LOC, NEXT_LOC_QUOTE, "entered-in-error", "not-met"),
-        (RATIONALE, RATIONALE_QUOTE, "entered-in-error", "not-met"),
-    ],
+# "The discharge plan must include ALL of the following": what the plan names, sent or still a draft; a referral
+# entered in error names nothing.
+REFERRAL_ROWS: list[ReviewRow] = [
+    ("referral draft", referral_as("draft"), "met", "ServiceRequest/P4-referral"),
+    ("referral entered-in-error", referral_as("entered-in-error"), "not-met", "found in the record"),
+]
+test_discharge_plan_names_the_next_level_of_care = review_test(
+    Review(NEXT_LOC, NEXT_LOC_QUOTE, "P4", "encounter-discharge", P4_AT, POLICY, text=TEXT), REFERRAL_ROWS
 )
-def test_discharge_plan_names_the_referral(criterion: str, quote: str, status: str, expect: str) -> None:
-    assert quote_is_in(quote, TEXT)
-    case = SentenceCase(
-        criterion, "?", quote, from_golden("P4", referral_as(status)), "encounter-discharge", P4_AT, POLICY
-    )
-    got = evaluate(case)[criterion]
-    assert got["status"] == expect, f"{status}: “{quote}” — service says {got['status']}: {got['reason']}"
-    assert ("ServiceRequest/P4-referral" if expect == "met" else "found in the record") in got["reason"]
+test_discharge_plan_names_the_referral_rationale = review_test(
+    Review(RATIONALE, RATIONALE_QUOTE, "P4", "encounter-discharge", P4_AT, POLICY, text=TEXT), REFERRAL_ROWS
+)
