@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import logging
 import shutil
@@ -66,6 +67,10 @@ WORKER_CONFIG = {
     # and 100 MiB, let the shards of a large export pile up in memory).
     "distributed.p2p.comm.buffer": "32 MiB",
     "distributed.p2p.storage.buffer": "32 MiB",
+    # The state machine's developer logs (transitions and stimuli, 1,000 entries each by default) and the system
+    # monitor's history (7,200 samples, an hour) fill up over a long run: bounded, but larger for a larger input.
+    "distributed.admin.low-level-log-length": 100,
+    "distributed.admin.system-monitor.log-length": 120,
 }
 """Settings of the LocalCluster's workers that bound their memory (a cluster given by address keeps its own)."""
 COLUMNS = ["patient", "text", "line", "file", "problem", "part"]
@@ -260,6 +265,23 @@ def _check_output(out: Path) -> None:
         raise AuditOutputError(f"{out}: cannot write the results there ({exc.strerror or exc})") from None
 
 
+def _settle(client: Any, timeout: float = 10.0) -> None:
+    """Wait until the workers have forgotten the finished stage's tasks, then hand its freed memory back."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(client.run(_task_count).values()):
+        time.sleep(0.1)
+    client.run(_collect)
+
+
+def _task_count(dask_worker: Any = None) -> int:
+    return len(dask_worker.state.tasks) if dask_worker is not None else 0
+
+
+def _collect() -> None:
+    gc.collect()
+    release_memory()
+
+
 def _client(workers: int, scheduler: str | None, processes: bool, local_dir: Path) -> tuple[Any, Any]:
     from distributed import Client, LocalCluster
 
@@ -366,7 +388,7 @@ class _StageBar:
 
 def _shuffle_to_files(
     client: Any,
-    plan: InputPlan,
+    blocks: list[Block],
     wanted_file: str | None,
     count: int,
     per_partition: int,
@@ -381,7 +403,7 @@ def _shuffle_to_files(
     with dask.config.set({"dataframe.convert-string": False}):
         frames = dd.from_map(
             block_frame,
-            plan.blocks,
+            blocks,
             wanted=wanted_file,
             partitions=count,
             per_partition=per_partition,
@@ -503,7 +525,8 @@ def run_audit(
         else:
             audited = len(plan.blocks)  # one Bundle per patient
         count = partitions or max(2, -(-audited // PATIENTS_PER_PARTITION))
-        _shuffle_to_files(client, plan, wanted_file, count, -(-audited // count), work / SHUFFLED_DIR, progress)
+        _shuffle_to_files(client, plan.blocks, wanted_file, count, -(-audited // count), work / SHUFFLED_DIR, progress)
+        _settle(client)
         stages["shuffle"] = {str(k): v for k, v in client.run(_worker_state).items()}
         files = sorted(str(p) for p in (work / SHUFFLED_DIR).glob("part-*.parquet"))
         task_args = (str(shared_path), tuple(sorted(plan.types)), options, settings, str(work))
