@@ -3,7 +3,8 @@
 For each size, writes a known-truth export with ``tools/make_population.py`` (PySynthea records from
 ``tests/fixtures/synthea`` reused under fresh ids, a share of them with an IOP episode), then runs the audit on a
 LocalCluster of worker processes, once per worker count. Prints patients per second, the peak resident memory of
-the busiest worker, and the scaling from the fewest to the most workers. Not part of ``benchmarks/run.py`` and not a
+the busiest worker (overall and when the shuffle stage ended, before any patient was evaluated), and the scaling from
+the fewest to the most workers. Not part of ``benchmarks/run.py`` and not a
 test: it takes minutes per size on a small machine.
 """
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(
         "| patients | episodes | NDJSON MB | workers | seconds | patients/s | peak memory per worker (MB) "
-        "| of which stage 1 (MB) | load |"
+        "| peak when stage 1 ended (MB) | load |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
