@@ -1,10 +1,14 @@
-"""The Dask job: read blocks -> key by patient -> P2P shuffle (spills to disk) -> evaluate per patient -> Parquet.
+"""The Dask job, two computations: read blocks -> P2P shuffle by patient (spills to disk) -> one Parquet file per
+partition; then evaluate each partition file -> criteria Parquet and a small results file per partition.
 
 Why a dask DataFrame of (patient, resource JSON) and not a bag ``groupby``: the bag's disk shuffle works only with
 the single-machine scheduler, its task shuffle keeps everything in worker memory; the DataFrame's peer-to-peer
 shuffle of ``dask.distributed`` writes its buckets to each worker's disk, so a worker holds one output partition
 (ten patients) at a time however large the export is, on a LocalCluster or on a remote cluster alike.
-Workers write their criteria rows to Parquet themselves; only one small row per episode comes back to the client.
+Workers write their criteria rows and results to the work folder themselves; the client releases the shuffle's
+futures before the evaluation starts and each evaluation task as it completes, so no worker keeps a task state, a
+result or a future per block or partition while the run goes on (what else bounds a worker's memory: WORKER_CONFIG,
+use_system_allocator, release_memory, PATIENTS_PER_PARTITION).
 """
 
 from __future__ import annotations
