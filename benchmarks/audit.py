@@ -3,7 +3,8 @@
 For each size, writes a known-truth export with ``tools/make_population.py`` (PySynthea records from
 ``tests/fixtures/synthea`` reused under fresh ids, a share of them with an IOP episode), then runs the audit on a
 LocalCluster of worker processes, once per worker count. Prints patients per second, the peak resident memory of
-the busiest worker, and the scaling from the fewest to the most workers. Not part of ``benchmarks/run.py`` and not a
+the busiest worker (overall and when the shuffle stage ended, before any patient was evaluated), and the scaling from
+the fewest to the most workers. Not part of ``benchmarks/run.py`` and not a
 test: it takes minutes per size on a small machine.
 """
 
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
                         "seconds": round(summary.seconds, 1),
                         "patients_per_second": round(summary.input_patients / summary.seconds, 2),
                         "peak_worker_mb": max(summary.peak_memory_mb.values()),
+                        # VmHWM when the shuffle had ended, before any partition was evaluated: which stage sets it.
+                        "peak_after_shuffle_mb": max(s["peak_mb"] for s in summary.stages["shuffle"].values()),
+                        # What each worker still held after each stage (resident MB, task states, log lengths).
+                        "stages": summary.stages,
                         # Other processes on the machine take CPU from the workers: the 1-minute load around the run.
                         "load": [round(load_before, 1), round(os.getloadavg()[0], 1)],
                     }
@@ -92,12 +97,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(rows[-1]))
     print()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print("| patients | episodes | NDJSON MB | workers | seconds | patients/s | peak memory per worker (MB) | load |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| patients | episodes | NDJSON MB | workers | seconds | patients/s | peak memory per worker (MB) "
+        "| peak when stage 1 ended (MB) | load |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['patients']} | {r['episodes']} | {r['megabytes']} | {r['workers']} | {r['seconds']} | "
-            f"{r['patients_per_second']} | {r['peak_worker_mb']} | {r['load'][0]}-{r['load'][1]} |"
+            f"{r['patients_per_second']} | {r['peak_worker_mb']} | {r['peak_after_shuffle_mb']} | "
+            f"{r['load'][0]}-{r['load'][1]} |"
         )
     for size in args.sizes:
         by_workers = {r["workers"]: r for r in rows if r["patients"] == size}

@@ -1,19 +1,26 @@
-"""The Dask job: read blocks -> key by patient -> P2P shuffle (spills to disk) -> evaluate per patient -> Parquet.
+"""The Dask job, two computations: read blocks -> P2P shuffle by patient (spills to disk) -> one Parquet file per
+partition; then evaluate each partition file -> criteria Parquet and a small results file per partition.
 
 Why a dask DataFrame of (patient, resource JSON) and not a bag ``groupby``: the bag's disk shuffle works only with
 the single-machine scheduler, its task shuffle keeps everything in worker memory; the DataFrame's peer-to-peer
 shuffle of ``dask.distributed`` writes its buckets to each worker's disk, so a worker holds one output partition
 (ten patients) at a time however large the export is, on a LocalCluster or on a remote cluster alike.
-Workers write their criteria rows to Parquet themselves; only one small row per episode comes back to the client.
+Workers write their criteria rows and results to the work folder themselves; the client releases the shuffle's
+futures before the evaluation starts and each evaluation task as it completes, so no worker keeps a task state, a
+result or a future per block or partition while the run goes on (what else bounds a worker's memory: WORKER_CONFIG,
+use_system_allocator, release_memory, PATIENTS_PER_PARTITION).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import gc
 import json
 import logging
 import shutil
 import sys
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -25,8 +32,16 @@ from typing import Any, TextIO
 import pandas as pd
 
 from cds_service.audit.evaluate import AuditOptions, audit_patient
-from cds_service.audit.parquet import CRITERIA_DIR, read_criteria, write_criteria, write_problems, write_targets
-from cds_service.audit.report import write_report
+from cds_service.audit.parquet import (
+    CRITERIA_DIR,
+    PROBLEMS_FILE,
+    TARGETS_FILE,
+    read_criteria,
+    write_criteria,
+    write_problems,
+    write_targets,
+)
+from cds_service.audit.report import REPORT_FILE, SUMMARY_FILE, write_report
 from cds_service.audit.shared_store import SharedResources
 from cds_service.audit.source import (
     Block,
@@ -56,11 +71,19 @@ WORKER_CONFIG = {
     # and 100 MiB, let the shards of a large export pile up in memory).
     "distributed.p2p.comm.buffer": "32 MiB",
     "distributed.p2p.storage.buffer": "32 MiB",
+    # The state machine's developer logs (transitions and stimuli, 1,000 entries each by default) and the system
+    # monitor's history (7,200 samples, an hour) fill up over a long run: bounded, but larger for a larger input.
+    "distributed.admin.low-level-log-length": 100,
+    "distributed.admin.system-monitor.log-length": 120,
 }
 """Settings of the LocalCluster's workers that bound their memory (a cluster given by address keeps its own)."""
 COLUMNS = ["patient", "text", "line", "file", "problem", "part"]
-RESULT_COLUMNS = ["table", "payload"]
 WORK_DIR = "_work"
+"""The run's work folder under ``--out``: gzip copies, shared resources, shuffled partitions, results; removed after."""
+SHUFFLED_DIR = "shuffled"
+RESULTS_DIR = "results"
+OUTPUT_FILES = (TARGETS_FILE, PROBLEMS_FILE, REPORT_FILE, SUMMARY_FILE)
+"""The files a run writes in ``--out`` besides ``criteria/``: an earlier run's are removed when a run starts."""
 
 
 class AuditOutputError(ValueError):
@@ -81,6 +104,8 @@ class AuditSummary:
     workers: int
     peak_memory_mb: dict[str, float] = field(default_factory=dict)
     input_patients: int = 0
+    stages: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    """Per stage (shuffle, evaluate), per worker: its state when the stage ended (see ``_worker_state``)."""
 
 
 def _frame(rows: list[tuple[str, str, int, str, str, int]]) -> pd.DataFrame:
@@ -169,37 +194,69 @@ def _shared(path: str) -> SharedResources:
     return SharedResources(Path(path))
 
 
+def write_shuffled(frame: pd.DataFrame, folder: str, partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Write one shuffled partition to ``folder/part-NNNNN.parquet``; returns its row count (one tiny row).
+
+    The shuffle's computation ends here: once every partition is on disk its futures are released, and with them
+    every task state of the shuffle (its block reads, transfers and barrier), before any patient is evaluated.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    use_system_allocator()
+    part = int(partition_info["number"]) if partition_info else 0
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    pq.write_table(table, str(Path(folder) / f"part-{part:05d}.parquet"))
+    rows = len(frame)
+    del table
+    release_memory()
+    return pd.DataFrame({"rows": [rows]}, dtype="int64")
+
+
 def audit_partition(
-    frame: pd.DataFrame,
+    path: str,
     shared_path: str,
     types: tuple[str, ...],
     options: AuditOptions,
     settings: Settings,
-    out: str,
-    partition_info: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """Evaluate every patient of one shuffled partition; criteria go to Parquet, targets and problems come back."""
+    work: str,
+) -> int:
+    """Evaluate every patient of one shuffled partition file; criteria, targets and problems go to files in ``work``.
+
+    Criteria go to ``work/criteria`` (moved to ``--out`` once the run has finished), the partition's count of
+    patients, targets and bad lines to ``work/results/part-NNNNN.json``: nothing but the number of criterion rows
+    returns, and the client releases each task as it completes, so a worker holds nothing per partition.
+    """
+    import pyarrow.parquet as pq
+
     use_system_allocator()
     shared = _shared(shared_path)
-    part = int(partition_info["number"]) if partition_info else 0
+    name = Path(path).stem
+    part = int(name.rsplit("-", 1)[1])
+    frame = pq.read_table(path).to_pandas()
     bad = frame[frame["problem"] != ""]
     good = frame[frame["problem"] == ""]
     # Every patient's rows come to one partition only: the counts of all partitions add up to the export's.
-    results: list[tuple[str, str]] = [("patients", str(good["patient"].nunique()))]
+    results: dict[str, Any] = {"patients": int(good["patient"].nunique()), "targets": [], "problems": []}
     lines = zip(bad["file"], bad["line"], bad["problem"], strict=True)
-    results.extend(("bad", json.dumps([file, int(number), reason])) for file, number, reason in lines)
+    results["problems"].extend([file, int(number), reason] for file, number, reason in lines)
     criteria: list[dict[str, Any]] = []
     ordered = good[good["text"] != ""].sort_values(["patient", "file", "line"], kind="stable")
     for patient, group in ordered.groupby("patient", sort=True):
         rows = list(zip(group["text"], group["file"], group["line"], strict=True))
         audit = audit_patient(str(patient), rows, shared, frozenset(types), options, settings)
         criteria.extend(audit.criteria)
-        results.extend(("target", json.dumps(t)) for t in audit.targets)
-        results.extend(("problem", json.dumps([p.file, p.line, p.reason])) for p in audit.problems)
-    write_criteria(criteria, Path(out), part)
-    del criteria, ordered, good, bad
+        results["targets"].extend(audit.targets)
+        results["problems"].extend([p.file, p.line, p.reason] for p in audit.problems)
+    written = write_criteria(criteria, Path(work), part)
+    result_file = Path(work) / RESULTS_DIR / f"{name}.json"
+    temporary = result_file.with_suffix(".tmp")
+    temporary.write_text(json.dumps(results), encoding="utf-8")
+    temporary.replace(result_file)  # a result file is whole or absent
+    Path(path).unlink()  # the shuffled partition is no longer needed: the work folder shrinks as the stage runs
+    del criteria, ordered, good, bad, frame, results
     release_memory()
-    return pd.DataFrame(results, columns=RESULT_COLUMNS).astype({"table": "string", "payload": "string"})
+    return written
 
 
 def _check_output(out: Path) -> None:
@@ -210,6 +267,23 @@ def _check_output(out: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise AuditOutputError(f"{out}: cannot write the results there ({exc.strerror or exc})") from None
+
+
+def _settle(client: Any, timeout: float = 10.0) -> None:
+    """Wait until the workers have forgotten the finished stage's tasks, then hand its freed memory back."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(client.run(_task_count).values()):
+        time.sleep(0.1)
+    client.run(_collect)
+
+
+def _task_count(dask_worker: Any = None) -> int:
+    return len(dask_worker.state.tasks) if dask_worker is not None else 0
+
+
+def _collect() -> None:
+    gc.collect()
+    release_memory()
 
 
 def _client(workers: int, scheduler: str | None, processes: bool, local_dir: Path) -> tuple[Any, Any]:
@@ -254,6 +328,153 @@ def _peak_memory_mb() -> float:
     return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
 
+def _worker_state(dask_worker: Any = None) -> dict[str, float]:
+    """What a worker holds now: peak and current resident memory (MB), task states, log and stimulus-log entries."""
+    state: dict[str, float] = {"peak_mb": _peak_memory_mb()}
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmRSS:"):
+                state["rss_mb"] = round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    if dask_worker is not None:
+        state["tasks"] = len(dask_worker.state.tasks)
+        state["log"] = len(dask_worker.state.log)
+        state["stimulus_log"] = len(dask_worker.state.stimulus_log)
+        state["transition_counter"] = dask_worker.state.transition_counter
+    return state
+
+
+class _StageBar:
+    """Dask's console progress bar over a stage's futures, drawn from a thread while the caller releases them.
+
+    ``distributed``'s ``progress`` blocks and keeps the futures it is given until the stage ends; this bar keeps only
+    their keys (the scheduler's ``Progress`` plugin counts a key once it is computed, and a key released after that
+    does not stop it), so each future can be released as soon as it completes.
+    """
+
+    def __init__(self, futures: list[Any], title: str, stream: TextIO) -> None:
+        from distributed.diagnostics.progressbar import TextProgressBar
+
+        ready = threading.Event()
+
+        class Bar(TextProgressBar):  # type: ignore[misc]
+            def _draw_bar(self, **kwargs: Any) -> None:
+                ready.set()
+                super()._draw_bar(**kwargs)
+
+            def _draw_stop(self, **kwargs: Any) -> None:
+                ready.set()
+                super()._draw_stop(**kwargs)
+
+        stream.write(f"{title}\n")
+        stream.flush()
+        self._bar = Bar(futures, start=False, complete=True)
+        self._thread = threading.Thread(target=self._listen, name=f"progress {title}", daemon=True)
+        self._thread.start()
+        # The scheduler starts counting once it has found every key: none may be released before.
+        ready.wait(timeout=30)
+
+    def _listen(self) -> None:
+        try:
+            self._bar._loop_runner.run_sync(self._bar.listen)
+        except Exception:  # noqa: BLE001 - the bar is only a display: a lost feed must not fail the audit
+            logging.getLogger(__name__).debug("progress bar stopped", exc_info=True)
+
+    def close(self, stream: TextIO) -> None:
+        """Wait for the bar's last update (it stops when every key is computed) and end its line."""
+        self._thread.join(timeout=5)
+        with contextlib.suppress(Exception):
+            self._bar._loop_runner.stop()
+        stream.write("\n")
+        stream.flush()
+
+
+def _shuffle_to_files(
+    client: Any,
+    blocks: list[Block],
+    wanted_file: str | None,
+    count: int,
+    per_partition: int,
+    folder: Path,
+    progress: TextIO | None,
+) -> None:
+    """Stage 1: read the blocks, shuffle them by partition with Dask's p2p shuffle, write each partition to a file."""
+    import dask
+    import dask.dataframe as dd
+    from distributed import wait
+
+    with dask.config.set({"dataframe.convert-string": False}):
+        frames = dd.from_map(
+            block_frame,
+            blocks,
+            wanted=wanted_file,
+            partitions=count,
+            per_partition=per_partition,
+            meta=_frame([]),
+            enforce_metadata=False,
+        )
+        # Bad lines and the patient count ride through the shuffle with the resources, not in side branches of the
+        # graph. Each row goes to the partition its block assigned (divisions 0, 1, ..., count), not to a hash of the
+        # patient: a hash fills some partitions with more patients than others, and the fullest one, which sets a
+        # worker's peak, grew with the number of partitions, i.e. with the input.
+        shuffled = frames.set_index("part", divisions=list(range(count + 1)), shuffle_method="p2p")
+        written = shuffled.map_partitions(
+            write_shuffled, str(folder), meta=pd.DataFrame({"rows": pd.Series(dtype="int64")}), enforce_metadata=False
+        )
+        futures = client.compute(written.to_delayed())
+    bar = _StageBar(futures, "1/2 reading and shuffling", progress) if progress is not None else None
+    try:
+        wait(futures)
+        client.gather(futures)  # raises the first error of the stage
+    finally:
+        if bar is not None:
+            bar.close(progress)
+    del futures  # releases the stage: every worker forgets its tasks and the shuffle's run
+
+
+def _evaluate_files(
+    client: Any,
+    files: list[str],
+    task_args: tuple[Any, ...],
+    progress: TextIO | None,
+) -> None:
+    """Stage 2: evaluate each partition file on a worker; each task is released as soon as it completes."""
+    from distributed import as_completed
+
+    futures = client.map(audit_partition, files, *[[arg] * len(files) for arg in task_args], pure=False)
+    bar = _StageBar(futures, "2/2 evaluating", progress) if progress is not None else None
+    completed = as_completed(futures)
+    del futures  # only the iterator holds them now, and it lets go of each one it yields
+    try:
+        for future in completed:
+            future.result()  # raises the task's error: the run stops, and nothing reaches --out
+            future.release()
+    finally:
+        if bar is not None:
+            bar.close(progress)
+
+
+def _clear_output(out: Path) -> None:
+    """Remove an earlier run's results from ``out`` (a new run's appear only once it has finished)."""
+    shutil.rmtree(out / CRITERIA_DIR, ignore_errors=True)
+    for name in OUTPUT_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+def _read_results(folder: Path) -> tuple[int, list[dict[str, Any]], list[Problem]]:
+    """The patient count, targets and problems the workers wrote, one file per partition."""
+    patients = 0
+    targets: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    for path in sorted(folder.glob("part-*.json")):
+        results = json.loads(path.read_text(encoding="utf-8"))
+        patients += int(results["patients"])
+        targets.extend(results["targets"])
+        problems.extend(Problem(file, line, reason) for file, line, reason in results["problems"])
+    return patients, targets, problems
+
+
 def run_audit(
     input_dir: Path,
     out: Path,
@@ -268,17 +489,19 @@ def run_audit(
     progress: TextIO | None = None,
     partitions: int | None = None,
 ) -> AuditSummary:
-    """Audit every IOP episode and order of the input; writes Parquet under ``out`` and returns the summary."""
-    import dask
-    import dask.dataframe as dd
+    """Audit every IOP episode and order of the input; writes Parquet under ``out`` and returns the summary.
 
+    Two Dask computations: the blocks are shuffled by patient into partition files, then each file is evaluated.
+    Everything goes to the work folder under ``out`` first; the results move to ``out`` only when both have finished.
+    """
     started = time.perf_counter()
     check_input(input_dir)
     _check_output(out)
-    shutil.rmtree(out / CRITERIA_DIR, ignore_errors=True)
+    _clear_output(out)
     work = out / WORK_DIR
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    for folder in (work / SHUFFLED_DIR, work / RESULTS_DIR):
+        folder.mkdir(parents=True)
     plan: InputPlan = plan_input(input_dir, spool=work / "plain")
     shared_path = work / "shared.sqlite3"
     _, problems = read_shared(plan.shared_files, shared_path)
@@ -286,6 +509,9 @@ def run_audit(
     problems = [*plan.problems, *problems]
     when = as_of or _instant(plan.transaction_time) or datetime.now(UTC)
     options = AuditOptions(when, period[0], period[1], tuple(policies))
+    stages: dict[str, dict[str, dict[str, float]]] = {}
+    patients = 0
+    targets: list[dict[str, Any]] = []
     client, cluster = _client(workers, scheduler, processes, work)
     try:
         if not plan.blocks:
@@ -303,42 +529,17 @@ def run_audit(
         else:
             audited = len(plan.blocks)  # one Bundle per patient
         count = partitions or max(2, -(-audited // PATIENTS_PER_PARTITION))
-        with dask.config.set({"dataframe.convert-string": False}):
-            frames = dd.from_map(
-                block_frame,
-                plan.blocks,
-                wanted=wanted_file,
-                partitions=count,
-                per_partition=-(-audited // count),
-                meta=_frame([]),
-                enforce_metadata=False,
-            )
-            # Bad lines and the patient count ride through the shuffle with the resources, not in side branches of
-            # the graph: a worker keeps the state of every task whose results are still wanted, and a side output per
-            # block kept the tasks of every block (a dozen each, unfused) until the end, so their number grew with the
-            # input. Each row goes to the partition its block assigned (divisions 0, 1, ..., count), not to a hash of
-            # the patient: a hash fills some partitions with more patients than others, and the fullest one, which
-            # sets a worker's peak, grew with the number of partitions, i.e. with the input.
-            shuffled = frames.set_index("part", divisions=list(range(count + 1)), shuffle_method="p2p")
-            meta = pd.DataFrame({"table": pd.Series(dtype="string"), "payload": pd.Series(dtype="string")})
-            results = shuffled.map_partitions(
-                audit_partition,
-                str(shared_path),
-                tuple(sorted(plan.types)),
-                options,
-                settings,
-                str(out),
-                meta=meta,
-                enforce_metadata=False,
-            )
-            futures = client.compute(results)
-            if progress is not None:
-                from distributed import progress as show_progress
-
-                show_progress(futures, notebook=False)
-                progress.write("\n")
-            evaluated = client.gather(futures)
-        peaks = client.run(_peak_memory_mb)
+        _shuffle_to_files(client, plan.blocks, wanted_file, count, -(-audited // count), work / SHUFFLED_DIR, progress)
+        _settle(client)
+        stages["shuffle"] = {str(k): v for k, v in client.run(_worker_state).items()}
+        files = sorted(str(p) for p in (work / SHUFFLED_DIR).glob("part-*.parquet"))
+        task_args = (str(shared_path), tuple(sorted(plan.types)), options, settings, str(work))
+        _evaluate_files(client, files, task_args, progress)
+        stages["evaluate"] = {str(k): v for k, v in client.run(_worker_state).items()}
+        patients, targets, found = _read_results(work / RESULTS_DIR)
+        problems.extend(found)
+        if (work / CRITERIA_DIR).exists():
+            (work / CRITERIA_DIR).replace(out / CRITERIA_DIR)
     finally:
         # The progress bar's scheduler feed is cancelled on close; that is not an error worth a traceback.
         logging.getLogger("distributed.scheduler").setLevel(logging.CRITICAL)
@@ -346,16 +547,6 @@ def run_audit(
         if cluster is not None:
             cluster.close()
         shutil.rmtree(work, ignore_errors=True)
-    targets: list[dict[str, Any]] = []
-    patients = 0
-    for table, payload in evaluated.itertuples(index=False):
-        if table == "patients":
-            patients += int(payload)
-        elif table == "target":
-            targets.append(json.loads(payload))
-        elif table in ("problem", "bad"):
-            file, line, reason = json.loads(payload)
-            problems.append(Problem(file, line, reason))
     targets.sort(key=lambda t: (t["patient"], t["episode"]))
     problems.sort(key=lambda p: (p.file, p.line or 0, p.reason))
     write_targets(targets, out)
@@ -372,6 +563,7 @@ def run_audit(
         "criteria_rows": rows.num_rows,
     }
     write_report(out, rows.to_pylist(), targets, problems, meta)
+    peaks = {worker: state["peak_mb"] for worker, state in stages["evaluate"].items()}
     return AuditSummary(
         patients_with_targets=len({t["patient"] for t in targets}),
         episodes=episodes,
@@ -381,8 +573,9 @@ def run_audit(
         targets=targets,
         seconds=time.perf_counter() - started,
         workers=len(peaks),
-        peak_memory_mb={str(k): v for k, v in peaks.items()},
+        peak_memory_mb=peaks,
         input_patients=int(patients),
+        stages=stages,
     )
 
 

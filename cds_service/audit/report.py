@@ -16,6 +16,8 @@ from typing import Any
 
 from cds_service.audit.source import Problem
 
+REPORT_FILE = "report.html"
+SUMMARY_FILE = "summary.json"
 SHOWN = ("met", "not-met", "unknown")
 LABEL = {"met": "met", "not-met": "not met", "unknown": "undocumented"}
 COLOURS = {"met": "#4c9a5f", "not-met": "#c8553d", "unknown": "#d9a441", "other": "#b8b8b8"}
@@ -255,8 +257,8 @@ def write_report(
     out: Path, rows: list[dict[str, Any]], targets: list[dict[str, Any]], problems: list[Problem], meta: dict[str, Any]
 ) -> Path:
     """Write ``report.html`` and ``summary.json`` (the same rates as data); returns the report's path."""
-    path = out / "report.html"
+    path = out / REPORT_FILE
     path.write_text(render_report(rows, targets, problems, meta), encoding="utf-8")
     summary = {**meta, "rates": rates_json(criterion_rates(rows)), "bad_input": len(problems)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return path

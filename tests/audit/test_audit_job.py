@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cds_service import cli
-from cds_service.audit.job import _client, run_audit
+from cds_service.audit import job
+from cds_service.audit.job import WORK_DIR, _client, run_audit
 from cds_service.audit.parquet import read_criteria
 
 from .audit_population import POPULATION, SHARED, AuditRun, audit_settings, export_resources, truth
@@ -135,6 +136,50 @@ def test_one_worker_on_plain_ndjson_without_manifest_gives_the_same_result(
         (p.file.removesuffix(".gz") if "truncated" not in p.file else p.file, p.line, p.reason)
         for p in two_worker_run.summary.problems
     ]
+
+
+def test_the_work_folder_is_removed_and_only_results_stay_in_out(two_worker_run: AuditRun) -> None:
+    assert sorted(p.name for p in two_worker_run.out.iterdir()) == [
+        "bad_input.parquet",
+        "criteria",
+        "report.html",
+        "summary.json",
+        "targets.parquet",
+    ]
+    assert not (two_worker_run.out / WORK_DIR).exists()
+
+
+def test_a_run_that_fails_while_evaluating_leaves_no_half_results(
+    two_worker_run: AuditRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(two_worker_run.out, out)  # an earlier run's results in the same folder
+    failing = sorted(t["patient"] for t in two_worker_run.summary.targets)[-1]
+    evaluate = job.audit_patient
+
+    def audit_or_fail(patient: str, *args: object, **kwargs: object) -> object:
+        if patient == failing:
+            raise RuntimeError(f"evaluation of {patient} failed")
+        return evaluate(patient, *args, **kwargs)
+
+    monkeypatch.setattr(job, "audit_patient", audit_or_fail)
+    with pytest.raises(RuntimeError, match=f"evaluation of {failing} failed"):
+        run_audit(POPULATION, out, settings=audit_settings(tmp_path), workers=1, processes=False)
+    # Other partitions were evaluated before the failure, but none of their rows, and nothing of the earlier run, is
+    # left to be mistaken for the audit of this export.
+    assert list(out.iterdir()) == []
+
+
+def test_the_console_shows_dasks_progress_for_both_stages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(
+        ["audit", str(POPULATION), "--out", str(tmp_path / "out"), "--workers", "1", "--as-of", "2025-11-01"]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0
+    shuffle, evaluate = printed.index("1/2 reading and shuffling"), printed.index("2/2 evaluating")
+    assert shuffle < evaluate
+    assert "100% Completed" in printed[shuffle:evaluate] and "100% Completed" in printed[evaluate:]
+    assert "24 patients read, 20 episodes and 20 orders evaluated" in printed
 
 
 def _worker_allocators() -> tuple[str, str | None]:
