@@ -75,6 +75,8 @@ class EvaluationContext:
     """Set only in the ``undecided_view``: ``Type/id`` of each undecided resource taken in as a member -> (what it is,
     its time)."""
     _undecided_view: EvaluationContext | None = None
+    _no_undecided: bool = False
+    """The record holds no undecided resource (in this zone and these windows): no view to build."""
 
     def __post_init__(self) -> None:
         # A fact's values depend on the resource alone: every context of the call (each order) shares them.
@@ -88,6 +90,7 @@ class EvaluationContext:
         self.set_aside_cache = {}
         self._other_zones.clear()
         self._undecided_view = None
+        self._no_undecided = False
 
     def switch_zone(self, old: str, new: str) -> None:
         """Selections depend on the time zone (local dates): keep those of ``old`` for when it comes back, and take
@@ -95,6 +98,7 @@ class EvaluationContext:
         if old == new:
             return
         self._undecided_view = None
+        self._no_undecided = False
         self._other_zones[old] = (self._selected, self._keys, self._referenced, self.set_aside_cache)
         self._selected, self._keys, self._referenced, self.set_aside_cache = self._other_zones.pop(
             new, ({}, {}, {}, {})
@@ -104,11 +108,15 @@ class EvaluationContext:
         """This evaluation as it would be if every resource that may belong to a selection (its ``undecided``) did:
         a plan that does not say which plan it is taken as each kind in turn. None when the record holds no such
         resource (or this is that view already)."""
-        if self.undecided_added is not None:
+        if self.undecided_added is not None or self._no_undecided:
             return None
         if self._undecided_view is None:
-            names = {n for s in self.selections.values() if (n := getattr(s, "undecided", None))}
-            if not any(self.select(n) for n in names):
+            memo = self.record.memo
+            key = ("undecided-names", id(self.selections))
+            if key not in memo:
+                memo[key] = {n for s in self.selections.values() if (n := getattr(s, "undecided", None))}
+            if not any(self.select(n) for n in memo[key]):
+                self._no_undecided = True
                 return None
             self._undecided_view = replace(
                 self,

@@ -74,10 +74,8 @@ class Rule(ABC):
         not-met needs nothing recorded (DATA-PROFILE §6); an answer already unknown ("no treatment plan") then names
         the plan to confirm. An answer the view leaves as it is stands: a plan made after the deadline, or of an
         earlier episode (out of the selection's scope), changes nothing."""
-        if not any(ctx.touches_undecided(name) for name in _selections_read(self)):
-            return result
         view = ctx.undecided_view()
-        if view is None:
+        if view is None or not any(ctx.touches_undecided(name) for name in _selections_read(self)):
             return result
         other = self.evaluate(view)
         if other.value == result.value or not view.undecided_added:
