@@ -95,6 +95,23 @@ def adding(*new: dict[str, Any]) -> Change:
     return lambda bundle: add(bundle, *new)
 
 
+def program_session(
+    rid: str, patient: str, program: str, start: str, end: str, code: str = "S9480", **extra: Any
+) -> dict[str, Any]:
+    """A finished session Encounter (AMB, HCPCS ``code``) of ``program`` for ``patient``, from ``start`` to ``end``."""
+    return {
+        "resourceType": "Encounter",
+        "id": rid,
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "type": [{"coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": code}]}],
+        "subject": {"reference": f"Patient/{patient}"},
+        "partOf": {"reference": f"Encounter/{program}"},
+        "period": {"start": start, "end": end},
+        **extra,
+    }
+
+
 def drop(bundle: Bundle, predicate: Callable[[dict[str, Any]], bool]) -> None:
     """Remove every resource the predicate accepts."""
     bundle["entry"] = [e for e in bundle.get("entry", []) if not predicate(e["resource"])]

@@ -7,7 +7,7 @@ evening block 19:00-20:30 local is stored on 04-15 UTC, so only the site's local
 
 from __future__ import annotations
 
-from sentence_cases import Bundle, SentenceCase, by_id, sentence_test
+from sentence_cases import Bundle, SentenceCase, by_id, program_session, sentence_test
 from test_cca_sentences import ATTEND, HOURS_DAYS, UNIT, Change, Resource, discharge, edit, plus, without
 
 MORNING = ("2025-04-14T13:00:00Z", "2025-04-14T14:30:00Z")  # 09:00-10:30 local
@@ -21,17 +21,7 @@ def morning_block(start: str = MORNING[0], end: str = MORNING[1]) -> Change:
 
 def block(rid: str, start: str, end: str, **extra: object) -> Resource:
     """Another session Encounter of the P6 program on 04-14."""
-    return {
-        "resourceType": "Encounter",
-        "id": rid,
-        "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-        "type": [{"coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "S9480"}]}],
-        "subject": {"reference": "Patient/P6-patient"},
-        "partOf": {"reference": "Encounter/P6-prog"},
-        "period": {"start": start, "end": end},
-        **extra,
-    }
+    return program_session(rid, "P6-patient", "P6-prog", start, end, **extra)
 
 
 def second_group_in(rid: str) -> Change:

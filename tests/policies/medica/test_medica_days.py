@@ -9,34 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentence_cases import SentenceCase, add, by_id, sentence_test
+from sentence_cases import SentenceCase, adding, by_id, program_session, sentence_test
 from test_medica_sentences import Q_INTENSITY, Change, case
 
 CRITERION = "medica.description.intensity-3d-9to19h"
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 
 
 def session(rid: str, start: str, end: str, **extra: Any) -> dict[str, Any]:
     """A P9 session Encounter (IOP, H0005) from ``start`` to ``end``."""
-    return {
-        "resourceType": "Encounter",
-        "id": rid,
-        "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-        "subject": {"reference": "Patient/P9-patient"},
-        "type": [{"coding": [{"system": HCPCS, "code": "H0005"}]}],
-        "partOf": {"reference": "Encounter/P9-prog"},
-        "period": {"start": start, "end": end},
-        **extra,
-    }
+    return program_session(rid, "P9-patient", "P9-prog", start, end, code="H0005", **extra)
 
 
 def period(rid: str, start: str, end: str) -> Change:
     return lambda bundle: by_id(bundle, rid).update(period={"start": start, "end": end})
-
-
-def plus(*new: dict[str, Any]) -> Change:
-    return lambda bundle: add(bundle, *new)
 
 
 def without(rid: str) -> Change:
@@ -48,7 +33,7 @@ WEEK_2 = ("0409", "0411", "0414")
 SIX_HOUR_DAYS = tuple(
     period(f"P9-prog-sess-{d}", f"2025-04-{d[2:]}T09:00:00-05:00", f"2025-04-{d[2:]}T15:00:00-05:00") for d in WEEK_2
 )
-VISITS_INSIDE = plus(
+VISITS_INSIDE = adding(
     *(session(f"X-visit-{d}", f"2025-04-{d[2:]}T16:00:00Z", f"2025-04-{d[2:]}T17:00:00Z") for d in WEEK_2)
 )
 
@@ -62,7 +47,7 @@ CASES: list[tuple[SentenceCase, str]] = [
     (
         case(
             CRITERION, "not-met", Q_INTENSITY, "P9b",
-            without("P9-prog-sess-0411"), plus(session("X-pm-0409", "2025-04-09T18:00:00Z", "2025-04-09T21:00:00Z")),
+            without("P9-prog-sess-0411"), adding(session("X-pm-0409", "2025-04-09T18:00:00Z", "2025-04-09T21:00:00Z")),
             name="week 2: 04-09 in two blocks, no 04-11",
         ),
         "on distinct days between 2025-04-09 and 2025-04-15 (at least 3 needed)",
@@ -72,7 +57,7 @@ CASES: list[tuple[SentenceCase, str]] = [
         case(
             CRITERION, "not-met", Q_INTENSITY, "P9b",
             period("P9-prog-sess-0414", "2025-04-14T09:00:00-05:00", "2025-04-14T11:00:00-05:00"),
-            plus(session("X-visit-0414", "2025-04-14T15:00:00Z", "2025-04-14T16:00:00Z")),
+            adding(session("X-visit-0414", "2025-04-14T15:00:00Z", "2025-04-14T16:00:00Z")),
             name="04-14 a 2 h block with a 1 h visit inside",
         ),
         "8 h of IOP session with clinical services",
@@ -82,7 +67,7 @@ CASES: list[tuple[SentenceCase, str]] = [
         case(
             CRITERION, "not-met", Q_INTENSITY, "P9b",
             period("P9-prog-sess-0414", "2025-04-14T09:00:00-05:00", "2025-04-14T10:30:00-05:00"),
-            plus(
+            adding(
                 session("X-resend-0414", "2025-04-14T14:00:00Z", "2025-04-14T15:30:00Z"),
                 session("X-pm-0414", "2025-04-14T18:00:00Z", "2025-04-14T19:30:00Z", status="cancelled"),
             ),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentence_cases import SentenceCase, sentence_test
+from sentence_cases import SentenceCase, program_session, sentence_test
 from test_optum_locg_sentences import INTENSITY, Change, d, edit, with_
 
 
@@ -21,17 +21,8 @@ def first_block(rid: str, day: int, hours: float = 1.5) -> Change:
 
 def evening_block(rid: str, day: int, **extra: Any) -> dict[str, Any]:
     """Another P4 session Encounter, 19:30-21:00 local on 02-``day`` (00:30-02:00 UTC on the next date)."""
-    return {
-        "resourceType": "Encounter",
-        "id": rid,
-        "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-        "type": [{"coding": [{"system": "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets", "code": "S9480"}]}],
-        "subject": {"reference": "Patient/P4-patient"},
-        "partOf": {"reference": "Encounter/P4-prog"},
-        "period": {"start": f"2025-02-{day + 1:02d}T00:30:00Z", "end": f"2025-02-{day + 1:02d}T02:00:00Z"},
-        **extra,
-    }
+    start, end = f"2025-02-{day + 1:02d}T00:30:00Z", f"2025-02-{day + 1:02d}T02:00:00Z"
+    return program_session(rid, "P4-patient", "P4-prog", start, end, **extra)
 
 
 # Week 1 keeps Monday 02-03 whole; Wednesday and Friday become a morning and an evening block each.
