@@ -68,9 +68,8 @@ class EvaluationContext:
     _types: dict[str, frozenset[str]] = field(default_factory=dict)
     set_aside_cache: dict[str, list[tuple[Resource, str]]] = field(default_factory=dict)
     """Selection name -> what its scope or currency left out, with why (reasons name it; computed by a scan once)."""
-    _other_zones: dict[str, tuple[dict[str, Any], dict[str, Any], dict[tuple[str, str], Any], dict[str, Any]]] = field(
-        default_factory=dict
-    )
+    _other_zones: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    """Zone -> its caches (selections, keys, references, set-aside, undecided view) while another zone is in use."""
     undecided_added: dict[str, tuple[str, datetime | None]] | None = None
     """Set only in the ``undecided_view``: ``Type/id`` of each undecided resource taken in as a member -> (what it is,
     its time)."""
@@ -97,12 +96,23 @@ class EvaluationContext:
         up those already computed in ``new`` (policies of one zone share every selection)."""
         if old == new:
             return
-        self._undecided_view = None
-        self._no_undecided = False
-        self._other_zones[old] = (self._selected, self._keys, self._referenced, self.set_aside_cache)
-        self._selected, self._keys, self._referenced, self.set_aside_cache = self._other_zones.pop(
-            new, ({}, {}, {}, {})
+        # the undecided view is kept with its zone too: rebuilding it at every switch evaluated every selection again
+        self._other_zones[old] = (
+            self._selected,
+            self._keys,
+            self._referenced,
+            self.set_aside_cache,
+            self._undecided_view,
+            self._no_undecided,
         )
+        (
+            self._selected,
+            self._keys,
+            self._referenced,
+            self.set_aside_cache,
+            self._undecided_view,
+            self._no_undecided,
+        ) = self._other_zones.pop(new, ({}, {}, {}, {}, None, False))
 
     def undecided_view(self) -> EvaluationContext | None:
         """This evaluation as it would be if every resource that may belong to a selection (its ``undecided``) did:
@@ -129,7 +139,17 @@ class EvaluationContext:
                 _undecided_view=None,
             )
             self._undecided_view._values = self._values
+        # the view answers criterion references through the evaluator now running, not the one it was built under
+        self._undecided_view.criterion_status = self.criterion_status
+        self._undecided_view.attestation_of = self.attestation_of
         return self._undecided_view
+
+    def release_callbacks(self) -> None:
+        """Drop the evaluator callbacks here and in every undecided view kept: each is bound to an evaluator that holds
+        this context, a reference cycle that would keep the whole record alive until a full garbage collection."""
+        views = [self._undecided_view, *(caches[4] for caches in self._other_zones.values())]
+        for ctx in (self, *(v for v in views if v is not None)):
+            ctx.criterion_status = ctx.attestation_of = None
 
     def touches_undecided(self, name: str) -> bool:
         """Whether a selection (through ``from`` and the selections its tests look into) draws on one that names

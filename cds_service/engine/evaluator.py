@@ -475,5 +475,5 @@ def evaluate(
         finally:
             # The callbacks are bound to the last evaluator, which holds the context: without this the pair is a
             # reference cycle that keeps the whole record alive until a full garbage collection.
-            ctx.criterion_status = ctx.attestation_of = None
+            ctx.release_callbacks()
     return results
