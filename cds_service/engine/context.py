@@ -387,8 +387,8 @@ def _looked_into(predicates: Iterable[Any], negated: bool = False) -> list[tuple
     found: list[tuple[str, bool]] = []
     for p in predicates:
         name = getattr(p, "selection", None)
-        if isinstance(name, str):  # refers-to, among, referenced-by
-            found.append((name, negated))
+        if isinstance(name, str):  # refers-to, refers-outside (a negative test), among, referenced-by
+            found.append((name, negated != bool(getattr(p, "negative", False))))
         nested = getattr(p, "predicates", None)
         if isinstance(nested, list):  # resolve: the referenced resources' own facts say which type they are
             found.extend((rtype, negated) for rtype in _fact_types(nested))

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, ClassVar
 
 from cds_service.engine.context import EvaluationContext
 from cds_service.engine.facts import Fact
@@ -212,6 +212,21 @@ class RefersTo(Predicate):
     def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
         targets = ctx.selection_keys(self.selection)
         return any(v in targets for v in ctx.values(self.fact, resource))
+
+
+@dataclass
+class RefersOutside(Predicate):
+    """Some value of a reference fact points to no member of another selection: one of a team's members, or of an
+    encounter's clinicians, is not among those identified (a reference the record does not hold counts)."""
+
+    fact: Fact
+    selection: str
+    negative: ClassVar[bool] = True
+    """Chosen for what the other selection lacks: its members rest on absence there, like a ``not``."""
+
+    def test(self, resource: Resource, ctx: EvaluationContext) -> bool:
+        targets = ctx.selection_keys(self.selection)
+        return any(v not in targets for v in ctx.values(self.fact, resource))
 
 
 @dataclass
@@ -886,6 +901,11 @@ class PredicateCompiler:
             if fact.type != "reference":
                 raise SpecError(f"'refers-to' needs a reference fact; {fact.name!r} is {fact.type}")
             return RefersTo(fact, self.selection(spec["refers-to"]))
+        if "refers-outside" in spec:
+            if fact.type != "reference":
+                raise SpecError(f"'refers-outside' needs a reference fact; {fact.name!r} is {fact.type}")
+            return RefersOutside(fact, self.selection(spec["refers-outside"]))
         raise SpecError(
-            f"no test given for fact {fact.name!r} (in-valueset, in, exists, op, between, after, refers-to, among)"
+            f"no test given for fact {fact.name!r} (in-valueset, in, exists, op, between, after, refers-to, "
+            "refers-outside, among)"
         )

@@ -100,6 +100,30 @@ def psychiatry_follow_up_by(actor: dict[str, Any], *resources: dict[str, Any]) -
     return change
 
 
+def group_on_the_19th(*participants: str) -> Any:
+    """P4's session of 02-19 lists these clinicians (references) as its participants."""
+
+    def change(bundle: Bundle) -> None:
+        by_id(bundle, "P4-sess-19")["participant"] = [{"individual": {"reference": who}} for who in participants]
+
+    return change
+
+
+# #7.a on a session: one of its clinicians the record does not resolve may be the psychiatrist (the social worker
+# beside it does not settle it); a session with the social worker and a relative has no psychiatrist.
+test_psychiatrist_among_the_session_clinicians = sentence_test(
+    [
+        (d(WEEKLY, "unknown", SEVEN_A, group_on_the_19th("Practitioner/P4-licsw", "PractitionerRole/P4-gone"),
+           name="group-with-an-unresolved-clinician"), "service by a clinician who could not be identified"),
+        (d(WEEKLY, "met", SEVEN_A, group_on_the_19th("Practitioner/P4-licsw", "PractitionerRole/P4-psy-role"),
+           with_(PSY_ROLE), name="group-with-the-psychiatrist's-role"), "service by a psychiatrist"),
+        (d(WEEKLY, "not-met", SEVEN_A, group_on_the_19th("Practitioner/P4-licsw", "RelatedPerson/P4-mother"),
+           name="group-with-the-social-worker-and-a-relative"), "2025-02-17"),
+    ],
+    text=TEXT,
+)  # fmt: skip
+
+
 # #10.b.iii "the first follow-up psychiatric assessment": an appointment with the psychiatrist's role is one.
 test_first_psychiatric_follow_up = sentence_test(
     [
