@@ -9,7 +9,7 @@ from typing import Any
 
 from sentence_cases import Bundle, Review, add, adding, review_test
 from test_bh803_review import NUCC, NUCC_COUNSELLOR, P8_RENEWAL_AT, PLAN_QUOTE, V2_0360, plan_author, practitioner, role
-from test_bh803_sentences import Q_PLAN_MDT, Q_RECERT_SIGNER, Q_TX_PLAN
+from test_bh803_sentences import Q_CERT_ON_ADMISSION, Q_PLAN_MDT, Q_RECERT_SIGNER, Q_TX_PLAN
 
 POLICY = "bh803"
 TEXT = "optum-medicare-bh803-iop.txt"
@@ -174,5 +174,46 @@ test_recertification_signed_by_a_treating_physician = review_test(
         ("recertification by display only, order by an unheld role",
          (recertified_by({"display": "Dr Smith"}), continuation_requested_by("PractitionerRole/P8-gone")), "unknown",
          TREATING),
+    ],
+)  # fmt: skip
+
+
+DOC1 = "bh803.doc.1-initial-cert-upon-admission"
+RN = practitioner("P8-rn", V2_0360, "RN")
+
+
+def certified_by(signer: dict[str, str], requester: str, *resources: dict[str, Any]) -> Any:
+    """P8's initial certification (golden: Dr Ruiz, 01-06) authenticated by ``signer``, and the first IOP order
+    (golden: Dr Ruiz) requested by ``requester``; adds ``resources``."""
+
+    def change(bundle: Bundle) -> None:
+        for entry in bundle["entry"]:
+            if entry["resource"].get("id") == "P8-cert":
+                entry["resource"]["authenticator"] = signer
+            if entry["resource"].get("id") == "P8-order-1":
+                entry["resource"]["requester"] = {"reference": requester}
+        add(bundle, *resources)
+
+    return change
+
+
+# "Upon admission, certification by the physician must be made that the patient admitted to the IOP requires a
+# minimum of 9 hours of services per week."
+test_certification_by_the_physician_upon_admission = review_test(
+    Review(DOC1, Q_CERT_ON_ADMISSION, "P8", "order-sign", P8_RENEWAL_AT, POLICY, text=TEXT),
+    [
+        ("certification by the psychiatrist's role, order by a nurse",
+         certified_by({"reference": "PractitionerRole/P8-ruiz-role"}, "Practitioner/P8-rn", RUIZ_ROLE_RESOURCE, RN),
+         "met", "physician certification of the need for IOP at 2025-01-06"),
+        # Certifier and orderer the record does not resolve: may be the physician (was not-met).
+        ("certification and order by roles not in the record",
+         certified_by({"reference": "PractitionerRole/P8-gone"}, "PractitionerRole/P8-gone"), "unknown",
+         "could not be identified: confirm"),
+        ("certification signed by display only, order by a nurse",
+         certified_by({"display": "Dr Smith"}, "Practitioner/P8-rn", RN), "unknown",
+         "whose signer could not be identified"),
+        ("certification and order by a nurse",
+         certified_by({"reference": "Practitioner/P8-rn"}, "Practitioner/P8-rn", RN),
+         "not-met", "physician certification of the need for IOP"),
     ],
 )  # fmt: skip
