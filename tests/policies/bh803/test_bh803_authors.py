@@ -217,3 +217,43 @@ test_certification_by_the_physician_upon_admission = review_test(
          "not-met", "physician certification of the need for IOP"),
     ],
 )  # fmt: skip
+
+
+TEAM_UNIDENTIFIED = "care team of the treatment plan with a clinician the record does not identify"
+
+# "includes a multidisciplinary team approach to patient care under the direction of a physician": P8's plan (by Dr
+# Ruiz) has a team of these members; the social worker is on it by her "LICSW" credential.
+TEAM_CASES: list[tuple[str, Any, str, str]] = [
+    (
+        "psychiatrist by her role and the social worker",
+        (care_team("PractitionerRole/P8-ruiz-role", "Practitioner/P8-licsw"), adding(RUIZ_ROLE_RESOURCE)),
+        "met",
+        "physician on the treatment plan's care team",
+    ),
+    # A member the record does not resolve may be the physician (was not-met).
+    (
+        "social worker and a role not in the record",
+        care_team("Practitioner/P8-licsw", "PractitionerRole/P8-gone"),
+        "unknown",
+        TEAM_UNIDENTIFIED,
+    ),
+    (
+        "social worker and a role naming nobody",
+        (care_team("Practitioner/P8-licsw", "PractitionerRole/P8-r0"), adding(role("P8-r0", None))),
+        "unknown",
+        TEAM_UNIDENTIFIED,
+    ),
+    # Every member identified and none a physician: no physician's direction.
+    (
+        "social worker and a nurse",
+        (care_team("Practitioner/P8-licsw", "Practitioner/P8-rn"), adding(RN)),
+        "not-met",
+        "physician on the treatment plan's care team",
+    ),
+]
+test_team_under_the_direction_of_a_physician = review_test(
+    Review(PROGRAM2, Q_PLAN_MDT, "P8", "order-sign", P8_RENEWAL_AT, POLICY, text=TEXT), TEAM_CASES
+)
+test_treatment_plan_with_a_multidisciplinary_team = review_test(
+    Review(DOC6, Q_TX_PLAN, "P8", "order-sign", P8_RENEWAL_AT, POLICY, text=TEXT), TEAM_CASES
+)
