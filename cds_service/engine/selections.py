@@ -12,7 +12,7 @@ from typing import Any
 
 from cds_service.engine.context import EvaluationContext
 from cds_service.engine.facts import Fact
-from cds_service.engine.timecalc import end_of_day, local_date, parse_instant, start_of_day
+from cds_service.engine.timecalc import date_span, end_of_day, local_date, parse_instant, start_of_day, within
 from cds_service.engine.valuesets import ValueSet
 from cds_service.record.patient_record import Resource, reference_key
 
@@ -196,10 +196,7 @@ class FactBetween(Predicate):
         high = self.high.resolve_high(ctx) if self.high else None
         if (self.low and low is None) or (self.high and high is None):
             return False
-        for t in ctx.values(self.fact, resource):
-            if (low is None or t >= low) and (high is None or t <= high):
-                return True
-        return False
+        return any(within(t, low, high) for t in ctx.values(self.fact, resource))
 
 
 @dataclass
@@ -465,7 +462,7 @@ class Scope:
         known, low, high = bounds if bounds is not None else self.bounds(ctx)
         if not known:
             return False
-        if (low is not None and when < low) or (high is not None and when > high):
+        if not within(when, low, high):
             return False
         return not self.episode or not _made_in_another_encounter(resource, ctx)
 
@@ -664,9 +661,10 @@ class Selection:
                 return "undated and not in force"
             day = f"{local_date(when, ctx.calendar.zone):%Y-%m-%d}"
             _, low, high = bounds if bounds is not None else self.scope.bounds(ctx)
-            if low is not None and when < low:
+            first, last = date_span(when)
+            if low is not None and last < low:
                 return f"of {day}, from before {'this episode' if self.scope.episode else 'the window'}"
-            if high is not None and when > high:
+            if high is not None and first > high:
                 return f"of {day}, from after {'this episode' if self.scope.episode else 'the window'}"
             return f"of {day}, made in another stay or program"
         if self.current and not is_current(resource, state_time(ctx)):
