@@ -12,7 +12,7 @@ from typing import Any
 
 from cds_service.engine.context import EvaluationContext
 from cds_service.engine.facts import Fact
-from cds_service.engine.timecalc import date_span, end_of_day, local_date, parse_instant, start_of_day, within
+from cds_service.engine.timecalc import date_span, end_of_day, local_date, parse_instant, start_of_day, to_local, within
 from cds_service.engine.valuesets import ValueSet
 from cds_service.record.patient_record import Resource, reference_key
 
@@ -456,7 +456,7 @@ class Scope:
         ``bounds``: ``self.bounds(ctx)`` when the caller tests many members (resolving them is most of the test)."""
         if when is None:
             # No date to place it by: a resource still in force is this episode's; a closed one proves nothing.
-            return is_current(resource, state_time(ctx)) and not (
+            return is_current(resource, state_time(ctx), ctx.calendar.zone) and not (
                 self.episode and _made_in_another_encounter(resource, ctx)
             )
         known, low, high = bounds if bounds is not None else self.bounds(ctx)
@@ -541,13 +541,19 @@ def _path(resource: Resource, path: tuple[str, ...]) -> list[Any]:
     return nodes
 
 
-def is_current(resource: Resource, at: datetime) -> bool:
-    """In force at ``at``: an active status and not ended; a closed one only if it ended at or after ``at``."""
+def is_current(resource: Resource, at: datetime, zone: tzinfo | None = None) -> bool:
+    """In force at ``at``: an active status and not ended; a closed one only if it ended at or after ``at``.
+
+    An end written as a date ends with that date in ``zone`` (the site's), not at 23:59 UTC."""
     rtype = str(resource.get("resourceType"))
     if rtype == "RelatedPerson" or ("active" in resource and "status" not in resource):
         return resource.get("active") is not False
     statuses = {str(s) for s in _path(resource, _STATUS_PATH.get(rtype, ("status",)))}
-    ends = [t for v in _path(resource, _END_PATH.get(rtype, ("period", "end"))) if (t := parse_instant(v, True))]
+    ends = [
+        to_local(t, zone)
+        for v in _path(resource, _END_PATH.get(rtype, ("period", "end")))
+        if (t := parse_instant(v, True))
+    ]
     ended = bool(ends) and max(ends) < at
     if statuses & IN_FORCE:
         return not ended
@@ -601,7 +607,7 @@ class Selection:
             members = [r for r in members if scope.admits(r, self._time(r, ctx), ctx, bounds)]
         if self.current:
             at = state_time(ctx)
-            members = [r for r in members if is_current(r, at)]
+            members = [r for r in members if is_current(r, at, ctx.calendar.zone)]
         return members
 
     def set_aside(self, ctx: EvaluationContext) -> list[tuple[Resource, str]]:
@@ -656,7 +662,9 @@ class Selection:
         when = self._time(resource, ctx)
         if self.scope is not None and not self.scope.admits(resource, when, ctx, bounds):
             if when is None:
-                if is_current(resource, state_time(ctx)):  # in force: set aside for naming another stay
+                if is_current(
+                    resource, state_time(ctx), ctx.calendar.zone
+                ):  # in force: set aside for naming another stay
                     return "undated, made in another stay or program"
                 return "undated and not in force"
             day = f"{local_date(when, ctx.calendar.zone):%Y-%m-%d}"
@@ -667,7 +675,7 @@ class Selection:
             if high is not None and first > high:
                 return f"of {day}, from after {'this episode' if self.scope.episode else 'the window'}"
             return f"of {day}, made in another stay or program"
-        if self.current and not is_current(resource, state_time(ctx)):
+        if self.current and not is_current(resource, state_time(ctx), ctx.calendar.zone):
             return "no longer in force"
         return ""
 
