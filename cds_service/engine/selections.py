@@ -86,6 +86,11 @@ class TimeBound:
         day = self._local_day(ctx)
         return None if day is None else end_of_day(*day)
 
+    @property
+    def exact(self) -> bool:
+        """An hour offset from an anchor (``T0+48h``): an instant within a local date, not a date boundary."""
+        return not self.calendar and bool(self.offset)
+
     def __str__(self) -> str:
         days = self.offset.total_seconds() / 86400
         if not days:
@@ -196,7 +201,8 @@ class FactBetween(Predicate):
         high = self.high.resolve_high(ctx) if self.high else None
         if (self.low and low is None) or (self.high and high is None):
             return False
-        return any(within(t, low, high) for t in ctx.values(self.fact, resource))
+        exact_low, exact_high = bool(self.low and self.low.exact), bool(self.high and self.high.exact)
+        return any(within(t, low, high, exact_low, exact_high) for t in ctx.values(self.fact, resource))
 
 
 @dataclass
@@ -462,7 +468,7 @@ class Scope:
         known, low, high = bounds if bounds is not None else self.bounds(ctx)
         if not known:
             return False
-        if not within(when, low, high):
+        if not within(when, low, high, bool(self.low and self.low.exact), bool(self.high and self.high.exact)):
             return False
         return not self.episode or not _made_in_another_encounter(resource, ctx)
 
@@ -662,17 +668,18 @@ class Selection:
         when = self._time(resource, ctx)
         if self.scope is not None and not self.scope.admits(resource, when, ctx, bounds):
             if when is None:
-                if is_current(
-                    resource, state_time(ctx), ctx.calendar.zone
-                ):  # in force: set aside for naming another stay
+                # in force: set aside for naming another stay
+                if is_current(resource, state_time(ctx), ctx.calendar.zone):
                     return "undated, made in another stay or program"
                 return "undated and not in force"
             day = f"{local_date(when, ctx.calendar.zone):%Y-%m-%d}"
             _, low, high = bounds if bounds is not None else self.scope.bounds(ctx)
-            first, last = date_span(when)
-            if low is not None and last < low:
+            first, last = date_span(when)  # a date without a time: the edge ``within`` compared
+            low_edge = first if self.scope.low is not None and self.scope.low.exact else last
+            high_edge = last if self.scope.high is not None and self.scope.high.exact else first
+            if low is not None and low_edge < low:
                 return f"of {day}, from before {'this episode' if self.scope.episode else 'the window'}"
-            if high is not None and first > high:
+            if high is not None and high_edge > high:
                 return f"of {day}, from after {'this episode' if self.scope.episode else 'the window'}"
             return f"of {day}, made in another stay or program"
         if self.current and not is_current(resource, state_time(ctx), ctx.calendar.zone):

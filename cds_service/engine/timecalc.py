@@ -119,11 +119,19 @@ def date_span(t: datetime) -> tuple[datetime, datetime]:
     return t, t
 
 
-def within(t: datetime, low: datetime | None, high: datetime | None) -> bool:
-    """Whether a time falls in ``[low, high]`` (an open end is unbounded); a date without a time does when any
-    part of its date does: a service dated on the admission date is in a window that opens at the admission."""
+def within(
+    t: datetime, low: datetime | None, high: datetime | None, exact_low: bool = False, exact_high: bool = False
+) -> bool:
+    """Whether a time falls in ``[low, high]`` (an open end is unbounded).
+
+    A date without a time is compared by its date: it is in when any part of its date is (a service dated on the
+    admission date is in a window that opens at the admission; one dated today is by ``now``). Against an ``exact``
+    bound (an hour offset, ``T0+48h``) its whole date must be inside: whether it came before or after that hour
+    cannot be told, and it is not taken as evidence that it did."""
     first, last = date_span(t)
-    return (low is None or last >= low) and (high is None or first <= high)
+    return (low is None or (first if exact_low else last) >= low) and (
+        high is None or (last if exact_high else first) <= high
+    )
 
 
 def local_date(t: datetime, zone: tzinfo | None) -> date:

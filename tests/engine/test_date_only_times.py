@@ -115,12 +115,17 @@ def test_on_or_after_an_instant_and_before_discharge(mappings: Mappings) -> None
     assert not passes(mappings, day_after, note("n", end="2025-03-23"))
 
 
-def test_within_hours_after_t0_takes_a_date_that_reaches_into_the_window(mappings: Mappings) -> None:
-    """``[T0, T0+48h]`` (to 03-05 15:00): a contact dated 03-05 may have been before 15:00, so the window keeps it;
-    the rule that judges the due time decides whether it was in time (see the deadline test)."""
+def test_against_an_hour_bound_the_whole_date_must_be_inside(mappings: Mappings) -> None:
+    """``[T0, T0+48h]`` (to 03-05 15:00): a note dated 03-05 may be from after 15:00, so it is not taken as inside;
+    one dated 03-04 is. ``[T0+1h, TD]`` ("after admission", Medica's new conditions): a condition whose onset is
+    dated on the admission date may be the admission's own, so it is not new."""
     window = {"fact": "documentreference.time", "between": ["T0", "T0+48h"]}
-    assert passes(mappings, window, note("n", end="2025-03-05"))
-    assert not passes(mappings, window, note("n", end="2025-03-06"))
+    assert passes(mappings, window, note("n", end="2025-03-04"))
+    assert not passes(mappings, window, note("n", end="2025-03-05"))
+    assert passes(mappings, window, note("n", end="2025-03-05T14:00:00-05:00"))
+    after_admission = {"fact": "documentreference.time", "between": ["T0+1h", "TD"]}
+    assert not passes(mappings, after_admission, ON_ADMISSION_DAY)
+    assert passes(mappings, after_admission, note("n", end="2025-03-04"))
 
 
 def test_a_note_exported_with_a_date_only_date(mappings: Mappings) -> None:
@@ -194,6 +199,8 @@ def test_within_is_the_overlap_of_the_date_with_the_window() -> None:
     day = DateOnly(2025, 3, 3, tzinfo=BOSTON)
     assert within(day, T0, None) and within(day, None, datetime(2025, 3, 3, 0, 30, tzinfo=BOSTON))
     assert not within(day, datetime(2025, 3, 4, tzinfo=BOSTON), None)
+    assert not within(day, T0, None, exact_low=True) and not within(day, None, T0, exact_high=True)
+    assert within(day, datetime(2025, 3, 2, 15, tzinfo=BOSTON), datetime(2025, 3, 4, tzinfo=BOSTON), True, True)
     assert within(T0, T0, T0) and not within(T0, None, datetime(2025, 3, 3, 14, tzinfo=BOSTON))
 
 
@@ -208,15 +215,16 @@ def test_a_plan_whose_period_ends_on_a_date_is_in_force_all_that_local_date() ->
 
 def test_a_service_performed_over_dates(mappings: Mappings) -> None:
     """``Procedure.performedPeriod.start`` as a date, in Optum's "within 48 hours" contact window [T0-1d, T0+48h]:
-    a contact dated on the admission date or 03-05 is kept, one dated 03-06 is not."""
+    a contact dated the day before admission, on it or on 03-04 is inside; one dated 03-05 (the due date, either
+    side of 15:00) or later is not."""
     window = {"fact": "procedure.performed-start", "between": ["T0-1d", "T0+48h"]}
 
     def contact(day: str) -> dict[str, Any]:
         return {"resourceType": "Procedure", "id": "c", "status": "completed", "performedPeriod": {"start": day}}
 
-    assert passes(mappings, window, contact("2025-03-03"))
-    assert passes(mappings, window, contact("2025-03-05"))
-    assert not passes(mappings, window, contact("2025-03-06"))
+    assert all(passes(mappings, window, contact(day)) for day in ("2025-03-02", "2025-03-03", "2025-03-04"))
+    assert not passes(mappings, window, contact("2025-03-05"))
+    assert not passes(mappings, window, contact("2025-03-01"))
 
 
 def test_a_goal_due_date_is_a_date(mappings: Mappings) -> None:
