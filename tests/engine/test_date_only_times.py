@@ -18,7 +18,7 @@ from rules_helpers import run
 from cds_service.engine.context import EvaluationContext
 from cds_service.engine.episode import order_times
 from cds_service.engine.mapping import Mappings
-from cds_service.engine.selections import PredicateCompiler, is_current, parse_scope
+from cds_service.engine.selections import PredicateCompiler, Selection, is_current, parse_scope
 from cds_service.engine.timecalc import BusinessCalendar, DateOnly, date_span, parse_instant, within
 from cds_service.record.patient_record import PatientRecord
 
@@ -233,3 +233,20 @@ def test_a_goal_due_date_is_a_date(mappings: Mappings) -> None:
     ctx = context(mappings, [goal])
     (due,) = ctx.values(mappings.facts["goal.target-due"], goal)
     assert isinstance(due, DateOnly) and date_span(due)[1] == datetime(2025, 4, 15, 23, 59, 59, 999999, tzinfo=BOSTON)
+
+
+def test_a_date_set_aside_is_named_by_the_side_it_fell_on(mappings: Mappings) -> None:
+    """The reason that names evidence left out says which side of the window a date-only time fell on, by the same
+    edges the window used (after an hour bound, a note of that date is "from before the window")."""
+    fact = mappings.facts["documentreference.time"]
+    after_admission = Selection("x.after", ["DocumentReference"], time=[fact], scope=parse_scope({"from": "T0+1h"}))
+    by_discharge = Selection("x.by", ["DocumentReference"], time=[fact], scope=parse_scope({"to": "TD"}))
+    resources = [ON_ADMISSION_DAY, note("late", end="2025-03-22")]
+    ctx = context(mappings, resources)
+    ctx.selections = {**ctx.selections, "x.after": after_admission, "x.by": by_discharge}
+    assert [(r["id"], why) for r, why in after_admission.set_aside(ctx)] == [
+        ("n", "of 2025-03-03, from before the window")
+    ]
+    assert [(r["id"], why) for r, why in by_discharge.set_aside(ctx)] == [
+        ("late", "of 2025-03-22, from after the window")
+    ]
