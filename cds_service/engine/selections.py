@@ -249,7 +249,9 @@ class FactAfter(Predicate):
         others = ctx.values(self.other, resource)
         if not others:
             return False
-        return any(t > max(others) + self.by for t in ctx.values(self.fact, resource))
+        # Later beyond doubt: a date without a time counts as its end on the earlier side, its start on the later.
+        latest = max(date_span(o)[1] for o in others) + self.by
+        return any(date_span(t)[0] > latest for t in ctx.values(self.fact, resource))
 
 
 @dataclass

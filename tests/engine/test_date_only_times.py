@@ -250,3 +250,17 @@ def test_a_date_set_aside_is_named_by_the_side_it_fell_on(mappings: Mappings) ->
     assert [(r["id"], why) for r, why in by_discharge.set_aside(ctx)] == [
         ("late", "of 2025-03-22, from after the window")
     ]
+
+
+def test_later_than_a_date_means_after_that_whole_date(mappings: Mappings) -> None:
+    """``{fact: careplan.last-updated, after: careplan.created, by: 12h}`` (a plan revised, not just saved): a plan
+    created on 03-03 with no time and stored again at 15:00 that day may have been written at 14:00, so it is not
+    shown to be revised; stored again on 03-04 at 13:00 it is (more than 12 hours after the end of 03-03)."""
+    revised = {"fact": "careplan.last-updated", "after": "careplan.created", "by": "12h"}
+
+    def saved(created: str, updated: str) -> dict[str, Any]:
+        return {**plan_created("tp", created), "meta": {"lastUpdated": updated}}
+
+    assert not passes(mappings, revised, saved("2025-03-03", "2025-03-03T15:00:00-05:00"))
+    assert passes(mappings, revised, saved("2025-03-03", "2025-03-04T13:00:00-05:00"))
+    assert passes(mappings, revised, saved("2025-03-03T01:00:00-05:00", "2025-03-03T15:00:00-05:00"))
