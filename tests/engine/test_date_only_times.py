@@ -264,3 +264,21 @@ def test_later_than_a_date_means_after_that_whole_date(mappings: Mappings) -> No
     assert not passes(mappings, revised, saved("2025-03-03", "2025-03-03T15:00:00-05:00"))
     assert passes(mappings, revised, saved("2025-03-03", "2025-03-04T13:00:00-05:00"))
     assert passes(mappings, revised, saved("2025-03-03T01:00:00-05:00", "2025-03-03T15:00:00-05:00"))
+
+
+def test_a_date_takes_the_zone_of_the_policy_judging_it(mappings: Mappings) -> None:
+    """Medica judges in Chicago, the other policies in New York, on one shared context: a date-only value is that
+    date in each one's zone. It kept the first policy's zone, so under Medica 03-03 began at 23:00 on 03-02."""
+    ctx = context(mappings, [ON_ADMISSION_DAY])
+    fact = mappings.facts["documentreference.time"]
+    assert ctx.values(fact, ON_ADMISSION_DAY) == [datetime(2025, 3, 3, tzinfo=BOSTON)]
+    ctx.switch_zone(ctx.calendar.zone_name, "America/Chicago")
+    ctx.calendar = ctx.calendar.in_zone("America/Chicago")
+    chicago = ZoneInfo("America/Chicago")
+    (value,) = ctx.values(fact, ON_ADMISSION_DAY)
+    assert value == datetime(2025, 3, 3, tzinfo=chicago) and date_span(value)[1].tzinfo == chicago
+    coded = ctx.values(mappings.facts["documentreference.type"], ON_ADMISSION_DAY)
+    ctx.switch_zone("America/Chicago", "America/New_York")
+    ctx.calendar = ctx.calendar.in_zone("America/New_York")
+    assert ctx.values(fact, ON_ADMISSION_DAY) == [datetime(2025, 3, 3, tzinfo=BOSTON)]
+    assert ctx.values(mappings.facts["documentreference.type"], ON_ADMISSION_DAY) is coded  # other facts: shared
