@@ -78,8 +78,19 @@ class EvaluationContext:
     """The record holds no undecided resource (in this zone and these windows): no view to build."""
 
     def __post_init__(self) -> None:
-        # A fact's values depend on the resource alone: every context of the call (each order) shares them.
-        self._values = self.record.memo.setdefault(("values",), defaultdict(dict))
+        self._values = self._values_in(self.calendar.zone_name)
+
+    def _values_in(self, zone: str) -> dict[str, dict[int, list[Any]]]:
+        """The fact values cache for a zone. A fact's values depend on the resource alone, so every context of the
+        call (each order, each policy) shares them; a time fact's only within one zone, since a date without a
+        time takes the zone of the policy judging it (Medica's Chicago, not the first policy's New York)."""
+        memo = self.record.memo
+        key = ("values", zone)
+        if key not in memo:
+            shared = memo.setdefault(("values",), defaultdict(dict))
+            memo[key] = _ZoneValues(shared, frozenset(n for n, f in self.facts.items() if f.type in _TIME_TYPES))
+        values: dict[str, dict[int, list[Any]]] = memo[key]
+        return values
 
     def reset_caches(self) -> None:
         """Forget computed selections (after the episode's anchors are set, windows change)."""
@@ -96,6 +107,7 @@ class EvaluationContext:
         up those already computed in ``new`` (policies of one zone share every selection)."""
         if old == new:
             return
+        self._values = self._values_in(new)
         # the undecided view is kept with its zone too: rebuilding it at every switch evaluated every selection again
         self._other_zones[old] = (
             self._selected,
@@ -380,6 +392,19 @@ class EvaluationContext:
 
 
 _TIME_TYPES = frozenset({"datetime", "datetime-end"})
+
+
+class _ZoneValues(dict[str, dict[int, list[Any]]]):
+    """Fact name -> resource id -> values, in one zone: time facts get their own entries, the others the shared."""
+
+    def __init__(self, shared: dict[str, dict[int, list[Any]]], time_facts: frozenset[str]) -> None:
+        super().__init__()
+        self._shared, self._time_facts = shared, time_facts
+
+    def __missing__(self, name: str) -> dict[int, list[Any]]:
+        entry: dict[int, list[Any]] = {} if name in self._time_facts else self._shared[name]
+        self[name] = entry
+        return entry
 
 
 def _looked_into(predicates: Iterable[Any], negated: bool = False) -> list[tuple[str, bool]]:

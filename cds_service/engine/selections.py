@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from cds_service.engine.context import EvaluationContext
 from cds_service.engine.facts import Fact
-from cds_service.engine.timecalc import end_of_day, local_date, parse_instant, start_of_day
+from cds_service.engine.timecalc import date_span, end_of_day, local_date, parse_instant, start_of_day, to_local, within
 from cds_service.engine.valuesets import ValueSet
 from cds_service.record.patient_record import Resource, reference_key
 
@@ -85,6 +85,11 @@ class TimeBound:
             return self.resolve(ctx)
         day = self._local_day(ctx)
         return None if day is None else end_of_day(*day)
+
+    @property
+    def exact(self) -> bool:
+        """An hour offset from an anchor (``T0+48h``): an instant within a local date, not a date boundary."""
+        return not self.calendar and bool(self.offset)
 
     def __str__(self) -> str:
         days = self.offset.total_seconds() / 86400
@@ -196,10 +201,8 @@ class FactBetween(Predicate):
         high = self.high.resolve_high(ctx) if self.high else None
         if (self.low and low is None) or (self.high and high is None):
             return False
-        for t in ctx.values(self.fact, resource):
-            if (low is None or t >= low) and (high is None or t <= high):
-                return True
-        return False
+        exact_low, exact_high = bool(self.low and self.low.exact), bool(self.high and self.high.exact)
+        return any(within(t, low, high, exact_low, exact_high) for t in ctx.values(self.fact, resource))
 
 
 @dataclass
@@ -261,7 +264,9 @@ class FactAfter(Predicate):
         others = ctx.values(self.other, resource)
         if not others:
             return False
-        return any(t > max(others) + self.by for t in ctx.values(self.fact, resource))
+        # Later beyond doubt: a date without a time counts as its end on the earlier side, its start on the later.
+        latest = max(date_span(o)[1] for o in others) + self.by
+        return any(date_span(t)[0] > latest for t in ctx.values(self.fact, resource))
 
 
 @dataclass
@@ -474,13 +479,13 @@ class Scope:
         ``bounds``: ``self.bounds(ctx)`` when the caller tests many members (resolving them is most of the test)."""
         if when is None:
             # No date to place it by: a resource still in force is this episode's; a closed one proves nothing.
-            return is_current(resource, state_time(ctx)) and not (
+            return is_current(resource, state_time(ctx), ctx.calendar.zone) and not (
                 self.episode and _made_in_another_encounter(resource, ctx)
             )
         known, low, high = bounds if bounds is not None else self.bounds(ctx)
         if not known:
             return False
-        if (low is not None and when < low) or (high is not None and when > high):
+        if not within(when, low, high, bool(self.low and self.low.exact), bool(self.high and self.high.exact)):
             return False
         return not self.episode or not _made_in_another_encounter(resource, ctx)
 
@@ -559,13 +564,19 @@ def _path(resource: Resource, path: tuple[str, ...]) -> list[Any]:
     return nodes
 
 
-def is_current(resource: Resource, at: datetime) -> bool:
-    """In force at ``at``: an active status and not ended; a closed one only if it ended at or after ``at``."""
+def is_current(resource: Resource, at: datetime, zone: tzinfo | None = None) -> bool:
+    """In force at ``at``: an active status and not ended; a closed one only if it ended at or after ``at``.
+
+    An end written as a date ends with that date in ``zone`` (the site's), not at 23:59 UTC."""
     rtype = str(resource.get("resourceType"))
     if rtype == "RelatedPerson" or ("active" in resource and "status" not in resource):
         return resource.get("active") is not False
     statuses = {str(s) for s in _path(resource, _STATUS_PATH.get(rtype, ("status",)))}
-    ends = [t for v in _path(resource, _END_PATH.get(rtype, ("period", "end"))) if (t := parse_instant(v, True))]
+    ends = [
+        to_local(t, zone)
+        for v in _path(resource, _END_PATH.get(rtype, ("period", "end")))
+        if (t := parse_instant(v, True))
+    ]
     ended = bool(ends) and max(ends) < at
     if statuses & IN_FORCE:
         return not ended
@@ -619,7 +630,7 @@ class Selection:
             members = [r for r in members if scope.admits(r, self._time(r, ctx), ctx, bounds)]
         if self.current:
             at = state_time(ctx)
-            members = [r for r in members if is_current(r, at)]
+            members = [r for r in members if is_current(r, at, ctx.calendar.zone)]
         return members
 
     def set_aside(self, ctx: EvaluationContext) -> list[tuple[Resource, str]]:
@@ -674,17 +685,21 @@ class Selection:
         when = self._time(resource, ctx)
         if self.scope is not None and not self.scope.admits(resource, when, ctx, bounds):
             if when is None:
-                if is_current(resource, state_time(ctx)):  # in force: set aside for naming another stay
+                # in force: set aside for naming another stay
+                if is_current(resource, state_time(ctx), ctx.calendar.zone):
                     return "undated, made in another stay or program"
                 return "undated and not in force"
             day = f"{local_date(when, ctx.calendar.zone):%Y-%m-%d}"
             _, low, high = bounds if bounds is not None else self.scope.bounds(ctx)
-            if low is not None and when < low:
+            first, last = date_span(when)  # a date without a time: the edge ``within`` compared
+            low_edge = first if self.scope.low is not None and self.scope.low.exact else last
+            high_edge = last if self.scope.high is not None and self.scope.high.exact else first
+            if low is not None and low_edge < low:
                 return f"of {day}, from before {'this episode' if self.scope.episode else 'the window'}"
-            if high is not None and when > high:
+            if high is not None and high_edge > high:
                 return f"of {day}, from after {'this episode' if self.scope.episode else 'the window'}"
             return f"of {day}, made in another stay or program"
-        if self.current and not is_current(resource, state_time(ctx)):
+        if self.current and not is_current(resource, state_time(ctx), ctx.calendar.zone):
             return "no longer in force"
         return ""
 

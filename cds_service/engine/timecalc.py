@@ -23,6 +23,28 @@ _FHIR_DATE = re.compile(
 )
 END_OF_DAY = time(23, 59, 59, 999999)
 
+
+class DateOnly(datetime):
+    """A FHIR date written without a time: it stands for that whole local date (``date_span``), and is held as the
+    date's start (or its end, read as the end of a period). A zone change keeps the type; a date plus or minus a
+    duration is an instant (48 hours after an admission dated 03-03 is 03-05 00:00)."""
+
+    def __add__(self, other: timedelta) -> datetime:  # type: ignore[override]
+        return _plain(self) + other
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Any:  # type: ignore[override]
+        return _plain(self) - (_plain(other) if isinstance(other, DateOnly) else other)
+
+    def __rsub__(self, other: datetime) -> timedelta:
+        return other - _plain(self)
+
+
+def _plain(t: datetime) -> datetime:
+    return datetime.combine(t.date(), t.timetz())
+
+
 # Units of FHIR Timing (UCUM subset), in hours.
 _UNIT_HOURS = {"s": 1 / 3600, "min": 1 / 60, "h": 1.0, "d": 24.0, "wk": 168.0, "mo": 24 * 30.4375, "a": 24 * 365.25}
 
@@ -65,7 +87,7 @@ def parse_instant(value: Any, end_of_period: bool = False) -> datetime | None:
             return following - timedelta(microseconds=1)
         day = date(year, month, int(m["d"]))
         if m["H"] is None:
-            return datetime.combine(day, END_OF_DAY if end_of_period else time(0), tzinfo=FLOATING)
+            return DateOnly.combine(day, END_OF_DAY if end_of_period else time(0), tzinfo=FLOATING)
         zone: timezone = FLOATING
         if m["tz"] == "Z":
             zone = UTC
@@ -86,6 +108,30 @@ def to_local(t: datetime, zone: tzinfo | None) -> datetime:
     if t.tzinfo is FLOATING or t.tzinfo is None:
         return t.replace(tzinfo=zone)
     return t.astimezone(zone)
+
+
+def date_span(t: datetime) -> tuple[datetime, datetime]:
+    """The first and last instant a time may stand for: a date without a time its whole date (in the zone it
+    carries: the site's once the context has placed it), any other time itself."""
+    if type(t) is DateOnly:
+        day = t.date()
+        return datetime.combine(day, time(0), tzinfo=t.tzinfo), datetime.combine(day, END_OF_DAY, tzinfo=t.tzinfo)
+    return t, t
+
+
+def within(
+    t: datetime, low: datetime | None, high: datetime | None, exact_low: bool = False, exact_high: bool = False
+) -> bool:
+    """Whether a time falls in ``[low, high]`` (an open end is unbounded).
+
+    A date without a time is compared by its date: it is in when any part of its date is (a service dated on the
+    admission date is in a window that opens at the admission; one dated today is by ``now``). Against an ``exact``
+    bound (an hour offset, ``T0+48h``) its whole date must be inside: whether it came before or after that hour
+    cannot be told, and it is not taken as evidence that it did."""
+    first, last = date_span(t)
+    return (low is None or (first if exact_low else last) >= low) and (
+        high is None or (last if exact_high else first) <= high
+    )
 
 
 def local_date(t: datetime, zone: tzinfo | None) -> date:

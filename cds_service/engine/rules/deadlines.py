@@ -25,6 +25,7 @@ from cds_service.engine.selections import (
 )
 from cds_service.engine.timecalc import (
     calendar_days_deadline,
+    date_span,
     hours_deadline,
     local_date,
     period_overlaps,
@@ -176,15 +177,17 @@ class Deadline(Rule):
         ended = _stay_ended(ctx)
         never_owed = self.due.of_the_stay and ended is not None and due > ended
         wait = self.wait and not (ended is not None and not self.due.of_the_stay)
-        if dated:
-            t, r = dated[0]
-            if t <= due:
-                return RuleResult(
-                    True,
-                    [resource_key(r)],
-                    f"{self.selection.title} at {format_time(t, zone)}, due by {format_time(due, zone)}",
-                    due,
-                )
+        # A date without a time is met by its due time only when its whole date is (DATA-PROFILE §6, "Dates without
+        # a time" in DECISIONS): the first member that surely was in time.
+        in_time = next(((t, r) for t, r in dated if date_span(t)[1] <= due), None)
+        if in_time is not None:
+            t, r = in_time
+            return RuleResult(
+                True,
+                [resource_key(r)],
+                f"{self.selection.title} at {format_time(t, zone)}, due by {format_time(due, zone)}",
+                due,
+            )
         if never_owed:
             return RuleResult(
                 True,
@@ -198,6 +201,14 @@ class Deadline(Rule):
             t, r = dated[0]
             if ctx.now < due and wait:
                 return RuleResult(None, [resource_key(r)], f"due by {format_time(due, zone)}", due, pending=True)
+            if date_span(t)[0] <= due:  # dated on the due time's own date, with no time: either side of it
+                return RuleResult(
+                    None,
+                    [resource_key(r)],
+                    f"{self.selection.title} dated {local_date(t, zone):%Y-%m-%d} without a time: whether it was by "
+                    f"{format_time(due, zone)} cannot be judged",
+                    due,
+                )
             return RuleResult(
                 False,
                 [resource_key(r)],

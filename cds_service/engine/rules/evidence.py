@@ -21,7 +21,7 @@ from cds_service.engine.selections import (
     Selection,
     TimeBound,
 )
-from cds_service.engine.timecalc import age_at, local_date
+from cds_service.engine.timecalc import age_at, date_span, local_date
 from cds_service.engine.valuesets import instrument_of as declared_instrument
 from cds_service.record.patient_record import Resource
 
@@ -275,7 +275,8 @@ class CurrentState(Rule):
             return RuleResult(
                 None, _keys([*findings, newest]), f"{detail}; a clinician needs to confirm", contested=True
             )
-        unconfirmed = [(t, r) for t, r in diagnoses if since is None or t is None or t > since]
+        # A diagnosis dated without a time on the assessment's date may be the newer one (its whole date counts).
+        unconfirmed = [(t, r) for t, r in diagnoses if since is None or t is None or date_span(t)[1] > since]
         if unconfirmed:
             if newest is None:
                 detail = f"{self.label}: diagnosis {_describe(unconfirmed, zone)} with no structured assessment"
