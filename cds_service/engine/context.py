@@ -35,6 +35,10 @@ def resource_key(resource: Resource) -> str:
     return f"{resource.get('resourceType')}/{resource.get('id', '')}"
 
 
+_ZONE_CACHES = ("_selected", "_keys", "_referenced", "set_aside_cache", "_undecided_view", "_no_undecided")
+"""What an ``EvaluationContext`` computed in one time zone, in the order ``_other_zones`` keeps it per zone."""
+
+
 @dataclass
 class EvaluationContext:
     """Everything a rule may look at while one policy phase is evaluated, with per-call caches."""
@@ -109,22 +113,9 @@ class EvaluationContext:
             return
         self._values = self._values_in(new)
         # the undecided view is kept with its zone too: rebuilding it at every switch evaluated every selection again
-        self._other_zones[old] = (
-            self._selected,
-            self._keys,
-            self._referenced,
-            self.set_aside_cache,
-            self._undecided_view,
-            self._no_undecided,
-        )
-        (
-            self._selected,
-            self._keys,
-            self._referenced,
-            self.set_aside_cache,
-            self._undecided_view,
-            self._no_undecided,
-        ) = self._other_zones.pop(new, ({}, {}, {}, {}, None, False))
+        self._other_zones[old] = tuple(getattr(self, name) for name in _ZONE_CACHES)
+        for name, value in zip(_ZONE_CACHES, self._other_zones.pop(new, ({}, {}, {}, {}, None, False)), strict=True):
+            setattr(self, name, value)
 
     def undecided_view(self) -> EvaluationContext | None:
         """This evaluation as it would be if every resource that may belong to a selection (its ``undecided``) did:
@@ -159,7 +150,8 @@ class EvaluationContext:
     def release_callbacks(self) -> None:
         """Drop the evaluator callbacks here and in every undecided view kept: each is bound to an evaluator that holds
         this context, a reference cycle that would keep the whole record alive until a full garbage collection."""
-        views = [self._undecided_view, *(caches[4] for caches in self._other_zones.values())]
+        at = _ZONE_CACHES.index("_undecided_view")
+        views = [self._undecided_view, *(caches[at] for caches in self._other_zones.values())]
         for ctx in (self, *(v for v in views if v is not None)):
             ctx.criterion_status = ctx.attestation_of = None
 
