@@ -12,7 +12,16 @@ from typing import Any, ClassVar
 
 from cds_service.engine.context import EvaluationContext
 from cds_service.engine.facts import Fact
-from cds_service.engine.timecalc import date_span, end_of_day, local_date, parse_instant, start_of_day, to_local, within
+from cds_service.engine.timecalc import (
+    date_span,
+    end_of_day,
+    local_date,
+    parse_instant,
+    start_of_day,
+    to_local,
+    window_edges,
+    within,
+)
 from cds_service.engine.valuesets import ValueSet
 from cds_service.record.patient_record import Resource, reference_key
 
@@ -691,9 +700,8 @@ class Selection:
                 return "undated and not in force"
             day = f"{local_date(when, ctx.calendar.zone):%Y-%m-%d}"
             _, low, high = bounds if bounds is not None else self.scope.bounds(ctx)
-            first, last = date_span(when)  # a date without a time: the edge ``within`` compared
-            low_edge = first if self.scope.low is not None and self.scope.low.exact else last
-            high_edge = last if self.scope.high is not None and self.scope.high.exact else first
+            exact_low = self.scope.low is not None and self.scope.low.exact
+            low_edge, high_edge = window_edges(when, exact_low, self.scope.high is not None and self.scope.high.exact)
             if low is not None and low_edge < low:
                 return f"of {day}, from before {'this episode' if self.scope.episode else 'the window'}"
             if high is not None and high_edge > high:

@@ -128,10 +128,15 @@ def within(
     admission date is in a window that opens at the admission; one dated today is by ``now``). Against an ``exact``
     bound (an hour offset, ``T0+48h``) its whole date must be inside: whether it came before or after that hour
     cannot be told, and it is not taken as evidence that it did."""
+    low_edge, high_edge = window_edges(t, exact_low, exact_high)
+    return (low is None or low_edge >= low) and (high is None or high_edge <= high)
+
+
+def window_edges(t: datetime, exact_low: bool = False, exact_high: bool = False) -> tuple[datetime, datetime]:
+    """The instants of ``t`` that ``within`` compares with a window's low and high bounds: a date without a time
+    meets a date bound with its far edge and an ``exact`` (hour) bound with its near one; any other time is itself."""
     first, last = date_span(t)
-    return (low is None or (first if exact_low else last) >= low) and (
-        high is None or (last if exact_high else first) <= high
-    )
+    return (first if exact_low else last), (last if exact_high else first)
 
 
 def local_date(t: datetime, zone: tzinfo | None) -> date:
